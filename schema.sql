@@ -1,0 +1,40 @@
+-- Jestha Edge: the D1 schema. Idempotent: safe to apply on every start.
+-- Times are unix milliseconds (INTEGER); the API renders them as RFC 3339.
+-- Credentials are stored only as SHA-256 hex digests (token_hash).
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE IF NOT EXISTS users (
+  id            TEXT PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE,          -- lowercase a-z0-9_
+  email         TEXT NOT NULL UNIQUE,          -- lowercase
+  display_name  TEXT NOT NULL,
+  password_hash TEXT NOT NULL,                 -- pbkdf2-sha256$iterations$salt$hash
+  created_at    INTEGER NOT NULL,
+  deleted_at    INTEGER
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS sessions (
+  id          TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash  TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+  id            TEXT PRIMARY KEY,
+  user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash    TEXT NOT NULL UNIQUE,
+  masked_key    TEXT NOT NULL,                 -- jes_live_a1b2****
+  label         TEXT NOT NULL,
+  scopes        TEXT NOT NULL,                 -- space-separated scope names
+  expires_at    INTEGER,                       -- NULL = never
+  ip_allowlist  TEXT NOT NULL DEFAULT '[]',    -- JSON array of CIDRs
+  canary        INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  last_used_at  INTEGER,
+  revoked_at    INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id, created_at);

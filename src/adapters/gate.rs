@@ -1,0 +1,46 @@
+//! Client side of the `Gate` Durable Object: one `fetch` per call.
+
+use serde::de::DeserializeOwned;
+use worker::{Env, Method, Request, RequestInit};
+
+use crate::durable::protocol::{AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
+use crate::error::ApiError;
+
+pub const BINDING: &str = "GATE";
+
+async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
+    let stub = env.durable_object(BINDING)?.get_by_name(name)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(serde_json::to_string(msg)?.into()));
+    let req = Request::new_with_init("https://gate/", &init)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() != 200 {
+        return Err(ApiError::internal(format!("gate answered {}", res.status_code())));
+    }
+    Ok(res.json::<T>().await?)
+}
+
+pub async fn authorize(env: &Env, msg: &GateRequest) -> Result<AuthorizeReply, ApiError> {
+    let GateRequest::Authorize { hash, .. } = msg else {
+        return Err(ApiError::internal("authorize needs an Authorize message"));
+    };
+    call(env, hash, msg).await
+}
+
+pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
+    let GateRequest::Revoke { hash, .. } = msg else {
+        return Err(ApiError::internal("revoke needs a Revoke message"));
+    };
+    call::<serde_json::Value>(env, hash, msg).await.map(|_| ())
+}
+
+/// A login throttle named `subject` (e.g. `login:ip:203.0.113.9`).
+pub async fn throttle(
+    env: &Env,
+    subject: &str,
+    action: ThrottleAction,
+    limit: u32,
+    window_secs: i64,
+) -> Result<ThrottleReply, ApiError> {
+    call(env, subject, &GateRequest::Throttle { action, limit, window_secs }).await
+}

@@ -1,0 +1,4 @@
+//! The only code that touches bindings and runtime APIs.
+pub mod crypto;
+pub mod d1;
+pub mod gate;

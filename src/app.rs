@@ -1,0 +1,117 @@
+//! The one route table: method, path, what the caller needs, handler. The
+//! router is built from it, the auth guard reads each route's `Access` from it,
+//! and tests iterate over it (natively, and over HTTP via `GET /api/routes`).
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::middleware::from_fn;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use worker::send::SendFuture;
+
+use crate::auth::guard::{guard, Access};
+use crate::http::MAX_JSON_BYTES;
+use crate::routes::{accounts, keys, meta};
+
+pub struct Route {
+    pub method: Method,
+    /// axum notation: `/api/posts/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+    pub handler: MethodRouter,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $access:expr, $handler:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            handler: on(MethodFilter::$method, $handler),
+        }
+    };
+}
+
+pub fn routes() -> Vec<Route> {
+    use Access::*;
+    vec![
+        route!(GET "/health", Public, meta::health),
+        route!(GET "/api/routes", Public, meta::table),
+        // Accounts and sessions
+        route!(POST "/api/auth/signup", Public, accounts::signup),
+        route!(POST "/api/auth/login", Public, accounts::login),
+        route!(POST "/api/auth/logout", SessionOnly, accounts::logout),
+        route!(GET "/api/auth/me", Authenticated, accounts::me),
+        // API keys (sessions only)
+        route!(GET "/api/auth/scopes", SessionOnly, keys::scopes),
+        route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
+        route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
+        route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
+    ]
+}
+
+/// Scopes a route needs, for tests and documents.
+pub fn required_scopes(access: Access) -> &'static [crate::auth::scope::Scope] {
+    match access {
+        Access::Scopes(s) => s,
+        _ => &[],
+    }
+}
+
+pub fn router() -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        let access = r.access;
+        let guarded = r.handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
+        router = router.route(r.path, guarded);
+    }
+    router
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_route_is_declared_once() {
+        let mut seen = HashSet::new();
+        for r in routes() {
+            assert!(seen.insert((r.method.clone(), r.path)), "{} {} twice", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn the_router_builds_from_the_table() {
+        let _ = router();
+    }
+
+    #[test]
+    fn key_management_and_account_routes_are_never_open_to_keys() {
+        for r in routes() {
+            let managed = r.path.starts_with("/api/auth/api-keys") && !r.path.contains("/webhooks");
+            if managed || r.path == "/api/auth/logout" || r.path == "/api/auth/scopes" || r.path.starts_with("/api/account") {
+                assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
+            }
+        }
+    }
+
+    #[test]
+    fn api_keys_never_reach_write_routes_without_a_scope() {
+        for r in routes() {
+            let writes = matches!(r.method, Method::POST | Method::PATCH | Method::DELETE);
+            if writes && r.path.starts_with("/api/") && !r.path.starts_with("/api/auth/") {
+                assert!(
+                    !matches!(r.access, Access::Authenticated | Access::Public),
+                    "{} {} writes without a scope",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        let _ = required_scopes(Access::Scopes(&[crate::auth::scope::Scope::WriteJes]));
+    }
+}

@@ -1,0 +1,302 @@
+//! The authorization decision, in the order API.md fixes: (format and hash lookup
+//! happen before this) revoked → expired → IP allowlist → session-only route →
+//! scope → rate limit → daily quota. Pure; run inside the credential's Durable
+//! Object so a request costs one round trip.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::scope::ScopeSet;
+use crate::domain::limits::{Counters, LimitOutcome, Policy, Standings};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    Key,
+    Session,
+}
+
+/// What the Durable Object knows of a live credential (loaded once from D1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    pub kind: CredentialKind,
+    /// Key id or session id.
+    pub id: String,
+    pub user_id: String,
+    /// Key label (empty for sessions): the `via` chip on what the key creates.
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub scopes: u8,
+    /// Unix milliseconds; `None` = never.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub allowlist: Vec<IpNet>,
+    #[serde(default)]
+    pub revoked: bool,
+    #[serde(default)]
+    pub canary: bool,
+}
+
+/// What a route asks of its caller (see `app::ROUTES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Need {
+    /// API keys are refused whatever their scopes.
+    pub session_only: bool,
+    /// Scopes an API key must hold (sessions hold every scope).
+    pub scopes: u8,
+    /// Whether this request counts against the limits (always, for now).
+    #[serde(default = "yes")]
+    pub count: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a credential was refused. Serialized in the Durable Object protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Denial {
+    /// Unknown hash, or a canary key (answered identically).
+    Unknown,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    SessionOnly,
+    InsufficientScope { missing: u8 },
+    RateLimited { retry_after: u64 },
+    QuotaExceeded { retry_after: u64 },
+}
+
+impl Denial {
+    pub fn into_error(self, kind: CredentialKind) -> ApiError {
+        match (self, kind) {
+            (Denial::Unknown | Denial::Revoked | Denial::Expired, CredentialKind::Session) => {
+                ApiError::InvalidSession
+            }
+            (Denial::Unknown, CredentialKind::Key) => ApiError::InvalidApiKey,
+            (Denial::Revoked, CredentialKind::Key) => ApiError::ApiKeyRevoked,
+            (Denial::Expired, CredentialKind::Key) => ApiError::ApiKeyExpired,
+            (Denial::IpNotAllowed, _) => ApiError::IpNotAllowed,
+            (Denial::SessionOnly, _) => ApiError::SessionOnly,
+            (Denial::InsufficientScope { missing }, _) => {
+                ApiError::InsufficientScope(ScopeSet::from_bits(missing).names())
+            }
+            (Denial::RateLimited { retry_after }, _) => ApiError::RateLimited { retry_after },
+            (Denial::QuotaExceeded { retry_after }, _) => ApiError::QuotaExceeded { retry_after },
+        }
+    }
+
+    /// Refusals that still identify a valid credential: their answers carry the
+    /// rate-limit headers like any authenticated response.
+    pub fn is_authenticated(&self) -> bool {
+        !matches!(self, Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::IpNotAllowed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub denial: Option<Denial>,
+    /// Present once the credential is known valid (after the IP check).
+    pub standings: Option<Standings>,
+}
+
+/// Decides one request. Mutates `counters` only when the request is allowed.
+pub fn decide(
+    cred: &Credential,
+    need: Need,
+    ip: Option<IpAddr>,
+    now_ms: i64,
+    policy: &Policy,
+    counters: &mut Counters,
+) -> Decision {
+    let deny = |d: Denial| Decision { denial: Some(d), standings: None };
+    if cred.canary {
+        return deny(Denial::Unknown);
+    }
+    if cred.revoked {
+        return deny(Denial::Revoked);
+    }
+    if matches!(cred.expires_at, Some(exp) if now_ms >= exp) {
+        return deny(Denial::Expired);
+    }
+    if !cred.allowlist.is_empty() {
+        let allowed = ip.is_some_and(|ip| cred.allowlist.iter().any(|net| net.contains(&canonical(ip))));
+        if !allowed {
+            return deny(Denial::IpNotAllowed);
+        }
+    }
+    let now = now_ms.div_euclid(1000);
+    if cred.kind == CredentialKind::Key {
+        if need.session_only {
+            return Decision { denial: Some(Denial::SessionOnly), standings: Some(counters.standings(policy, now)) };
+        }
+        let missing = ScopeSet::from_bits(need.scopes).bits() & !cred.scopes;
+        if missing != 0 {
+            return Decision {
+                denial: Some(Denial::InsufficientScope { missing }),
+                standings: Some(counters.standings(policy, now)),
+            };
+        }
+    }
+    if !need.count {
+        return Decision { denial: None, standings: Some(counters.standings(policy, now)) };
+    }
+    let (outcome, standings) = counters.take(policy, now);
+    let denial = match outcome {
+        LimitOutcome::Allowed => None,
+        LimitOutcome::RateLimited { retry_after } => Some(Denial::RateLimited { retry_after }),
+        LimitOutcome::QuotaExceeded { retry_after } => Some(Denial::QuotaExceeded { retry_after }),
+    };
+    Decision { denial, standings: Some(standings) }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:203.0.113.7`) are matched as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// Parses an allowlist: at most `max` CIDR entries, IPv4 or IPv6. A bare address
+/// is taken as a single-host network. Errors name the offending entry.
+pub fn parse_allowlist(entries: &[String], max: usize) -> Result<Vec<IpNet>, String> {
+    if entries.len() > max {
+        return Err(format!("ipAllowlist: at most {max} entries"));
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let s = raw.trim();
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    let shown: String = raw.chars().filter(|c| !c.is_control()).take(64).collect();
+                    format!("ipAllowlist[{i}]: '{shown}' is not a valid CIDR")
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::scope::{Scope, ScopeSet};
+
+    const POLICY: Policy = Policy { per_window: 2, window_secs: 60, per_day: Some(100) };
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn key(scopes: &[Scope]) -> Credential {
+        Credential {
+            kind: CredentialKind::Key,
+            id: "k1".into(),
+            user_id: "u1".into(),
+            label: "bot".into(),
+            scopes: ScopeSet::of(scopes).bits(),
+            expires_at: None,
+            allowlist: vec![],
+            revoked: false,
+            canary: false,
+        }
+    }
+
+    fn need(scopes: &[Scope]) -> Need {
+        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), count: true }
+    }
+
+    fn run(c: &Credential, n: Need, ip: Option<&str>) -> (Option<Denial>, Counters) {
+        let mut ctr = Counters::default();
+        let d = decide(c, n, ip.map(|s| s.parse().unwrap()), NOW, &POLICY, &mut ctr);
+        (d.denial, ctr)
+    }
+
+    #[test]
+    fn checks_run_in_the_documented_order() {
+        let mut c = key(&[]);
+        c.revoked = true;
+        c.expires_at = Some(NOW - 1);
+        c.allowlist = parse_allowlist(&["10.0.0.0/8".into()], 10).unwrap();
+        assert_eq!(run(&c, need(&[Scope::WriteJes]), Some("1.2.3.4")).0, Some(Denial::Revoked));
+        c.revoked = false;
+        assert_eq!(run(&c, need(&[Scope::WriteJes]), Some("1.2.3.4")).0, Some(Denial::Expired));
+        c.expires_at = Some(NOW + 1);
+        assert_eq!(run(&c, need(&[Scope::WriteJes]), Some("1.2.3.4")).0, Some(Denial::IpNotAllowed));
+        let sess_only = Need { session_only: true, ..need(&[Scope::WriteJes]) };
+        assert_eq!(run(&c, sess_only, Some("10.1.2.3")).0, Some(Denial::SessionOnly));
+        let missing = ScopeSet::of(&[Scope::WriteJes]).bits();
+        assert_eq!(
+            run(&c, need(&[Scope::WriteJes]), Some("10.1.2.3")).0,
+            Some(Denial::InsufficientScope { missing })
+        );
+    }
+
+    #[test]
+    fn refused_requests_are_not_counted() {
+        let c = key(&[]);
+        let (d, ctr) = run(&c, need(&[Scope::ReadComment]), None);
+        assert!(matches!(d, Some(Denial::InsufficientScope { .. })));
+        assert_eq!(ctr.minute.count, 0);
+    }
+
+    #[test]
+    fn sessions_pass_every_scope_check_but_are_limited() {
+        let mut s = key(&[]);
+        s.kind = CredentialKind::Session;
+        let mut ctr = Counters::default();
+        let n = need(&[Scope::WebhooksManage, Scope::WriteJes]);
+        assert_eq!(decide(&s, n, None, NOW, &POLICY, &mut ctr).denial, None);
+        assert_eq!(decide(&s, n, None, NOW, &POLICY, &mut ctr).denial, None);
+        assert!(matches!(
+            decide(&s, n, None, NOW, &POLICY, &mut ctr).denial,
+            Some(Denial::RateLimited { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_is_exclusive_at_the_instant() {
+        let mut c = key(&[]);
+        c.expires_at = Some(NOW);
+        assert_eq!(run(&c, need(&[]), None).0, Some(Denial::Expired));
+        c.expires_at = Some(NOW + 1);
+        assert_eq!(run(&c, need(&[]), None).0, None);
+    }
+
+    #[test]
+    fn allowlists_match_v4_v6_and_mapped_addresses() {
+        let mut c = key(&[]);
+        c.allowlist = parse_allowlist(&["203.0.113.0/24".into(), "2001:db8::/32".into()], 10).unwrap();
+        assert_eq!(run(&c, need(&[]), Some("203.0.113.9")).0, None);
+        assert_eq!(run(&c, need(&[]), Some("::ffff:203.0.113.9")).0, None);
+        assert_eq!(run(&c, need(&[]), Some("2001:db8:1::5")).0, None);
+        assert_eq!(run(&c, need(&[]), Some("203.0.114.1")).0, Some(Denial::IpNotAllowed));
+        assert_eq!(run(&c, need(&[]), Some("2001:db9::1")).0, Some(Denial::IpNotAllowed));
+        assert_eq!(run(&c, need(&[]), None).0, Some(Denial::IpNotAllowed));
+    }
+
+    #[test]
+    fn canary_keys_are_answered_as_unknown() {
+        let mut c = key(&[Scope::WriteJes]);
+        c.canary = true;
+        assert_eq!(run(&c, need(&[]), None).0, Some(Denial::Unknown));
+        assert_eq!(Denial::Unknown.into_error(CredentialKind::Key), ApiError::InvalidApiKey);
+    }
+
+    #[test]
+    fn bad_cidr_entries_are_named() {
+        let e = parse_allowlist(&["10.0.0.0/8".into(), "10.0.0.0/33".into()], 10).unwrap_err();
+        assert!(e.starts_with("ipAllowlist[1]"), "{e}");
+        assert!(parse_allowlist(&vec!["10.0.0.1".to_string(); 3], 2).is_err());
+        assert_eq!(parse_allowlist(&["10.1.2.3/8".into()], 2).unwrap()[0].to_string(), "10.0.0.0/8");
+        assert_eq!(parse_allowlist(&["192.0.2.1".into()], 2).unwrap()[0].to_string(), "192.0.2.1/32");
+    }
+}

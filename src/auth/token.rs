@@ -1,0 +1,186 @@
+//! Credential formats: API keys `jes_live_…` and session tokens `jes_sess_…`.
+//!
+//! A token is `prefix + 30 base62 characters of randomness (178 bits) + 6 base62
+//! characters of CRC32 over everything before them`, as GitHub's tokens are built,
+//! so a mistyped or invented token is refused by arithmetic before any lookup.
+//! Tokens are stored only as their SHA-256 hex digest.
+
+use sha2::{Digest, Sha256};
+
+pub const KEY_PREFIX: &str = "jes_live_";
+pub const SESSION_PREFIX: &str = "jes_sess_";
+const RANDOM_LEN: usize = 30;
+const CHECKSUM_LEN: usize = 6;
+const BODY_LEN: usize = RANDOM_LEN + CHECKSUM_LEN;
+/// How many characters after the prefix the masked form keeps.
+const MASK_KEEP: usize = 4;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Which kind of credential a bearer token is, told by prefix alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    ApiKey,
+    Session,
+}
+
+impl TokenKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::ApiKey => KEY_PREFIX,
+            TokenKind::Session => SESSION_PREFIX,
+        }
+    }
+
+    /// The kind a token claims by its prefix, before any other check.
+    pub fn of(token: &str) -> Option<TokenKind> {
+        if token.starts_with(KEY_PREFIX) {
+            Some(TokenKind::ApiKey)
+        } else if token.starts_with(SESSION_PREFIX) {
+            Some(TokenKind::Session)
+        } else {
+            None
+        }
+    }
+}
+
+fn checksum(s: &str) -> String {
+    let mut n = crc32fast::hash(s.as_bytes()) as u64;
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("base62 is ascii")
+}
+
+/// Builds a token of `kind` from 30 random bytes' worth of entropy source.
+/// `random` must come from a CSPRNG; bytes >= 248 are skipped so every
+/// character is uniform over the 62-letter alphabet.
+pub fn generate(kind: TokenKind, mut random: impl FnMut(&mut [u8])) -> String {
+    let mut body = String::with_capacity(kind.prefix().len() + BODY_LEN);
+    body.push_str(kind.prefix());
+    let mut buf = [0u8; 64];
+    let mut have = 0;
+    while have < RANDOM_LEN {
+        random(&mut buf);
+        for &b in buf.iter() {
+            if b < 248 && have < RANDOM_LEN {
+                body.push(BASE62[(b % 62) as usize] as char);
+                have += 1;
+            }
+        }
+    }
+    let sum = checksum(&body);
+    body.push_str(&sum);
+    body
+}
+
+/// True when `token` has a known prefix, the right length and alphabet, and a
+/// valid checksum. Costs no I/O.
+pub fn well_formed(kind: TokenKind, token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(kind.prefix()) else { return false };
+    if rest.len() != BODY_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (head, sum) = token.split_at(token.len() - CHECKSUM_LEN);
+    checksum(head) == sum
+}
+
+/// SHA-256 of the whole token, lowercase hex: the only form ever stored.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `jes_live_a1b2****`: enough to recognise a key, useless to an attacker.
+pub fn mask(token: &str) -> String {
+    let kind = TokenKind::of(token).unwrap_or(TokenKind::ApiKey);
+    let keep: String = token[kind.prefix().len().min(token.len())..].chars().take(MASK_KEEP).collect();
+    format!("{}{}****", kind.prefix(), keep)
+}
+
+/// The public regular expression for secret scanners (README, leak reports).
+pub const KEY_REGEX: &str = r"jes_live_[0-9A-Za-z]{36}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter_rng() -> impl FnMut(&mut [u8]) {
+        let mut n: u8 = 0;
+        move |buf: &mut [u8]| {
+            for b in buf.iter_mut() {
+                n = n.wrapping_mul(31).wrapping_add(17);
+                *b = n;
+            }
+        }
+    }
+
+    #[test]
+    fn generated_keys_have_prefix_length_and_valid_checksum() {
+        let k = generate(TokenKind::ApiKey, counter_rng());
+        assert!(k.starts_with("jes_live_"));
+        assert_eq!(k.len(), KEY_PREFIX.len() + 36);
+        assert!(well_formed(TokenKind::ApiKey, &k));
+        assert!(!well_formed(TokenKind::Session, &k));
+        assert_eq!(TokenKind::of(&k), Some(TokenKind::ApiKey));
+    }
+
+    #[test]
+    fn one_changed_character_breaks_the_checksum() {
+        let k = generate(TokenKind::ApiKey, counter_rng());
+        let mut bytes = k.clone().into_bytes();
+        let i = KEY_PREFIX.len() + 3;
+        bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(bytes).unwrap();
+        assert!(!well_formed(TokenKind::ApiKey, &typo));
+    }
+
+    #[test]
+    fn wrong_length_or_alphabet_is_not_well_formed() {
+        let k = generate(TokenKind::ApiKey, counter_rng());
+        assert!(!well_formed(TokenKind::ApiKey, &k[..k.len() - 1]));
+        assert!(!well_formed(TokenKind::ApiKey, &format!("{k}x")));
+        assert!(!well_formed(TokenKind::ApiKey, &k.replace('_', "-")));
+        assert!(!well_formed(TokenKind::ApiKey, "jes_live_"));
+        assert!(!well_formed(TokenKind::ApiKey, &format!("{}{}", KEY_PREFIX, "é".repeat(18))));
+    }
+
+    #[test]
+    fn session_tokens_are_told_apart_by_prefix() {
+        let s = generate(TokenKind::Session, counter_rng());
+        assert_eq!(TokenKind::of(&s), Some(TokenKind::Session));
+        assert!(well_formed(TokenKind::Session, &s));
+        assert_eq!(TokenKind::of("Bearer x"), None);
+    }
+
+    #[test]
+    fn hash_is_sha256_hex_and_mask_keeps_four_characters() {
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let k = format!("{KEY_PREFIX}a1b2c3{}", "0".repeat(30));
+        assert_eq!(mask(&k), "jes_live_a1b2****");
+    }
+
+    #[test]
+    fn every_character_of_the_alphabet_is_reachable_and_bytes_over_247_are_skipped() {
+        let mut all = [0u8; 256];
+        for (i, b) in all.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let mut calls = 0;
+        let k = generate(TokenKind::ApiKey, |buf: &mut [u8]| {
+            calls += 1;
+            for b in buf.iter_mut() {
+                *b = 250; // always rejected until the second call
+            }
+            if calls > 1 {
+                buf.copy_from_slice(&all[..buf.len()]);
+            }
+        });
+        assert!(well_formed(TokenKind::ApiKey, &k));
+        assert!(k[KEY_PREFIX.len()..].starts_with("0123456789ABCDEF"));
+    }
+}

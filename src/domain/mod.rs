@@ -1,0 +1,6 @@
+//! Domain rules: pure, no bindings, tested natively.
+pub mod clock;
+pub mod ids;
+pub mod limits;
+pub mod page;
+pub mod validate;

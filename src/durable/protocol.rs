@@ -1,0 +1,93 @@
+//! The JSON protocol between the Worker and the `Gate` Durable Object. Pure
+//! types, shared by both sides.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::decide::{CredentialKind, Denial, Need};
+use crate::domain::limits::Standings;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum GateRequest {
+    /// Check one request of a credential and count it if allowed.
+    #[serde(rename_all = "camelCase")]
+    Authorize { kind: CredentialKind, hash: String, ip: Option<String>, need: Need },
+    /// Mark the credential revoked, permanently, before D1 records it.
+    #[serde(rename_all = "camelCase")]
+    Revoke { kind: CredentialKind, hash: String },
+    /// Login throttle: `check` reads, `fail` counts a failure, `clear` forgets.
+    #[serde(rename_all = "camelCase")]
+    Throttle { action: ThrottleAction, limit: u32, window_secs: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleAction {
+    Check,
+    Fail,
+    Clear,
+}
+
+/// Who the credential is, once it is known valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub kind: CredentialKind,
+    pub id: String,
+    pub user_id: String,
+    pub label: String,
+    pub scopes: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizeReply {
+    #[serde(default)]
+    pub denial: Option<Denial>,
+    #[serde(default)]
+    pub identity: Option<Identity>,
+    #[serde(default)]
+    pub standings: Option<Standings>,
+    /// The key's `last_used_at` is over a minute old: refresh it (off the hot path).
+    #[serde(default)]
+    pub touch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleReply {
+    pub allowed: bool,
+    pub retry_after: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_through_json() {
+        let r = GateRequest::Authorize {
+            kind: CredentialKind::Key,
+            hash: "ab".into(),
+            ip: Some("203.0.113.1".into()),
+            need: Need { session_only: false, scopes: 3, count: true },
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(s.contains("\"op\":\"authorize\""), "{s}");
+        let back: GateRequest = serde_json::from_str(&s).unwrap();
+        assert!(matches!(back, GateRequest::Authorize { ref hash, .. } if hash == "ab"));
+    }
+
+    #[test]
+    fn denials_keep_their_payload() {
+        let reply = AuthorizeReply {
+            denial: Some(Denial::RateLimited { retry_after: 9 }),
+            identity: None,
+            standings: None,
+            touch: false,
+        };
+        let s = serde_json::to_string(&reply).unwrap();
+        let back: AuthorizeReply = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, reply);
+    }
+}

@@ -1,0 +1,143 @@
+//! Request plumbing shared by every handler: the per-request context, the JSON
+//! body extractor whose every rejection is an `ApiError`, and response helpers.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Context, Env};
+
+use crate::error::ApiError;
+
+/// What every handler may need of the runtime, put on each request by `lib.rs`.
+#[derive(Clone)]
+pub struct AppState {
+    pub env: Env,
+    pub ctx: Arc<Context>,
+    pub request_id: String,
+}
+
+impl AppState {
+    /// Runs `fut` after the response is sent (`ctx.waitUntil`), logging a failure.
+    pub fn defer(&self, what: &'static str, fut: impl std::future::Future<Output = Result<(), ApiError>> + 'static) {
+        let rid = self.request_id.clone();
+        self.ctx.wait_until(async move {
+            if let Err(e) = fut.await {
+                crate::log::error(&rid, what, &e.to_string());
+            }
+        });
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AppState {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))
+    }
+}
+
+/// Largest JSON body any route accepts.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// A JSON request body. Wrong content type is 415, over 64 KiB is 413, and
+/// malformed JSON or a bad field is 400 with serde's message naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!("JSON body larger than {MAX_JSON_BYTES} bytes"))
+            } else {
+                ApiError::invalid(format!("could not read body: {}", e.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.len() > MAX_JSON_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!("JSON body larger than {MAX_JSON_BYTES} bytes")));
+    }
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::invalid("body: not valid UTF-8"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let msg = e.to_string();
+        if e.is_data() {
+            ApiError::invalid(format!("body: {msg}"))
+        } else {
+            ApiError::invalid(format!("body: malformed JSON ({msg})"))
+        }
+    })
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut res = (status, bytes).into_response();
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// The client address: `CF-Connecting-IP`, which Cloudflare sets in production.
+pub fn client_ip(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+}
+
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Signup {
+        username: String,
+    }
+
+    #[test]
+    fn json_errors_name_the_problem() {
+        let e = parse_json::<Signup>(b"{}").unwrap_err();
+        assert!(e.message().contains("missing field `username`"), "{}", e.message());
+        let e = parse_json::<Signup>(b"{\"username\":").unwrap_err();
+        assert!(e.message().contains("malformed JSON"));
+        let e = parse_json::<Signup>(b"{\"username\":\"a\",\"username\":\"b\"}").unwrap_err();
+        assert!(e.message().contains("duplicate field"), "{}", e.message());
+        let e = parse_json::<Signup>(b"\xff\xfe").unwrap_err();
+        assert!(e.message().contains("UTF-8"));
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        assert_eq!(parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err().code(), "invalid_request");
+    }
+}

@@ -1,0 +1,52 @@
+//! Jestha Edge: the public API of Jestha as one Cloudflare Worker.
+//!
+//! `fetch` gives every request an id and the runtime context, runs it through
+//! the router built from `app::routes()`, stamps `X-Request-Id` and logs one
+//! line. The `Gate` Durable Object holds each credential's live state and counters.
+
+pub mod adapters;
+pub mod app;
+pub mod auth;
+pub mod domain;
+pub mod durable;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Response as HttpResponse};
+use axum::Router;
+use tower_service::Service;
+use worker::{event, Context, Env, HttpRequest, Result};
+
+pub use durable::gate::Gate;
+
+thread_local! {
+    /// Built once per isolate: the table does not change between requests.
+    static ROUTER: Router = app::router();
+}
+
+#[event(fetch)]
+async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<axum::body::Body>> {
+    let started = http::now_ms();
+    let request_id = format!("req_{}", domain::ids::ulid(started, adapters::crypto::random_bytes()));
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let mut req = req;
+    req.extensions_mut().insert(http::AppState { env, ctx: Arc::new(ctx), request_id: request_id.clone() });
+    let mut router = ROUTER.with(Router::clone);
+    let mut res = router.call(req).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if path.starts_with("/api/") && !headers.contains_key("cache-control") {
+        headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    }
+    let detail = res.extensions().get::<error::InternalDetail>().map(|d| d.0.clone());
+    log::request(&request_id, &method, &path, res.status().as_u16(), http::now_ms() - started, detail.as_deref());
+    Ok(res)
+}

@@ -1,0 +1,244 @@
+//! Accounts and sessions: signup, login, logout, me. No API key can call the
+//! first three; `me` answers any valid key (no scope) and sessions.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::crypto::{fill_random, pbkdf2_sha256, random_bytes};
+use crate::adapters::d1::{self, V};
+use crate::adapters::gate;
+use crate::auth::decide::CredentialKind;
+use crate::auth::guard::Principal;
+use crate::auth::password::{Stored, ITERATIONS};
+use crate::auth::token::{self, TokenKind};
+use crate::domain::clock::{rfc3339, DAY_MS};
+use crate::domain::{ids, validate};
+use crate::durable::protocol::{GateRequest, ThrottleAction};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{client_ip, json, now_ms, AppState, JsonBody};
+
+const SESSION_TTL_MS: i64 = 14 * DAY_MS;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserResponse {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub created_at: String,
+}
+
+#[derive(Deserialize)]
+struct UserRow {
+    id: String,
+    username: String,
+    email: String,
+    display_name: String,
+    password_hash: String,
+    created_at: f64,
+}
+
+impl UserRow {
+    fn public(&self) -> UserResponse {
+        UserResponse {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            created_at: rfc3339(self.created_at as i64),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionResponse {
+    token: String,
+    expires_at: String,
+}
+
+#[derive(Serialize)]
+struct AuthResponse {
+    user: UserResponse,
+    session: SessionResponse,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignupRequest {
+    username: String,
+    email: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    login: String,
+    password: String,
+}
+
+async fn hash_password(password: &str) -> ApiResult<String> {
+    let salt = random_bytes::<16>();
+    let hash = pbkdf2_sha256(password.as_bytes(), &salt, ITERATIONS).await?;
+    Ok(Stored { iterations: ITERATIONS, salt: salt.to_vec(), hash }.encode())
+}
+
+/// A new session token and the statement that stores its hash.
+fn new_session(db: &worker::D1Database, user_id: &str, now: i64) -> ApiResult<(SessionResponse, worker::D1PreparedStatement)> {
+    let tok = token::generate(TokenKind::Session, fill_random);
+    let id = ids::ulid(now, random_bytes());
+    let expires = now + SESSION_TTL_MS;
+    let stmt = d1::stmt(
+        db,
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        &[(&id).into(), user_id.into(), (&token::hash(&tok)).into(), now.into(), expires.into()],
+    )?;
+    Ok((SessionResponse { token: tok, expires_at: rfc3339(expires) }, stmt))
+}
+
+/// POST /api/auth/signup
+#[worker::send]
+pub async fn signup(app: AppState, JsonBody(req): JsonBody<SignupRequest>) -> ApiResult<Response> {
+    let username = validate::username(&req.username).map_err(ApiError::invalid)?;
+    let email = validate::email(&req.email).map_err(ApiError::invalid)?;
+    let password = validate::password(&req.password).map_err(ApiError::invalid)?;
+    let display_name = match req.display_name.as_deref() {
+        Some(d) => validate::text("displayName", d, 50).map_err(ApiError::invalid)?,
+        None => username.clone(),
+    };
+    let db = d1::db(&app.env)?;
+    let now = now_ms();
+    let id = ids::ulid(now, random_bytes());
+    let password_hash = hash_password(password).await?;
+    let insert = d1::stmt(
+        &db,
+        "INSERT INTO users (id, username, email, display_name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[(&id).into(), (&username).into(), (&email).into(), (&display_name).into(), (&password_hash).into(), now.into()],
+    )?;
+    let (session, session_insert) = new_session(&db, &id, now)?;
+    // One batch: the account and its first session exist together or not at all.
+    if let Err(e) = db.batch(vec![insert, session_insert]).await.map_err(ApiError::from) {
+        if d1::is_unique_violation(&e) {
+            let field = if e.to_string().contains("users.email") { "email" } else { "username" };
+            return Err(ApiError::Conflict(format!("{field}: already taken")));
+        }
+        return Err(e);
+    }
+    let user = UserResponse { id, username, email, display_name, created_at: rfc3339(now) };
+    Ok(json(StatusCode::CREATED, &AuthResponse { user, session }))
+}
+
+fn login_limits(app: &AppState) -> (u32, i64) {
+    let max = crate::durable::gate::var_u32(&app.env, "LOGIN_MAX_FAILURES", 10);
+    let window = crate::durable::gate::var_u32(&app.env, "LOGIN_WINDOW_SECONDS", 900) as i64;
+    (max, window)
+}
+
+/// Per account and per address: `(subject, limit)`. An address gets five
+/// accounts' worth of failures, so one office behind a NAT is not locked out.
+fn throttle_subjects(login: &str, ip: Option<&str>, max: u32) -> Vec<(String, u32)> {
+    let mut v = vec![(format!("login:acct:{login}"), max)];
+    if let Some(ip) = ip {
+        v.push((format!("login:ip:{ip}"), max.saturating_mul(5)));
+    }
+    v
+}
+
+/// POST /api/auth/login
+#[worker::send]
+pub async fn login(app: AppState, headers: axum::http::HeaderMap, JsonBody(req): JsonBody<LoginRequest>) -> ApiResult<Response> {
+    let login = req.login.trim().to_ascii_lowercase();
+    if login.is_empty() || login.len() > 254 {
+        return Err(ApiError::invalid("login: username or email is required"));
+    }
+    if req.password.is_empty() || req.password.len() > 200 {
+        return Err(ApiError::invalid("password: is required"));
+    }
+    let (max, window) = login_limits(&app);
+    let ip = client_ip(&headers);
+    let subjects = throttle_subjects(&login, ip.as_deref(), max);
+    for (subject, limit) in &subjects {
+        let t = gate::throttle(&app.env, subject, ThrottleAction::Check, *limit, window).await?;
+        if !t.allowed {
+            return Err(ApiError::TooManyAttempts { retry_after: t.retry_after });
+        }
+    }
+    let db = d1::db(&app.env)?;
+    let column = if login.contains('@') { "email" } else { "username" };
+    let row = d1::stmt(
+        &db,
+        &format!(
+            "SELECT id, username, email, display_name, password_hash, created_at FROM users \
+             WHERE {column} = ?1 AND deleted_at IS NULL"
+        ),
+        &[V::T(&login)],
+    )?
+    .first::<UserRow>(None)
+    .await?;
+    // An unknown login costs the same derivation as a wrong password.
+    let stored = row
+        .as_ref()
+        .and_then(|r| Stored::parse(&r.password_hash))
+        .unwrap_or(Stored { iterations: ITERATIONS, salt: vec![0; 16], hash: vec![0; 32] });
+    let derived = pbkdf2_sha256(req.password.as_bytes(), &stored.salt, stored.iterations).await?;
+    let user = match row {
+        Some(r) if stored.matches(&derived) => r,
+        _ => {
+            for (subject, limit) in &subjects {
+                gate::throttle(&app.env, subject, ThrottleAction::Fail, *limit, window).await?;
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    gate::throttle(&app.env, &subjects[0].0, ThrottleAction::Clear, max, window).await?;
+    let now = now_ms();
+    let (session, insert) = new_session(&db, &user.id, now)?;
+    insert.run().await?;
+    Ok(json(StatusCode::OK, &AuthResponse { user: user.public(), session }))
+}
+
+/// POST /api/auth/logout
+#[worker::send]
+pub async fn logout(app: AppState, principal: Principal) -> ApiResult<Response> {
+    let db = d1::db(&app.env)?;
+    let hash: Option<String> = d1::stmt(&db, "SELECT token_hash FROM sessions WHERE id = ?1", &[(&principal.id).into()])?
+        .first(Some("token_hash"))
+        .await?;
+    let hash = hash.ok_or(ApiError::InvalidSession)?;
+    // The Durable Object is told first, so no request can slip through after this answer.
+    gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::Session, hash }).await?;
+    d1::stmt(&db, "UPDATE sessions SET revoked_at = ?1 WHERE id = ?2", &[now_ms().into(), (&principal.id).into()])?
+        .run()
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GET /api/auth/me
+#[worker::send]
+pub async fn me(app: AppState, principal: Principal) -> ApiResult<Response> {
+    let db = d1::db(&app.env)?;
+    let row = d1::stmt(
+        &db,
+        "SELECT id, username, email, display_name, password_hash, created_at FROM users WHERE id = ?1 AND deleted_at IS NULL",
+        &[(&principal.user_id).into()],
+    )?
+    .first::<UserRow>(None)
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(json(StatusCode::OK, &row.public()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttles_cover_the_account_and_the_address() {
+        let s = throttle_subjects("ada", Some("203.0.113.9"), 10);
+        assert_eq!(s, vec![("login:acct:ada".to_string(), 10), ("login:ip:203.0.113.9".to_string(), 50)]);
+        assert_eq!(throttle_subjects("ada", None, 10).len(), 1);
+    }
+}

@@ -1,0 +1,292 @@
+//! API keys, managed by sessions only: the scope catalog, create (plaintext
+//! shown once), list (masked), revoke (the key's Durable Object first, then D1).
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::crypto::{fill_random, random_bytes};
+use crate::adapters::d1::{self, V};
+use crate::adapters::gate;
+use crate::auth::decide::{parse_allowlist, CredentialKind};
+use crate::auth::guard::Principal;
+use crate::auth::scope::{Scope, ScopeSet, PRESETS};
+use crate::auth::token::{self, TokenKind};
+use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
+use crate::domain::page::{finish, PageQuery};
+use crate::domain::{ids, validate};
+use crate::durable::protocol::GateRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json, now_ms, AppState, JsonBody};
+
+pub const MAX_ACTIVE_KEYS: i64 = 50;
+pub const MAX_ALLOWLIST: usize = 20;
+pub const MAX_LABEL: usize = 64;
+
+/// GET /api/auth/scopes
+pub async fn scopes() -> Response {
+    let catalog: Vec<_> = Scope::ALL.into_iter().map(Scope::info).collect();
+    json(StatusCode::OK, &serde_json::json!({ "scopes": catalog, "presets": PRESETS }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKeyRequest {
+    label: String,
+    scopes: Option<Vec<String>>,
+    preset: Option<String>,
+    expires_in: Option<String>,
+    expires_at: Option<String>,
+    #[serde(default)]
+    ip_allowlist: Vec<String>,
+    #[serde(default)]
+    canary: bool,
+}
+
+/// When a key expires, from `expiresIn` or `expiresAt` (never both).
+pub fn expiry(expires_in: Option<&str>, expires_at: Option<&str>, now: i64) -> Result<Option<i64>, String> {
+    match (expires_in, expires_at) {
+        (Some(_), Some(_)) => Err("expiresIn: give either expiresIn or expiresAt, not both".into()),
+        (None, None) | (Some("never"), None) => Ok(None),
+        (Some(v), None) => {
+            let days = match v {
+                "30d" => 30,
+                "90d" => 90,
+                "1y" => 365,
+                _ => return Err("expiresIn: must be one of never, 30d, 90d, 1y".into()),
+            };
+            Ok(Some(now + days * DAY_MS))
+        }
+        (None, Some(at)) => {
+            let t = parse_rfc3339(at).ok_or("expiresAt: must be an RFC 3339 timestamp")?;
+            if t <= now {
+                return Err("expiresAt: must be in the future".into());
+            }
+            if t > now + 5 * 366 * DAY_MS {
+                return Err("expiresAt: must be within 5 years".into());
+            }
+            Ok(Some(t))
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKey {
+    id: String,
+    key: String,
+    masked_key: String,
+    label: String,
+    scopes: Vec<&'static str>,
+    expires_at: Option<String>,
+    ip_allowlist: Vec<IpNet>,
+    created_at: String,
+    canary: bool,
+}
+
+/// POST /api/auth/api-keys
+#[worker::send]
+pub async fn create(app: AppState, principal: Principal, JsonBody(req): JsonBody<CreateKeyRequest>) -> ApiResult<Response> {
+    let label = validate::text("label", &req.label, MAX_LABEL).map_err(ApiError::invalid)?;
+    let scopes = ScopeSet::parse_request(req.scopes.as_deref(), req.preset.as_deref()).map_err(ApiError::invalid)?;
+    let now = now_ms();
+    let expires_at = expiry(req.expires_in.as_deref(), req.expires_at.as_deref(), now).map_err(ApiError::invalid)?;
+    let allowlist = parse_allowlist(&req.ip_allowlist, MAX_ALLOWLIST).map_err(ApiError::invalid)?;
+
+    let key = token::generate(TokenKind::ApiKey, fill_random);
+    let id = ids::ulid(now, random_bytes());
+    let masked = token::mask(&key);
+    let scope_names = scopes.names();
+    let db = d1::db(&app.env)?;
+    // The bound on live keys is checked inside the insert, so two racing
+    // requests cannot both pass it.
+    let result = d1::stmt(
+        &db,
+        "INSERT INTO api_keys (id, user_id, token_hash, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+         WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ?2 AND revoked_at IS NULL \
+                AND (expires_at IS NULL OR expires_at > ?10)) < ?11",
+        &[
+            (&id).into(),
+            (&principal.user_id).into(),
+            (&token::hash(&key)).into(),
+            (&masked).into(),
+            (&label).into(),
+            V::T(&scope_names.join(" ")),
+            expires_at.into(),
+            V::T(&serde_json::to_string(&allowlist)?),
+            i64::from(req.canary).into(),
+            now.into(),
+            MAX_ACTIVE_KEYS.into(),
+        ],
+    )?
+    .run()
+    .await?;
+    let written = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
+    if written == 0 {
+        return Err(ApiError::Conflict(format!(
+            "api-keys: at most {MAX_ACTIVE_KEYS} active keys per account; revoke one first"
+        )));
+    }
+    let body = CreatedKey {
+        id,
+        key,
+        masked_key: masked,
+        label,
+        scopes: scope_names,
+        expires_at: expires_at.map(rfc3339),
+        ip_allowlist: allowlist,
+        created_at: rfc3339(now),
+        canary: req.canary,
+    };
+    let mut res = json(StatusCode::CREATED, &body);
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    id: String,
+    masked_key: String,
+    label: String,
+    scopes: String,
+    expires_at: Option<f64>,
+    ip_allowlist: String,
+    canary: f64,
+    created_at: f64,
+    last_used_at: Option<f64>,
+    revoked_at: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyResponse {
+    id: String,
+    masked_key: String,
+    label: String,
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+    ip_allowlist: Vec<IpNet>,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+    status: &'static str,
+    canary: bool,
+}
+
+pub fn status(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> &'static str {
+    match (revoked_at, expires_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(exp)) if exp <= now => "expired",
+        _ => "active",
+    }
+}
+
+impl KeyRow {
+    fn response(self, now: i64) -> KeyResponse {
+        let (revoked, expires) = (self.revoked_at.map(|v| v as i64), self.expires_at.map(|v| v as i64));
+        KeyResponse {
+            status: status(revoked, expires, now),
+            id: self.id,
+            masked_key: self.masked_key,
+            label: self.label,
+            scopes: self.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+            expires_at: expires.map(rfc3339),
+            ip_allowlist: serde_json::from_str(&self.ip_allowlist).unwrap_or_default(),
+            created_at: rfc3339(self.created_at as i64),
+            last_used_at: self.last_used_at.map(|v| rfc3339(v as i64)),
+            revoked_at: revoked.map(rfc3339),
+            canary: self.canary != 0.0,
+        }
+    }
+}
+
+const KEY_COLUMNS: &str =
+    "id, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at, last_used_at, revoked_at";
+
+/// GET /api/auth/api-keys (newest first)
+#[worker::send]
+pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+    let page = q.parse().map_err(ApiError::invalid)?;
+    let db = d1::db(&app.env)?;
+    let rows: Vec<KeyRow> = d1::stmt(
+        &db,
+        &format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 AND (?2 IS NULL OR id < ?2) \
+             ORDER BY id DESC LIMIT ?3"
+        ),
+        &[(&principal.user_id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let now = now_ms();
+    let items: Vec<KeyResponse> = rows.into_iter().map(|r| r.response(now)).collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+/// DELETE /api/auth/api-keys/{id}: immediate and permanent.
+#[worker::send]
+pub async fn revoke(app: AppState, principal: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+    let db = d1::db(&app.env)?;
+    #[derive(Deserialize)]
+    struct Row {
+        token_hash: String,
+        revoked_at: Option<f64>,
+    }
+    let row: Row = d1::stmt(
+        &db,
+        "SELECT token_hash, revoked_at FROM api_keys WHERE id = ?1 AND user_id = ?2",
+        &[(&id).into(), (&principal.user_id).into()],
+    )?
+    .first(None)
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    if row.revoked_at.is_none() {
+        revoke_hash(&app, row.token_hash).await?;
+        d1::stmt(
+            &db,
+            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+            &[now_ms().into(), (&id).into()],
+        )?
+        .run()
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Tells the key's Durable Object first: from its answer on, no request passes.
+pub async fn revoke_hash(app: &AppState, hash: String) -> ApiResult<()> {
+    gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::Key, hash }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn expiry_presets_and_custom_timestamps() {
+        assert_eq!(expiry(None, None, NOW), Ok(None));
+        assert_eq!(expiry(Some("never"), None, NOW), Ok(None));
+        assert_eq!(expiry(Some("30d"), None, NOW), Ok(Some(NOW + 30 * DAY_MS)));
+        assert_eq!(expiry(Some("1y"), None, NOW), Ok(Some(NOW + 365 * DAY_MS)));
+        assert!(expiry(Some("2w"), None, NOW).unwrap_err().starts_with("expiresIn"));
+        assert_eq!(expiry(None, Some(&rfc3339(NOW + 5000)), NOW), Ok(Some(NOW + 5000)));
+        assert!(expiry(None, Some(&rfc3339(NOW - 1)), NOW).unwrap_err().contains("future"));
+        assert!(expiry(None, Some("soon"), NOW).unwrap_err().starts_with("expiresAt"));
+        assert!(expiry(Some("30d"), Some(&rfc3339(NOW + 1)), NOW).is_err());
+    }
+
+    #[test]
+    fn status_prefers_revoked_over_expired() {
+        assert_eq!(status(Some(1), Some(0), NOW), "revoked");
+        assert_eq!(status(None, Some(NOW), NOW), "expired");
+        assert_eq!(status(None, Some(NOW + 1), NOW), "active");
+        assert_eq!(status(None, None, NOW), "active");
+    }
+}

@@ -1,0 +1,76 @@
+//! Routes about the API itself: health and the route table as data.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::app::{routes, Route};
+use crate::auth::guard::Access;
+use crate::auth::scope::ScopeSet;
+use crate::error::ApiError;
+use crate::http::json;
+
+/// GET /health
+pub async fn health() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteInfo {
+    pub method: String,
+    /// API.md notation: `/api/posts/:id`.
+    pub path: String,
+    /// `public`, `authenticated`, `scopes` or `session_only`.
+    pub access: &'static str,
+    pub scopes: Vec<&'static str>,
+}
+
+impl From<&Route> for RouteInfo {
+    fn from(r: &Route) -> Self {
+        let (access, scopes) = match r.access {
+            Access::Public => ("public", vec![]),
+            Access::Authenticated => ("authenticated", vec![]),
+            Access::Scopes(s) => ("scopes", ScopeSet::of(s).names()),
+            Access::SessionOnly => ("session_only", vec![]),
+        };
+        RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
+    }
+}
+
+/// `/api/posts/{id}` → `/api/posts/:id`
+pub fn api_md_path(axum_path: &str) -> String {
+    axum_path
+        .split('/')
+        .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => format!(":{name}"),
+            None => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// GET /api/routes: the route table, so clients and tests can iterate over it.
+pub async fn table() -> Response {
+    let items: Vec<RouteInfo> = routes().iter().map(RouteInfo::from).collect();
+    json(StatusCode::OK, &serde_json::json!({ "items": items }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_shown_in_api_md_notation() {
+        assert_eq!(api_md_path("/api/auth/api-keys/{id}/webhooks/{webhookId}"), "/api/auth/api-keys/:id/webhooks/:webhookId");
+        assert_eq!(api_md_path("/health"), "/health");
+    }
+}

@@ -1,0 +1,4 @@
+//! One file per resource; each handler's doc line names its route.
+pub mod accounts;
+pub mod keys;
+pub mod meta;
