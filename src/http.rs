@@ -82,14 +82,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(ApiError::invalid("body: not valid UTF-8"));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let msg = e.to_string();
-        if e.is_data() {
-            ApiError::invalid(format!("body: {msg}"))
-        } else {
-            ApiError::invalid(format!("body: malformed JSON ({msg})"))
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if !inner.is_data() {
+            return ApiError::invalid(format!("body: malformed JSON ({inner})"));
         }
-    })
+        // serde names a missing field itself; for a bad value, say where it is.
+        if path.is_empty() || path == "." {
+            ApiError::invalid(format!("body: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })?;
+    Ok(value)
 }
 
 /// A JSON response with `status`.
@@ -135,6 +142,8 @@ mod tests {
         assert!(e.message().contains("malformed JSON"));
         let e = parse_json::<Signup>(b"{\"username\":\"a\",\"username\":\"b\"}").unwrap_err();
         assert!(e.message().contains("duplicate field"), "{}", e.message());
+        let e = parse_json::<Signup>(b"{\"username\": 5}").unwrap_err();
+        assert!(e.message().starts_with("username: invalid type"), "{}", e.message());
         let e = parse_json::<Signup>(b"\xff\xfe").unwrap_err();
         assert!(e.message().contains("UTF-8"));
         let deep = "[".repeat(1000) + &"]".repeat(1000);

@@ -1,0 +1,25 @@
+# Jestha Edge. The two commands a newcomer needs: `make dev` and `make test`.
+.PHONY: dev test setup build unit integration bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@bash scripts/build.sh
+
+## make dev: install what is missing, then serve the API on http://127.0.0.1:$${PORT:-8787}
+dev: setup
+	@bash scripts/dev.sh
+
+## make test: native unit tests, then HTTP tests against `wrangler dev`
+test: setup
+	@bash scripts/test.sh
+
+unit: setup
+	@. scripts/env.sh && cargo test --lib
+
+integration: build
+	@. scripts/env.sh && .venv/bin/pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf build target/bench .wrangler/state

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make test`: every test. Native unit tests of the pure modules, then the HTTP
+# tests in tests/ against freshly started `wrangler dev` instances.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+echo "==> unit tests (cargo test --lib)"
+cargo test --lib --quiet
+
+echo "==> release build"
+bash scripts/build.sh
+
+echo "==> HTTP tests (pytest against wrangler dev)"
+.venv/bin/pytest tests -q ${PYTEST_ARGS:-}

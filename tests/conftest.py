@@ -1,0 +1,188 @@
+"""HTTP test harness: starts `wrangler dev` on a free port with a fresh state
+directory, applies schema.sql to its local D1, and stops the whole process
+group afterwards, even when a test fails.
+
+Fixtures:
+  server        one shared instance with the default configuration
+  make_server   start another instance with its own Worker variables
+  api           an `Api` client bound to `server`
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ)
+ENV["PATH"] = f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{ENV.get('PATH', '')}"
+ENV["WRANGLER_SEND_METRICS"] = "false"
+ENV["WRANGLER_LOG_PATH"] = str(ROOT / ".wrangler" / "logs")
+
+_live: list["Server"] = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `wrangler dev` process group with its own state directory."""
+
+    def __init__(self, vars: dict[str, str] | None = None, state_dir: str | None = None):
+        self.vars = {"WEBHOOK_ALLOW_LOOPBACK": "true", **(vars or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.own_state = state_dir is None
+        self.state = state_dir or tempfile.mkdtemp(prefix="jestha-state-")
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="wrangler-", suffix=".log")[1])
+
+    def start(self, timeout: float = 120) -> "Server":
+        subprocess.run(
+            ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", self.state, "--file", "schema.sql"],
+            cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state]
+        for k, v in self.vars.items():
+            args += ["--var", f"{k}:{v}"]
+        self.log = open(self.log_path, "w")
+        # A new session makes wrangler and its workerd children one process group.
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        _live.append(self)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wrangler dev exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"wrangler dev did not answer in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self, keep_state: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.proc:
+            # workerd children may outlive a TERM to the leader: sweep the group.
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self in _live:
+            _live.remove(self)
+        if self.own_state and not keep_state:
+            shutil.rmtree(self.state, ignore_errors=True)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@atexit.register
+def _stop_all() -> None:
+    for s in list(_live):
+        s.stop()
+
+
+class Api:
+    """A small client: `api.post(path, json=…, token=…)` returns the Response."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.http = requests.Session()
+
+    def call(self, method: str, path: str, token: str | None = None, headers: dict | None = None, **kw):
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, self.url + path, headers=h, timeout=30, **kw)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.call("POST", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.call("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+    def signup(self, username: str | None = None, password: str = "correct horse battery", **extra) -> dict:
+        """Creates an account; returns {user, token, password}."""
+        username = username or "u" + uuid.uuid4().hex[:12]
+        body = {"username": username, "email": f"{username}@example.com", "password": password, **extra}
+        r = self.post("/api/auth/signup", json=body)
+        assert r.status_code == 201, r.text
+        data = r.json()
+        return {"user": data["user"], "token": data["session"]["token"], "password": password}
+
+    def create_key(self, session: str, **body) -> dict:
+        body.setdefault("label", "test key")
+        if "scopes" not in body and "preset" not in body:
+            body["scopes"] = ["write:jes"]
+        r = self.post("/api/auth/api-keys", token=session, json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+def assert_error(r: requests.Response, status: int, code: str) -> dict:
+    """The response is the contract's error envelope with this status and code."""
+    assert r.status_code == status, f"expected {status} {code}, got {r.status_code}: {r.text}"
+    assert r.headers["content-type"].startswith("application/json")
+    assert "x-request-id" in r.headers
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def make_server():
+    started: list[Server] = []
+
+    def make(vars: dict[str, str] | None = None, state_dir: str | None = None) -> Server:
+        s = Server(vars, state_dir).start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def api(server) -> Api:
+    return Api(server.url)
