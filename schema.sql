@@ -38,3 +38,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
   revoked_at    INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id, created_at);
+
+-- Transactional outbox: one row per domain event, written in the same batch as
+-- the change it describes; sent_at is set once the webhook queue has it.
+CREATE TABLE IF NOT EXISTS event_outbox (
+  id          TEXT PRIMARY KEY,               -- evt_<ULID>, the webhook-id
+  account_id  TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  payload     TEXT NOT NULL,                  -- JSON: the event's data
+  created_at  INTEGER NOT NULL,
+  sent_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS event_outbox_unsent ON event_outbox(sent_at, created_at);

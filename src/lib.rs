@@ -10,6 +10,7 @@ pub mod auth;
 pub mod domain;
 pub mod durable;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod log;
 pub mod routes;
