@@ -4,7 +4,7 @@
 //! Durable Object to run the checks in API.md's order and count the request,
 //! then hands the handler a `Principal`. Handlers never re-check.
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,13 +29,16 @@ pub enum Access {
     Scopes(&'static [Scope]),
     /// Sessions only: API keys get 403 session_only whatever their scopes.
     SessionOnly,
+    /// Anyone; a presented credential is still checked and counted, and the
+    /// handler sees `Option<Principal>` (e.g. media of a public Jes).
+    Optional,
 }
 
 impl Access {
     pub fn need(self) -> Option<Need> {
         match self {
             Access::Public => None,
-            Access::Authenticated => Some(Need { session_only: false, scopes: 0, count: true }),
+            Access::Authenticated | Access::Optional => Some(Need { session_only: false, scopes: 0, count: true }),
             Access::Scopes(s) => Some(Need { session_only: false, scopes: ScopeSet::of(s).bits(), count: true }),
             Access::SessionOnly => Some(Need { session_only: true, scopes: 0, count: true }),
         }
@@ -76,6 +79,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts.extensions.get::<Principal>().cloned().ok_or(ApiError::Unauthenticated)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, ApiError> {
+        Ok(parts.extensions.get::<Principal>().cloned())
     }
 }
 
@@ -168,6 +179,7 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     };
     let p = match presented(req.method(), req.headers()) {
         Ok(p) => p,
+        Err(ApiError::Unauthenticated) if access == Access::Optional => return next.run(req).await,
         Err(e) => return e.into_response(),
     };
     let hash = token::hash(&p.token);

@@ -21,7 +21,7 @@ pub struct RouteInfo {
     pub method: String,
     /// API.md notation: `/api/posts/:id`.
     pub path: String,
-    /// `public`, `authenticated`, `scopes` or `session_only`.
+    /// `public`, `optional`, `authenticated`, `scopes` or `session_only`.
     pub access: &'static str,
     pub scopes: Vec<&'static str>,
 }
@@ -33,6 +33,7 @@ impl From<&Route> for RouteInfo {
             Access::Authenticated => ("authenticated", vec![]),
             Access::Scopes(s) => ("scopes", ScopeSet::of(s).names()),
             Access::SessionOnly => ("session_only", vec![]),
+            Access::Optional => ("optional", vec![]),
         };
         RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
     }
