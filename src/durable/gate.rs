@@ -16,7 +16,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use super::protocol::{AuthorizeReply, GateRequest, Identity, ThrottleAction, ThrottleReply};
 use crate::auth::decide::{decide, Credential, CredentialKind};
 use crate::domain::clock::MINUTE_MS;
-use crate::domain::limits::{Counters, Policy, Window, DAY_SECS};
+use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
 
 const CRED: &str = "cred";
 const COUNTERS: &str = "ctr";
@@ -291,9 +291,8 @@ impl DurableObject for Gate {
     async fn alarm(&self) -> Result<Response> {
         let storage = self.state.storage();
         let now = now_ms();
-        let today = now / 1000 - (now / 1000).rem_euclid(DAY_SECS);
         let counters = storage.get::<Counters>(COUNTERS).await?.unwrap_or_default();
-        if counters.day.start >= today && counters.day.count > 0 {
+        if !idle(&counters, now / 1000) {
             // Still in use today: look again at the end of it.
             *self.alarm_at.borrow_mut() = 0;
             self.ensure_alarm(now).await?;
