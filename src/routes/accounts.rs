@@ -1,13 +1,14 @@
 //! Accounts and sessions: signup, login, logout, me. No API key can call the
 //! first three; `me` answers any valid key (no scope) and sessions.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::crypto::{fill_random, pbkdf2_sha256, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
+use crate::auth::cookies;
 use crate::auth::decide::CredentialKind;
 use crate::auth::guard::Principal;
 use crate::auth::password::{Stored, ITERATIONS};
@@ -101,7 +102,7 @@ fn new_session(db: &worker::D1Database, user_id: &str, now: i64) -> ApiResult<(S
 
 /// POST /api/auth/signup
 #[worker::send]
-pub async fn signup(app: AppState, JsonBody(req): JsonBody<SignupRequest>) -> ApiResult<Response> {
+pub async fn signup(app: AppState, headers: HeaderMap, JsonBody(req): JsonBody<SignupRequest>) -> ApiResult<Response> {
     let username = validate::username(&req.username).map_err(ApiError::invalid)?;
     let email = validate::email(&req.email).map_err(ApiError::invalid)?;
     let password = validate::password(&req.password).map_err(ApiError::invalid)?;
@@ -128,7 +129,7 @@ pub async fn signup(app: AppState, JsonBody(req): JsonBody<SignupRequest>) -> Ap
         return Err(e);
     }
     let user = UserResponse { id, username, email, display_name, created_at: rfc3339(now) };
-    Ok(json(StatusCode::CREATED, &AuthResponse { user, session }))
+    Ok(session_reply(StatusCode::CREATED, &headers, AuthResponse { user, session }))
 }
 
 fn login_limits(app: &AppState) -> (u32, i64) {
@@ -197,7 +198,7 @@ pub async fn login(app: AppState, headers: axum::http::HeaderMap, JsonBody(req):
     let now = now_ms();
     let (session, insert) = new_session(&db, &user.id, now)?;
     insert.run().await?;
-    Ok(json(StatusCode::OK, &AuthResponse { user: user.public(), session }))
+    Ok(session_reply(StatusCode::OK, &headers, AuthResponse { user: user.public(), session }))
 }
 
 /// POST /api/auth/logout
@@ -213,7 +214,9 @@ pub async fn logout(app: AppState, principal: Principal) -> ApiResult<Response> 
     d1::stmt(&db, "UPDATE sessions SET revoked_at = ?1 WHERE id = ?2", &[now_ms().into(), (&principal.id).into()])?
         .run()
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    cookies::clear(res.headers_mut());
+    Ok(res)
 }
 
 /// GET /api/auth/me
@@ -229,6 +232,30 @@ pub async fn me(app: AppState, principal: Principal) -> ApiResult<Response> {
     .await?
     .ok_or(ApiError::NotFound)?;
     Ok(json(StatusCode::OK, &row.public()))
+}
+
+// --- Web UI session cookies (issue 8) -------------------------------------
+// Signup and login also set the HttpOnly session cookie and the CSRF
+// double-submit cookie (src/auth/cookies.rs); logout clears them. A client
+// that asks for the cookie transport does not get the token in the body.
+
+fn session_reply(status: StatusCode, headers: &HeaderMap, body: AuthResponse) -> Response {
+    let token = body.session.token.clone();
+    let mut res = if cookies::wants_cookie_only(headers) {
+        let mut value = match serde_json::to_value(&body) {
+            Ok(v) => v,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        if let Some(session) = value.get_mut("session").and_then(|s| s.as_object_mut()) {
+            session.remove("token");
+        }
+        json(status, &value)
+    } else {
+        json(status, &body)
+    };
+    let csrf = cookies::csrf_value(random_bytes());
+    cookies::set(res.headers_mut(), &token, &csrf, SESSION_TTL_MS / 1000);
+    res
 }
 
 #[cfg(test)]

@@ -1,0 +1,203 @@
+// One key: its details, revoke, and its webhook endpoints (add, remove, send a
+// test, recent deliveries with their status).
+
+import { api, listAll, ApiError } from '../api.js';
+import { h, field, busy, clearErrors, showApiError, confirmDialog, copyButton, time, badge, nextId, loading } from '../ui.js';
+import { keyMeta, revokeKey, statusBadge } from './keys.js';
+
+const EVENTS = ['post.created', 'post.updated', 'post.deleted', 'post.bounced', 'comment.created', 'jesclip.created'];
+
+const base = (keyId) => `/api/auth/api-keys/${encodeURIComponent(keyId)}/webhooks`;
+
+export async function page({ params, go, flash }) {
+  const [id] = params;
+  const keys = await listAll('/api/auth/api-keys');
+  const key = keys.find((k) => k.id === id);
+  const crumbs = h('p', { class: 'crumbs' }, h('a', { href: '#/settings/api' }, 'API access'));
+  if (!key) {
+    return h('section', null, crumbs, h('div', { class: 'card' },
+      h('h1', null, 'Key not found'),
+      h('p', null, 'This key does not exist or is not yours.')));
+  }
+  const here = `/settings/api/keys/${encodeURIComponent(key.id)}`;
+
+  const keyCard = h('div', { class: 'card' }, h('h2', null, 'Key'), keyMeta(key));
+  if (key.status === 'active') {
+    const revoke = h('button', { type: 'button', class: 'btn btn-danger-quiet' }, 'Revoke key');
+    revoke.addEventListener('click', async () => {
+      try {
+        if (await revokeKey(key)) {
+          flash(`Key “${key.label}” was revoked.`);
+          go(here);
+        }
+      } catch (err) {
+        flash(`Could not revoke: ${err.message}`, 'error');
+        go(here);
+      }
+    });
+    keyCard.append(h('div', { class: 'actions' }, revoke));
+  }
+
+  const hooks = h('div', { class: 'card', id: 'webhooks' });
+  await renderWebhooks(hooks, key);
+
+  return h('section', null,
+    h('div', { class: 'page-head' }, h('div', null, crumbs,
+      h('h1', null, key.label),
+      h('p', { class: 'key-top' }, statusBadge(key), h('code', { class: 'key-masked' }, key.maskedKey)))),
+    keyCard, hooks);
+}
+
+async function renderWebhooks(card, key, notice) {
+  card.replaceChildren(h('h2', null, 'Webhook endpoints'), loading());
+  let items;
+  try {
+    const res = await api.get(base(key.id));
+    items = Array.isArray(res) ? res : res.items || [];
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      card.replaceChildren(h('h2', null, 'Webhook endpoints'),
+        h('p', { class: 'muted', dataset: { state: 'webhooks-unavailable' } }, 'Webhooks are not available on this server yet.'));
+      return;
+    }
+    throw err;
+  }
+  const refresh = (n) => renderWebhooks(card, key, n);
+  const list = items.length
+    ? h('div', null, items.map((w) => webhookItem(w, key, refresh)))
+    : h('p', { class: 'muted' }, 'No endpoints yet. Add one to receive signed events about this account’s content.');
+  card.replaceChildren(
+    h('h2', null, 'Webhook endpoints'),
+    h('p', { class: 'muted small' }, 'Events about this account’s content are POSTed to each endpoint, signed with its secret (Standard Webhooks).'),
+    notice || null,
+    list,
+    key.status === 'active' ? addForm(key, refresh) : h('p', { class: 'muted small' }, 'This key is not active: endpoints cannot be added.'));
+}
+
+function webhookItem(w, key, refresh) {
+  const status = h('p', { class: 'copy-status', role: 'status' });
+  const deliveries = h('div', { hidden: true });
+  const urlId = nextId('wh');
+  const test = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Send test');
+  const show = h('button', { type: 'button', class: 'btn btn-small', 'aria-expanded': 'false', 'aria-describedby': urlId }, 'Recent deliveries');
+  const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', 'aria-describedby': urlId }, 'Remove');
+
+  const loadDeliveries = async () => {
+    deliveries.replaceChildren(loading());
+    try {
+      const res = await api.get(`${base(key.id)}/${encodeURIComponent(w.id)}/deliveries`);
+      deliveries.replaceChildren(deliveryTable(Array.isArray(res) ? res : res.items || [], loadDeliveries));
+    } catch (err) {
+      deliveries.replaceChildren(h('p', { class: 'form-error' }, err.message));
+    }
+  };
+  show.addEventListener('click', async () => {
+    const open = deliveries.hidden;
+    deliveries.hidden = !open;
+    show.setAttribute('aria-expanded', String(open));
+    if (open) await loadDeliveries();
+  });
+  test.addEventListener('click', () => busy(test, async () => {
+    try {
+      await api.post(`${base(key.id)}/${encodeURIComponent(w.id)}/test`);
+      status.textContent = 'Test event queued. It shows under recent deliveries once sent.';
+      deliveries.hidden = false;
+      show.setAttribute('aria-expanded', 'true');
+      await loadDeliveries();
+    } catch (err) {
+      status.textContent = '';
+      status.append(h('span', { class: 'field-error' }, err.message));
+    }
+  }, 'Sending…'));
+  remove.addEventListener('click', async () => {
+    const yes = await confirmDialog({
+      title: 'Remove this endpoint?',
+      body: h('p', null, h('code', null, w.url), ' will stop receiving events. Deliveries already queued are dropped.'),
+      confirmLabel: 'Remove endpoint',
+      danger: true,
+    });
+    if (!yes) return;
+    try {
+      await api.del(`${base(key.id)}/${encodeURIComponent(w.id)}`);
+      refresh(h('p', { class: 'flash', role: 'status' }, 'Endpoint removed.'));
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  });
+  return h('div', { class: 'webhook', dataset: { webhookId: w.id } },
+    h('p', { class: 'webhook-url', id: urlId }, w.url),
+    h('div', { class: 'chips' }, (w.events || []).map((e) => h('span', { class: 'chip' }, e))),
+    w.createdAt ? h('p', { class: 'small muted' }, 'Added ', time(w.createdAt)) : null,
+    h('div', { class: 'key-actions' }, test, show, remove),
+    status,
+    deliveries);
+}
+
+const DELIVERY_TONE = {
+  delivered: 'ok', succeeded: 'ok', success: 'ok', ok: 'ok',
+  failed: 'bad', dead: 'bad', dead_lettered: 'bad', 'dead-lettered': 'bad', gave_up: 'bad',
+  pending: 'warn', queued: 'warn', retrying: 'warn', scheduled: 'warn',
+};
+
+function deliveryTable(items, reload) {
+  const again = h('button', { type: 'button', class: 'btn btn-small btn-quiet' }, 'Refresh');
+  again.addEventListener('click', reload);
+  if (!items.length) return h('div', null, h('p', { class: 'muted small' }, 'No deliveries yet.'), again);
+  const rows = items.map((d) => {
+    const status = String(d.status || 'unknown');
+    const code = d.responseStatus ?? d.statusCode ?? d.httpStatus ?? d.response?.status;
+    return h('tr', { dataset: { deliveryStatus: status } },
+      h('td', null, h('code', null, d.eventType || d.type || d.event || d.eventId || '—')),
+      h('td', null, badge(status, DELIVERY_TONE[status.toLowerCase()] || 'neutral')),
+      h('td', null, code ? String(code) : '—'),
+      h('td', null, String(d.attempts ?? d.attempt ?? '—')),
+      h('td', null, time(d.deliveredAt || d.attemptedAt || d.updatedAt || d.createdAt) || '—'));
+  });
+  return h('div', null,
+    h('div', { class: 'table-wrap' }, h('table', null,
+      h('caption', { class: 'offscreen' }, 'Recent deliveries'),
+      h('thead', null, h('tr', null, ['Event', 'Status', 'Response', 'Attempts', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, rows))),
+    again);
+}
+
+function addForm(key, refresh) {
+  const fUrl = field({ name: 'url', label: 'Endpoint URL', type: 'url', hint: 'An https URL that accepts POST requests.', attrs: { placeholder: 'https://example.com/jestha/webhooks', autocomplete: 'off', spellcheck: 'false' } });
+  const hintId = nextId('events-hint');
+  const boxes = EVENTS.map((e) => {
+    const id = nextId('ev');
+    const box = h('input', { type: 'checkbox', id, value: e, checked: e === 'post.created' });
+    return { box, label: h('label', { for: id }, box, e) };
+  });
+  const events = h('fieldset', { id: nextId('events'), dataset: { field: 'events' }, 'aria-describedby': hintId },
+    h('legend', null, 'Events'),
+    h('p', { class: 'hint', id: hintId }, 'Which events this endpoint receives. Test events are always allowed.'),
+    h('div', { class: 'check-row' }, boxes.map((b) => b.label)));
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add endpoint');
+  const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Add a webhook endpoint' },
+    h('h3', null, 'Add an endpoint'), fUrl.wrap, events, h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const body = { url: fUrl.input.value.trim(), events: boxes.filter((b) => b.box.checked).map((b) => b.box.value) };
+    busy(submit, async () => {
+      try {
+        const created = await api.post(base(key.id), body);
+        refresh(secretNotice(created));
+      } catch (err) {
+        showApiError(form, err);
+      }
+    }, 'Adding…');
+  });
+  return h('div', { class: 'webhook' }, form);
+}
+
+function secretNotice(w) {
+  const status = h('p', { class: 'copy-status', role: 'status' });
+  return h('div', { class: 'warning', role: 'note', dataset: { state: 'webhook-secret' } },
+    h('span', { class: 'warning-icon', 'aria-hidden': 'true' }, '⚠'),
+    h('div', null,
+      h('strong', null, 'Endpoint added. Copy its signing secret now: it is shown only this once.'),
+      h('div', { class: 'secret-box' }, h('code', { class: 'secret' }, w.secret || ''), copyButton(() => w.secret || '', { label: 'Copy secret', status })),
+      status));
+}

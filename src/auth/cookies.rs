@@ -1,0 +1,101 @@
+//! The web UI's session transport: on signup and login the session token also
+//! goes into an HttpOnly cookie, with a CSRF double-submit cookie beside it that
+//! the page's script reads and echoes in `X-CSRF-Token` on unsafe requests.
+//! `guard::presented` reads both; this module only writes them. Pure: the CSRF
+//! value comes in as bytes.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+use super::guard::{CSRF_COOKIE, SESSION_COOKIE};
+
+/// A client that sends `X-Session-Transport: cookie` (the web UI) gets the
+/// session only as a cookie: the token is left out of the JSON body, so the
+/// page's script never holds it.
+pub const TRANSPORT_HEADER: &str = "x-session-transport";
+
+pub fn wants_cookie_only(headers: &HeaderMap) -> bool {
+    headers
+        .get(TRANSPORT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("cookie"))
+}
+
+/// `jes_session`: invisible to script, sent only to this site's own pages.
+pub fn session_cookie(token: &str, max_age_secs: i64) -> String {
+    format!("{SESSION_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age_secs}")
+}
+
+/// `jes_csrf`: readable by the page's script (that is the point), same lifetime.
+pub fn csrf_cookie(value: &str, max_age_secs: i64) -> String {
+    format!("{CSRF_COOKIE}={value}; Secure; SameSite=Strict; Path=/; Max-Age={max_age_secs}")
+}
+
+/// 32 random bytes as hex: the double-submit value.
+pub fn csrf_value(random: [u8; 32]) -> String {
+    hex::encode(random)
+}
+
+/// Adds both cookies to a signup or login response.
+pub fn set(headers: &mut HeaderMap, token: &str, csrf: &str, max_age_secs: i64) {
+    for c in [session_cookie(token, max_age_secs), csrf_cookie(csrf, max_age_secs)] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Expires both cookies (logout).
+pub fn clear(headers: &mut HeaderMap) {
+    for c in [session_cookie("", 0), csrf_cookie("", 0)] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_http_only_secure_and_strict() {
+        let c = session_cookie("jes_sess_abc", 1209600);
+        assert!(c.starts_with("jes_session=jes_sess_abc;"));
+        for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age=1209600"] {
+            assert!(c.split("; ").any(|a| a == attr), "{attr} missing in {c}");
+        }
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_readable_by_script_but_otherwise_as_strict() {
+        let c = csrf_cookie("ff00", 60);
+        assert!(c.starts_with("jes_csrf=ff00;"));
+        assert!(!c.contains("HttpOnly"));
+        for attr in ["Secure", "SameSite=Strict", "Path=/", "Max-Age=60"] {
+            assert!(c.split("; ").any(|a| a == attr), "{attr} missing in {c}");
+        }
+        assert_eq!(csrf_value([0xab; 32]).len(), 64);
+    }
+
+    #[test]
+    fn set_adds_two_cookies_and_clear_expires_both() {
+        let mut h = HeaderMap::new();
+        set(&mut h, "jes_sess_x", "c0ffee", 10);
+        assert_eq!(h.get_all(header::SET_COOKIE).iter().count(), 2);
+        let mut h = HeaderMap::new();
+        clear(&mut h);
+        let all: Vec<_> = h.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|c| c.contains("=; ") && c.contains("Max-Age=0")));
+    }
+
+    #[test]
+    fn only_an_explicit_cookie_transport_hides_the_token_from_the_body() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_cookie_only(&h));
+        h.insert(TRANSPORT_HEADER, HeaderValue::from_static("Cookie"));
+        assert!(wants_cookie_only(&h));
+        h.insert(TRANSPORT_HEADER, HeaderValue::from_static("bearer"));
+        assert!(!wants_cookie_only(&h));
+    }
+}
