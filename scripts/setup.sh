@@ -64,7 +64,7 @@ else
 fi
 
 # 4. wrangler and binaryen (wasm-opt), pinned in package-lock.json.
-step "npm packages (wrangler, binaryen)"
+step "npm packages (wrangler, binaryen, playwright-core)"
 if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
   echo "present"
 else
@@ -79,6 +79,17 @@ else
   python3 -m venv .venv || fail "python3 -m venv .venv"
   .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt || fail "pip install -r tests/requirements.txt"
   touch .venv/.stamp
+fi
+
+# 6. Debian's chromium for the browser tests (driven by playwright-core from
+#    package-lock.json; Playwright never downloads a browser of its own here).
+step "chromium (Debian package, for the browser tests)"
+if [ -x /usr/bin/chromium ]; then
+  echo "present ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+else
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+    || fail "apt-get install chromium (Debian's browser for tests/browser)"
+  [ -x /usr/bin/chromium ] || fail "apt-get install chromium left no /usr/bin/chromium"
 fi
 
 step "done"

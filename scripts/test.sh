@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test. Native unit tests of the pure modules, then the HTTP
-# tests in tests/ against freshly started `wrangler dev` instances.
+# tests in tests/ against freshly started `wrangler dev` instances, then the web
+# UI's browser tests (Debian's chromium via playwright-core, screenshots in
+# tests/artifacts/ui/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -13,3 +15,6 @@ bash scripts/build.sh
 
 echo "==> HTTP tests (pytest against wrangler dev)"
 .venv/bin/pytest tests -q ${PYTEST_ARGS:-}
+
+echo "==> browser tests (node --test tests/browser, Debian's chromium)"
+node --test --test-concurrency=1 tests/browser/*.test.mjs

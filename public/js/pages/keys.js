@@ -19,14 +19,14 @@ export function scopeChips(scopes) {
   return h('span', { class: 'chips' }, scopes.map((s) => h('span', { class: 'chip' }, s)));
 }
 
-export function keyMeta(key) {
+export function keyMeta(key, { usage = true } = {}) {
   const item = (term, value) => h('div', null, h('dt', null, term), h('dd', null, value));
   return h('dl', { class: 'key-meta' },
     item('Scopes', scopeChips(key.scopes)),
     item('Expires', key.expiresAt ? time(key.expiresAt, { dateOnly: true }) : 'Never'),
     item('IP allowlist', key.ipAllowlist && key.ipAllowlist.length ? scopeChips(key.ipAllowlist) : 'Any address'),
     item('Created', time(key.createdAt, { dateOnly: true })),
-    item('Last used', key.lastUsedAt ? time(key.lastUsedAt, { relative: true }) : h('span', { class: 'muted' }, 'Never used')),
+    usage ? item('Last used', key.lastUsedAt ? time(key.lastUsedAt, { relative: true }) : h('span', { class: 'muted' }, 'Never used')) : null,
     key.revokedAt ? item('Revoked', time(key.revokedAt)) : null,
   );
 }
@@ -111,7 +111,7 @@ function scopeItem(scope) {
     h('p', null, scope.description),
     scope.routes && scope.routes.length ? h('ul', null, scope.routes.map((r) => h('li', null, h('code', null, r)))) : null);
   const li = h('li', { class: 'scope' },
-    h('label', { for: id }, box, h('span', null, h('span', { class: 'scope-name' }, scope.name), h('span', { class: 'scope-id' }, scope.scope))),
+    h('label', { for: id }, box, h('span', null, h('span', { class: 'scope-name' }, scope.name), ' ', h('span', { class: 'scope-id' }, scope.scope))),
     desc);
   const sync = () => {
     desc.hidden = !box.checked;
@@ -253,7 +253,7 @@ export function created({ state, go, flash }) {
         h('code', { class: 'secret', id: secretId, 'aria-labelledby': `${secretId}-label`, 'data-secret': '' }, key.key),
         copyButton(() => key.key, { label: 'Copy key', status })),
       status,
-      keyMeta({ ...key, lastUsedAt: null }),
+      keyMeta(key, { usage: false }),
       h('p', { class: 'small muted' }, 'Send it on every request as ', h('code', null, 'Authorization: Bearer <key>'), '. Examples for curl, JavaScript and Python are under “Use your key”.'),
       h('div', { class: 'actions' }, done)));
 }
