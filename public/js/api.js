@@ -59,6 +59,7 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
 export const api = {
   get: (path, opts) => request('GET', path, undefined, opts),
   post: (path, body, opts) => request('POST', path, body ?? {}, opts),
+  patch: (path, body, opts) => request('PATCH', path, body ?? {}, opts),
   del: (path, opts) => request('DELETE', path, undefined, opts),
 };
 

@@ -409,7 +409,7 @@ test('the key screens are usable with the keyboard alone, with focus moved to ea
 test('webhook endpoints: add one, send a test, see the delivery with its status, remove it', { timeout: 180_000 }, async (t) => {
   const { page, clean } = await session(t);
   await signUp(page);
-  await generateKey(page, { label: 'Hooked', scopes: ['webhooks:manage'] });
+  await generateKey(page, { label: 'Hooked', scopes: ['write:jes', 'read:comment', 'webhooks:manage'] });
   await page.getByRole('button', { name: 'I’ve stored it' }).click();
   await heading(page, 'API access');
   const keys = await pageFetch(page, '/api/auth/api-keys');
@@ -447,7 +447,10 @@ test('webhook endpoints: add one, send a test, see the delivery with its status,
   await shoot(page, '30-webhook-error');
 
   await page.getByLabel('Endpoint URL').fill(hookUrl);
-  await page.getByRole('checkbox', { name: 'comment.created' }).check();
+  // Only events the key's scopes can read are offered.
+  assert.equal(await page.getByRole('checkbox', { name: /^jesclip\.created/ }).isDisabled(), true);
+  assert.equal(await page.getByRole('checkbox', { name: 'post.created', exact: true }).isChecked(), true);
+  await page.getByRole('checkbox', { name: 'comment.created', exact: true }).check();
   await page.getByRole('button', { name: 'Add endpoint' }).click();
   const secret = page.locator('[data-state="webhook-secret"] .secret');
   await secret.waitFor();
@@ -466,7 +469,9 @@ test('webhook endpoints: add one, send a test, see the delivery with its status,
   await eventually(async () => {
     await item.getByRole('button', { name: 'Refresh' }).click();
     const rows = item.locator('tbody tr');
-    return (await rows.count()) > 0 && /webhook\.test/.test(await rows.first().textContent());
+    if ((await rows.count()) === 0) return false;
+    const row = await rows.first().textContent();
+    return /webhook\.test/.test(row) && /succeeded/.test(row) && /200/.test(row);
   }, { timeout: 30_000, what: 'the delivery row' });
   await shoot(page, '32-webhook-deliveries');
 

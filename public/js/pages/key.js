@@ -7,6 +7,17 @@ import { keyMeta, revokeKey, statusBadge } from './keys.js';
 
 const EVENTS = ['post.created', 'post.updated', 'post.deleted', 'post.bounced', 'comment.created', 'jesclip.created'];
 
+/** Which key scopes let an endpoint receive an event type: any one is enough. */
+const READERS = {
+  'post.created': ['write:jes', 'read:engagement'],
+  'post.updated': ['write:jes', 'read:engagement'],
+  'post.deleted': ['write:jes', 'read:engagement'],
+  'post.bounced': ['write:jes', 'read:engagement'],
+  'jesclip.created': ['write:jesclip', 'read:engagement'],
+  'comment.created': ['read:comment'],
+};
+const visibleTo = (event, scopes) => (READERS[event] || []).some((s) => scopes.includes(s));
+
 const base = (keyId) => `/api/auth/api-keys/${encodeURIComponent(keyId)}/webhooks`;
 
 export async function page({ params, go, flash }) {
@@ -124,11 +135,28 @@ function webhookItem(w, key, refresh) {
       status.textContent = err.message;
     }
   });
+  const disabled = w.enabled === false;
+  const actions = h('div', { class: 'key-actions' }, test, show, remove);
+  if (disabled) {
+    const enable = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Re-enable');
+    enable.addEventListener('click', () => busy(enable, async () => {
+      try {
+        await api.patch(`${base(key.id)}/${encodeURIComponent(w.id)}`, { enabled: true });
+        refresh(h('p', { class: 'flash', role: 'status' }, 'Endpoint re-enabled.'));
+      } catch (err) {
+        status.textContent = err.message;
+      }
+    }));
+    actions.prepend(enable);
+  }
   return h('div', { class: 'webhook', dataset: { webhookId: w.id } },
-    h('p', { class: 'webhook-url', id: urlId }, w.url),
+    h('p', { class: 'key-top' },
+      h('span', { class: 'webhook-url', id: urlId }, w.url),
+      disabled ? badge('disabled', 'bad') : w.failingSince ? badge('failing', 'warn') : badge('enabled', 'ok')),
+    disabled && w.disabledReason ? h('p', { class: 'small muted' }, `Disabled: ${w.disabledReason}`) : null,
     h('div', { class: 'chips' }, (w.events || []).map((e) => h('span', { class: 'chip' }, e))),
     w.createdAt ? h('p', { class: 'small muted' }, 'Added ', time(w.createdAt)) : null,
-    h('div', { class: 'key-actions' }, test, show, remove),
+    actions,
     status,
     deliveries);
 }
@@ -145,11 +173,11 @@ function deliveryTable(items, reload) {
   if (!items.length) return h('div', null, h('p', { class: 'muted small' }, 'No deliveries yet.'), again);
   const rows = items.map((d) => {
     const status = String(d.status || 'unknown');
-    const code = d.responseStatus ?? d.statusCode ?? d.httpStatus ?? d.response?.status;
+    const code = d.responseCode ?? d.responseStatus ?? d.statusCode ?? d.httpStatus;
     return h('tr', { dataset: { deliveryStatus: status } },
       h('td', null, h('code', null, d.eventType || d.type || d.event || d.eventId || '—')),
       h('td', null, badge(status, DELIVERY_TONE[status.toLowerCase()] || 'neutral')),
-      h('td', null, code ? String(code) : '—'),
+      h('td', null, code ? String(code) : '—', d.error ? h('span', { class: 'small muted delivery-error' }, ` ${d.error}`) : null),
       h('td', null, String(d.attempts ?? d.attempt ?? '—')),
       h('td', null, time(d.deliveredAt || d.attemptedAt || d.updatedAt || d.createdAt) || '—'));
   });
@@ -164,14 +192,21 @@ function deliveryTable(items, reload) {
 function addForm(key, refresh) {
   const fUrl = field({ name: 'url', label: 'Endpoint URL', type: 'url', hint: 'An https URL that accepts POST requests.', attrs: { placeholder: 'https://example.com/jestha/webhooks', autocomplete: 'off', spellcheck: 'false' } });
   const hintId = nextId('events-hint');
-  const boxes = EVENTS.map((e) => {
+  const visible = EVENTS.filter((e) => visibleTo(e, key.scopes));
+  // A key whose scopes see no content event can still take test events.
+  const offered = visible.length ? EVENTS : ['webhook.test'];
+  const boxes = offered.map((e, i) => {
     const id = nextId('ev');
-    const box = h('input', { type: 'checkbox', id, value: e, checked: e === 'post.created' });
-    return { box, label: h('label', { for: id }, box, e) };
+    const allowed = e === 'webhook.test' || visibleTo(e, key.scopes);
+    const box = h('input', { type: 'checkbox', id, value: e, checked: allowed && (e === visible[0] || e === 'webhook.test'), disabled: !allowed });
+    const why = allowed ? null : h('span', { class: 'small muted' }, ` (needs ${READERS[e].join(' or ')})`);
+    return { box, label: h('label', { for: id }, box, e, why) };
   });
   const events = h('fieldset', { id: nextId('events'), dataset: { field: 'events' }, 'aria-describedby': hintId },
     h('legend', null, 'Events'),
-    h('p', { class: 'hint', id: hintId }, 'Which events this endpoint receives. Test events are always allowed.'),
+    h('p', { class: 'hint', id: hintId }, visible.length
+      ? 'Which events this endpoint receives. An endpoint never learns more than its key could read.'
+      : 'This key’s scopes cover no content events: the endpoint can receive test events only.'),
     h('div', { class: 'check-row' }, boxes.map((b) => b.label)));
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add endpoint');
   const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Add a webhook endpoint' },

@@ -1,7 +1,8 @@
 // The account's own timeline: its Jes and JesClips, newest first, each one
 // made with an API key wearing a small "via {label}" chip (seed 001 §3), with
-// engagement counts. Reads the session-only profile route
-// GET /api/users/:username and says so plainly when the server lacks it.
+// engagement counts. Reads the session-only GET /api/users/:username/posts
+// (or a profile route that carries the list) and says so plainly when the
+// server has neither.
 
 import { api, ApiError } from '../api.js';
 import { h, time, badge } from '../ui.js';
@@ -62,17 +63,20 @@ function item(it, me) {
   const counts = countsOf(it);
   const countsSlot = h('div', { class: 'counts-slot' }, counts ? countsList(counts) : null);
   const video = kind === 'jesclip' ? (it.videoUrl || (it.video && it.video.url) || (it.mediaId && `/api/media/${encodeURIComponent(it.mediaId)}`)) : null;
+  const images = (Array.isArray(it.media) ? it.media : [])
+    .filter((m) => m && m.url && String(m.contentType || '').startsWith('image/') && m.url.startsWith('/'));
   const el = h('li', { class: 'post', dataset: { kind, id: it.id } },
     h('div', { class: 'post-head' },
       h('span', { class: 'post-author' }, (it.author && it.author.displayName) || me.displayName),
       h('span', null, `@${(it.author && it.author.username) || me.username}`),
       h('span', { 'aria-hidden': 'true' }, '·'),
       time(it.createdAt, { relative: true }),
-      h('span', { class: 'kind' }, kind === 'jesclip' ? 'JesClip' : kind === 'bounce' ? 'Bounce' : 'Jes'),
+      h('span', { class: 'kind' }, kind === 'jesclip' ? 'JesClip' : kind === 'bounce' || it.bounceOf ? (it.content ? 'Quote-bounce' : 'Bounce') : 'Jes'),
       it.visibility && it.visibility !== 'PUBLIC' ? badge(it.visibility.toLowerCase(), 'neutral') : null,
       via ? h('span', { class: 'via', title: `Posted with the API key “${via}”` }, `via ${via}`) : null),
     h('p', { class: 'post-body' }, it.content ?? it.caption ?? ''),
-    video ? h('video', { controls: true, preload: 'metadata', src: video, class: 'clip' }) : null,
+    video && video.startsWith('/') ? h('video', { controls: true, preload: 'metadata', src: video, class: 'clip' }) : null,
+    images.length ? h('div', { class: 'post-media' }, images.map((m) => h('img', { src: m.url, alt: 'Image attached to this Jes', loading: 'lazy' }))) : null,
     countsSlot);
   return { el, kind, countsSlot, needsCounts: !counts && kind !== 'jesclip' && it.id };
 }
@@ -90,27 +94,39 @@ async function fillCounts(rows) {
   }));
 }
 
+/**
+ * The account's content: GET /api/users/:username/posts ({items, nextCursor}),
+ * or the profile route when it carries the list itself. Null when neither exists.
+ */
+async function load(username, cursor) {
+  const base = `/api/users/${encodeURIComponent(username)}`;
+  const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+  const tries = [`${base}/posts${q}`, `${base}${q}`];
+  for (const [i, path] of tries.entries()) {
+    try {
+      const res = extract(await api.get(path));
+      if (i === 0 || res.items.length) return res;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+  }
+  return null;
+}
+
 export async function page({ state }) {
   const me = state.me;
   const head = h('div', { class: 'page-head' }, h('div', null,
     h('h1', null, 'Your timeline'),
     h('p', null, 'Your Jes and JesClips, newest first. What an API key posted carries a “via” chip with the key’s label.')));
-  const path = `/api/users/${encodeURIComponent(me.username)}`;
-  let res;
-  try {
-    res = await api.get(path);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
-      return h('section', null, head, h('div', { class: 'card empty', dataset: { state: 'timeline-unavailable' } },
-        h('p', null, 'Your timeline is not available on this server yet.'),
-        h('p', null, 'Meanwhile you can ', h('a', { href: '#/settings/api' }, 'manage your API keys'), '.')));
-    }
-    throw err;
+  const first = await load(me.username);
+  if (!first) {
+    return h('section', null, head, h('div', { class: 'card empty', dataset: { state: 'timeline-unavailable' } },
+      h('p', null, 'Your timeline is not available on this server yet.'),
+      h('p', null, 'Meanwhile you can ', h('a', { href: '#/settings/api' }, 'manage your API keys'), '.')));
   }
-  const { items, nextCursor } = extract(res);
   const feed = h('ol', { class: 'feed', 'aria-label': 'Your Jes and JesClips' });
-  const more = h('button', { type: 'button', class: 'btn', hidden: !nextCursor }, 'Load older');
-  let cursor = nextCursor;
+  const more = h('button', { type: 'button', class: 'btn', hidden: !first.nextCursor }, 'Load older');
+  let cursor = first.nextCursor;
   const add = async (list) => {
     const rows = list.map((it) => item(it, me));
     feed.append(...rows.map((r) => r.el));
@@ -119,19 +135,19 @@ export async function page({ state }) {
   more.addEventListener('click', async () => {
     more.disabled = true;
     try {
-      const next = extract(await api.get(`${path}?cursor=${encodeURIComponent(cursor)}`));
-      await add(next.items);
-      cursor = next.nextCursor;
+      const next = await load(me.username, cursor);
+      if (next) await add(next.items);
+      cursor = next && next.nextCursor;
       more.hidden = !cursor;
     } finally {
       more.disabled = false;
     }
   });
-  if (!items.length) {
+  if (!first.items.length) {
     return h('section', null, head, h('div', { class: 'card empty', dataset: { state: 'timeline-empty' } },
       h('p', null, 'Nothing here yet.'),
       h('p', null, 'Post from the Jestha app, or ', h('a', { href: '#/settings/api/new' }, 'generate a key'), ' and post with the API.')));
   }
-  await add(items);
+  await add(first.items);
   return h('section', null, head, feed, h('div', { class: 'actions' }, more));
 }
