@@ -47,6 +47,10 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
         route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
         route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
+        route!(GET "/api/auth/api-keys/{id}/usage", SessionOnly, keys::usage),
+        // Key safety
+        route!(GET "/api/auth/key", KeyOnly, keys::introspect),
+        route!(GET "/api/notifications", SessionOnly, crate::notify::list),
     ]
 }
 

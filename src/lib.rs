@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod log;
+pub mod notify;
 pub mod routes;
 
 use std::sync::Arc;

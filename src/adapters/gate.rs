@@ -34,6 +34,13 @@ pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
     call::<serde_json::Value>(env, hash, msg).await.map(|_| ())
 }
 
+pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {
+    let GateRequest::Usage { hash, .. } = msg else {
+        return Err(ApiError::internal("usage needs a Usage message"));
+    };
+    call(env, hash, msg).await
+}
+
 /// A login throttle named `subject` (e.g. `login:ip:203.0.113.9`).
 pub async fn throttle(
     env: &Env,

@@ -32,15 +32,18 @@ pub enum Access {
     /// Anyone; a presented credential is still checked and counted, and the
     /// handler sees `Option<Principal>` (e.g. media of a public Jes).
     Optional,
+    /// API keys only, no scope needed (key introspection, MCP); sessions get 403.
+    KeyOnly,
 }
 
 impl Access {
     pub fn need(self) -> Option<Need> {
         match self {
             Access::Public => None,
-            Access::Authenticated | Access::Optional => Some(Need { session_only: false, scopes: 0, count: true }),
-            Access::Scopes(s) => Some(Need { session_only: false, scopes: ScopeSet::of(s).bits(), count: true }),
-            Access::SessionOnly => Some(Need { session_only: true, scopes: 0, count: true }),
+            Access::Authenticated | Access::Optional => Some(Need::default()),
+            Access::Scopes(s) => Some(Need { scopes: ScopeSet::of(s).bits(), ..Need::default() }),
+            Access::SessionOnly => Some(Need { session_only: true, ..Need::default() }),
+            Access::KeyOnly => Some(Need { key_only: true, ..Need::default() }),
         }
     }
 }
@@ -183,11 +186,16 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     };
     let hash = token::hash(&p.token);
-    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: client_ip(req.headers()), need };
-    let reply = match gate::authorize(&app.env, &msg).await {
+    let ip = client_ip(req.headers());
+    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need };
+    let mut reply = match gate::authorize(&app.env, &msg).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    for notice in reply.notices.drain(..) {
+        let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
+        crate::notify::defer_notice(&app, notice, ip.clone(), ua);
+    }
     if let Some(denial) = reply.denial {
         return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
     }

@@ -3,4 +3,5 @@ pub mod clock;
 pub mod ids;
 pub mod limits;
 pub mod page;
+pub mod usage;
 pub mod validate;

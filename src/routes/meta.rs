@@ -34,6 +34,7 @@ impl From<&Route> for RouteInfo {
             Access::Scopes(s) => ("scopes", ScopeSet::of(s).names()),
             Access::SessionOnly => ("session_only", vec![]),
             Access::Optional => ("optional", vec![]),
+            Access::KeyOnly => ("key_only", vec![]),
         };
         RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
     }
