@@ -76,3 +76,14 @@ CREATE TABLE IF NOT EXISTS notifications (
   read_at     INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications(user_id, id);
+
+-- Every token a signed leak report named (only its hash), and what it matched.
+CREATE TABLE IF NOT EXISTS leak_reports (
+  id          TEXT PRIMARY KEY,
+  token_hash  TEXT NOT NULL,
+  url         TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  matched     INTEGER NOT NULL,               -- a real Jestha key (live or not)
+  live        INTEGER NOT NULL,               -- it was live and is now revoked
+  created_at  INTEGER NOT NULL
+) STRICT;

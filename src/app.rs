@@ -11,7 +11,7 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::routes::{accounts, keys, meta};
+use crate::routes::{accounts, keys, meta, security};
 
 pub struct Route {
     pub method: Method,
@@ -51,6 +51,7 @@ pub fn routes() -> Vec<Route> {
         // Key safety
         route!(GET "/api/auth/key", KeyOnly, keys::introspect),
         route!(GET "/api/notifications", SessionOnly, crate::notify::list),
+        route!(POST "/api/security/leaked-keys", Public, security::report),
     ]
 }
 
@@ -103,11 +104,18 @@ mod tests {
         }
     }
 
+    /// Public writes that authenticate by other means than a credential.
+    const SIGNED_PUBLIC_WRITES: &[&str] = &["/api/security/leaked-keys"];
+
     #[test]
     fn api_keys_never_reach_write_routes_without_a_scope() {
         for r in routes() {
             let writes = matches!(r.method, Method::POST | Method::PATCH | Method::DELETE);
-            if writes && r.path.starts_with("/api/") && !r.path.starts_with("/api/auth/") {
+            if writes
+                && r.path.starts_with("/api/")
+                && !r.path.starts_with("/api/auth/")
+                && !SIGNED_PUBLIC_WRITES.contains(&r.path)
+            {
                 assert!(
                     !matches!(r.access, Access::Authenticated | Access::Public),
                     "{} {} writes without a scope",

@@ -134,3 +134,83 @@ def test_canary_keys_answer_like_unknown_keys_and_notify_the_owner_hourly(api: A
     assert len(notices(api, a["token"], "key.canary_used")) == 1, "at most one notice per hour"
     listed = next(i for i in api.get("/api/auth/api-keys", token=a["token"]).json()["items"] if i["id"] == c["id"])
     assert listed["canary"] is True
+
+
+# ---- Leaked-key reports (GitHub secret-scanning partner shape) --------------------------
+
+def _signer():
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(body: bytes) -> str:
+        import base64
+        return base64.b64encode(key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+
+    return pem, sign
+
+
+def test_signed_leak_reports_revoke_live_keys_and_say_which_were_live(make_server):
+    import json
+    pem, sign = _signer()
+    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem})
+    api = Api(s.url)
+    a = api.signup()
+    live = api.create_key(a["token"], label="leaky")
+    spare = api.create_key(a["token"], label="spare")
+    revoked = api.create_key(a["token"], label="old")
+    api.delete(f"/api/auth/api-keys/{revoked['id']}", token=a["token"])
+    assert api.get("/api/auth/me", token=live["key"]).status_code == 200
+    body = json.dumps([
+        {"token": live["key"], "type": "jestha_api_key", "url": "https://github.com/x/y/blob/main/.env", "source": "content"},
+        {"token": revoked["key"], "type": "jestha_api_key", "url": "https://gist.github.com/z", "source": "gist"},
+        {"token": forge(), "type": "jestha_api_key", "url": "https://example.com", "source": "content"},
+        {"token": "not-a-key", "type": "jestha_api_key", "url": "https://example.com", "source": "content"},
+    ]).encode()
+    r = api.post("/api/security/leaked-keys", data=body,
+                 headers={"Content-Type": "application/json", "Github-Public-Key-Identifier": "test",
+                          "Github-Public-Key-Signature": sign(body)})
+    assert r.status_code == 200, r.text
+    verdicts = r.json()
+    assert [(v["label"], v["live"]) for v in verdicts] == [
+        ("true_positive", True), ("true_positive", False), ("false_positive", False), ("false_positive", False)]
+    import hashlib
+    assert verdicts[0]["token_hash"] == hashlib.sha256(live["key"].encode()).hexdigest()
+    assert live["key"] not in r.text, "the answer never echoes a token"
+    assert_error(api.get("/api/auth/me", token=live["key"]), 401, "api_key_revoked")
+    assert api.get("/api/auth/me", token=spare["key"]).status_code == 200
+    got = wait_for(lambda: notices(api, a["token"], "key.leaked"))
+    assert {n["keyId"] for n in got} >= {live["id"]}
+    leaked = next(n for n in got if n["keyId"] == live["id"])
+    assert leaked["data"]["url"] == "https://github.com/x/y/blob/main/.env" and leaked["data"]["wasLive"] is True
+    rows = d1_query(s, "SELECT matched, live FROM leak_reports ORDER BY rowid")
+    assert [(r["matched"], r["live"]) for r in rows] == [(1, 1), (1, 0), (0, 0), (0, 0)]
+
+
+def test_unsigned_and_forged_leak_reports_change_nothing(make_server):
+    import json
+    pem, sign = _signer()
+    _, forge_sign = _signer()
+    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem})
+    api = Api(s.url)
+    a = api.signup()
+    k = api.create_key(a["token"])
+    body = json.dumps([{"token": k["key"], "type": "jestha_api_key", "url": "https://x", "source": "content"}]).encode()
+    h = {"Content-Type": "application/json"}
+    assert_error(api.post("/api/security/leaked-keys", data=body, headers=h), 401, "unauthenticated")
+    forged = {**h, "Github-Public-Key-Signature": forge_sign(body)}
+    assert_error(api.post("/api/security/leaked-keys", data=body, headers=forged), 401, "unauthenticated")
+    tampered = body.replace(b"https://x", b"https://y")
+    replayed = {**h, "Github-Public-Key-Signature": sign(body)}
+    assert_error(api.post("/api/security/leaked-keys", data=tampered, headers=replayed), 401, "unauthenticated")
+    assert api.get("/api/auth/me", token=k["key"]).status_code == 200
+    assert d1_query(s, "SELECT COUNT(*) AS n FROM leak_reports") == [{"n": 0}]
+
+
+def test_leak_reports_are_refused_when_no_key_is_trusted(api: Api):
+    body = b'[{"token":"jes_live_x","type":"t","url":"u","source":"s"}]'
+    r = api.post("/api/security/leaked-keys", data=body, headers={"Content-Type": "application/json",
+                                                                  "Github-Public-Key-Signature": "MEUCIQ=="})
+    assert_error(r, 401, "unauthenticated")
