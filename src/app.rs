@@ -11,7 +11,7 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::routes::{accounts, keys, meta, security};
+use crate::routes::{accounts, bench, keys, meta, security};
 
 pub struct Route {
     pub method: Method,
@@ -37,6 +37,8 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/health", Public, meta::health),
         route!(GET "/api/routes", Public, meta::table),
+        route!(GET "/__bench/baseline", Public, bench::baseline),
+        route!(GET "/__bench/floor", Public, bench::floor),
         // Accounts and sessions
         route!(POST "/api/auth/signup", Public, accounts::signup),
         route!(POST "/api/auth/login", Public, accounts::login),

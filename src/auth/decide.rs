@@ -20,6 +20,18 @@ pub enum CredentialKind {
     Session,
 }
 
+/// The account a credential acts for, cached with it so `GET /api/auth/me`
+/// needs no D1 read. Account changes refresh every credential's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
 /// What the Durable Object knows of a live credential (loaded once from D1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +54,8 @@ pub struct Credential {
     pub revoked: bool,
     #[serde(default)]
     pub canary: bool,
+    #[serde(default)]
+    pub profile: Option<Profile>,
 }
 
 /// What a route asks of its caller (see `app::ROUTES`).
@@ -235,6 +249,7 @@ mod tests {
             allowlist: vec![],
             revoked: false,
             canary: false,
+            profile: None,
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Principal {
     pub label: String,
     pub scopes: ScopeSet,
     pub standings: Standings,
+    /// The account, as cached with the credential.
+    pub profile: Option<super::decide::Profile>,
 }
 
 impl Principal {
@@ -220,6 +222,7 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         label: identity.label,
         scopes: ScopeSet::from_bits(identity.scopes),
         standings,
+        profile: identity.profile,
     });
     let res = next.run(req).await;
     with_standings(res, Some(&standings))

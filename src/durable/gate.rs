@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::protocol::{AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
-use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need};
+use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
 use crate::domain::clock::MINUTE_MS;
 use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
 use crate::domain::usage::{Marks, Outcome, Usage};
@@ -86,6 +86,8 @@ struct KeyRow {
     ip_allowlist: String,
     revoked_at: Option<f64>,
     canary: f64,
+    #[serde(flatten)]
+    user: UserCols,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +96,32 @@ struct SessionRow {
     user_id: String,
     expires_at: f64,
     revoked_at: Option<f64>,
+    #[serde(flatten)]
+    user: UserCols,
 }
+
+/// The account columns joined onto a credential row.
+#[derive(Deserialize)]
+struct UserCols {
+    username: String,
+    email: String,
+    display_name: String,
+    user_created_at: f64,
+    deleted_at: Option<f64>,
+}
+
+impl UserCols {
+    fn profile(self) -> Profile {
+        Profile {
+            username: self.username,
+            email: self.email,
+            display_name: self.display_name,
+            created_at: self.user_created_at as i64,
+        }
+    }
+}
+
+const USER_COLS: &str = "u.username, u.email, u.display_name, u.created_at AS user_created_at, u.deleted_at";
 
 fn tombstone(kind: CredentialKind) -> Credential {
     Credential {
@@ -107,6 +134,7 @@ fn tombstone(kind: CredentialKind) -> Credential {
         allowlist: vec![],
         revoked: true,
         canary: false,
+        profile: None,
     }
 }
 
@@ -117,10 +145,10 @@ impl Gate {
         let arg = [wasm_bindgen::JsValue::from_str(hash)];
         Ok(match kind {
             CredentialKind::Key => db
-                .prepare(
-                    "SELECT id, user_id, label, scopes, expires_at, ip_allowlist, revoked_at, canary \
-                     FROM api_keys WHERE token_hash = ?1",
-                )
+                .prepare(&format!(
+                    "SELECT k.id, k.user_id, k.label, k.scopes, k.expires_at, k.ip_allowlist, k.revoked_at, k.canary, \
+                     {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?1"
+                ))
                 .bind(&arg)?
                 .first::<KeyRow>(None)
                 .await?
@@ -135,11 +163,16 @@ impl Gate {
                     .bits(),
                     expires_at: r.expires_at.map(|v| v as i64),
                     allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
-                    revoked: r.revoked_at.is_some(),
+                    // A deleted account's credentials are dead.
+                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
                     canary: r.canary != 0.0,
+                    profile: Some(r.user.profile()),
                 }),
             CredentialKind::Session => db
-                .prepare("SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1")
+                .prepare(&format!(
+                    "SELECT s.id, s.user_id, s.expires_at, s.revoked_at, {USER_COLS} \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+                ))
                 .bind(&arg)?
                 .first::<SessionRow>(None)
                 .await?
@@ -151,8 +184,9 @@ impl Gate {
                     scopes: 0,
                     expires_at: Some(r.expires_at as i64),
                     allowlist: vec![],
-                    revoked: r.revoked_at.is_some(),
+                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
                     canary: false,
+                    profile: Some(r.user.profile()),
                 }),
         })
     }
@@ -259,6 +293,7 @@ impl Gate {
                 user_id: live.cred.user_id.clone(),
                 label: live.cred.label.clone(),
                 scopes: live.cred.scopes,
+                profile: live.cred.profile.clone(),
             });
             let changed = (live.tally != before).then(|| live.tally.clone());
             (AuthorizeReply { denial: decision.denial, identity, standings: decision.standings, touch, notices }, changed)
@@ -280,6 +315,22 @@ impl Gate {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("loaded above");
             live.cred.revoked = true;
+            live.cred.clone()
+        };
+        self.state.storage().put(CRED, &cred).await
+    }
+
+    async fn refresh(&self, kind: CredentialKind, hash: &str) -> Result<()> {
+        let Some(mut fresh) = self.load_record(kind, hash).await? else { return Ok(()) };
+        if !self.load_stored().await? {
+            // Not cached here: the next request loads the fresh record anyway.
+            return Ok(());
+        }
+        let cred = {
+            let mut guard = self.live.borrow_mut();
+            let live = guard.as_mut().expect("loaded above");
+            fresh.revoked |= live.cred.revoked;
+            live.cred = fresh;
             live.cred.clone()
         };
         self.state.storage().put(CRED, &cred).await
@@ -399,6 +450,16 @@ impl DurableObject for Gate {
                 Response::from_json(&serde_json::json!({"revoked": true}))
             }
             GateRequest::Usage { .. } => Response::from_json(&self.usage().await?),
+            GateRequest::Refresh { kind, hash } => {
+                self.refresh(kind, &hash).await?;
+                Response::from_json(&serde_json::json!({"refreshed": true}))
+            }
+            GateRequest::BenchIncrement => {
+                let storage = self.state.storage();
+                let n = storage.get::<u64>("bench").await?.unwrap_or(0) + 1;
+                storage.put("bench", n).await?;
+                Response::from_json(&serde_json::json!({ "n": n }))
+            }
             GateRequest::Throttle { action, limit, window_secs } => {
                 Response::from_json(&self.throttle(action, limit, window_secs).await?)
             }

@@ -12,12 +12,18 @@ pub enum GateRequest {
     /// Check one request of a credential and count it if allowed.
     #[serde(rename_all = "camelCase")]
     Authorize { kind: CredentialKind, hash: String, ip: Option<String>, need: Need },
+    /// Reload the credential's record (and account profile) from D1, keeping
+    /// counters; a revocation already seen is kept.
+    #[serde(rename_all = "camelCase")]
+    Refresh { kind: CredentialKind, hash: String },
     /// Mark the credential revoked, permanently, before D1 records it.
     #[serde(rename_all = "camelCase")]
     Revoke { kind: CredentialKind, hash: String },
     /// The key's live usage by day (what has not reached D1 yet included).
     #[serde(rename_all = "camelCase")]
     Usage { kind: CredentialKind, hash: String },
+    /// Benchmark floor: increment one stored counter (BENCH_ROUTES only).
+    BenchIncrement,
     /// Login throttle: `check` reads, `fail` counts a failure, `clear` forgets.
     #[serde(rename_all = "camelCase")]
     Throttle { action: ThrottleAction, limit: u32, window_secs: i64 },
@@ -40,6 +46,8 @@ pub struct Identity {
     pub user_id: String,
     pub label: String,
     pub scopes: u8,
+    #[serde(default)]
+    pub profile: Option<crate::auth::decide::Profile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
