@@ -54,6 +54,8 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/api/auth/key", KeyOnly, keys::introspect),
         route!(GET "/api/notifications", SessionOnly, crate::notify::list),
         route!(POST "/api/security/leaked-keys", Public, security::report),
+        // MCP (API keys only; tools dispatch back through this table)
+        route!(POST "/mcp", KeyOnly, crate::mcp::post),
     ]
 }
 
@@ -62,6 +64,21 @@ pub fn required_scopes(access: Access) -> &'static [crate::auth::scope::Scope] {
     match access {
         Access::Scopes(s) => s,
         _ => &[],
+    }
+}
+
+thread_local! {
+    /// Built once per isolate: the table does not change between requests.
+    static ROUTER: Router = router();
+}
+
+/// Runs one request through the router (the Worker's entry and MCP's tools).
+pub async fn dispatch(req: axum::extract::Request) -> axum::response::Response {
+    use tower_service::Service;
+    let mut router = ROUTER.with(Router::clone);
+    match router.call(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
     }
 }
 

@@ -173,20 +173,8 @@ pub fn decide(
         }
     }
     let now = now_ms.div_euclid(1000);
-    if need.key_only && cred.kind == CredentialKind::Session {
-        return Decision { denial: Some(Denial::KeyOnly), standings: Some(counters.standings(policy, now)) };
-    }
-    if cred.kind == CredentialKind::Key {
-        if need.session_only {
-            return Decision { denial: Some(Denial::SessionOnly), standings: Some(counters.standings(policy, now)) };
-        }
-        let missing = ScopeSet::from_bits(need.scopes).bits() & !cred.scopes;
-        if missing != 0 {
-            return Decision {
-                denial: Some(Denial::InsufficientScope { missing }),
-                standings: Some(counters.standings(policy, now)),
-            };
-        }
+    if let Some(denial) = route_denial(cred.kind, cred.scopes, need) {
+        return Decision { denial: Some(denial), standings: Some(counters.standings(policy, now)) };
     }
     if !need.count {
         return Decision { denial: None, standings: Some(counters.standings(policy, now)) };
@@ -198,6 +186,20 @@ pub fn decide(
         LimitOutcome::QuotaExceeded { retry_after } => Some(Denial::QuotaExceeded { retry_after }),
     };
     Decision { denial, standings: Some(standings) }
+}
+
+/// The checks that depend only on who the credential is and what the route
+/// needs: key-only, session-only, then scopes (API.md's order).
+pub fn route_denial(kind: CredentialKind, scopes: u8, need: Need) -> Option<Denial> {
+    match kind {
+        CredentialKind::Session if need.key_only => Some(Denial::KeyOnly),
+        CredentialKind::Session => None,
+        CredentialKind::Key if need.session_only => Some(Denial::SessionOnly),
+        CredentialKind::Key => {
+            let missing = ScopeSet::from_bits(need.scopes).bits() & !scopes;
+            (missing != 0).then_some(Denial::InsufficientScope { missing })
+        }
+    }
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:203.0.113.7`) are matched as IPv4.

@@ -176,9 +176,22 @@ fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response 
     res
 }
 
+/// A request the MCP server makes on behalf of a key it has already
+/// authenticated and counted (one `tools/call` is one request). Only code in
+/// this crate can attach it: clients cannot set request extensions.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub Principal);
+
 /// The middleware every non-public route runs behind.
 pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let Some(need) = access.need() else { return next.run(req).await };
+    if let Some(Delegated(principal)) = req.extensions().get::<Delegated>().cloned() {
+        if let Some(denial) = super::decide::route_denial(principal.kind, principal.scopes.bits(), need) {
+            return denial.into_error(principal.kind).into_response();
+        }
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
     let Some(app) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal("no AppState").into_response();
     };
