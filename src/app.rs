@@ -76,10 +76,29 @@ thread_local! {
 pub async fn dispatch(req: axum::extract::Request) -> axum::response::Response {
     use tower_service::Service;
     let mut router = ROUTER.with(Router::clone);
-    match router.call(req).await {
+    let res = match router.call(req).await {
         Ok(res) => res,
         Err(never) => match never {},
+    };
+    envelope_rejections(res).await
+}
+
+/// Extractor rejections (a bad path or query parameter, say) come from axum as
+/// plain text; the contract says every error is the JSON envelope.
+async fn envelope_rejections(res: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
     }
+    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+    let detail: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(200).collect();
+    crate::error::ApiError::from_status(status, detail).into_response()
 }
 
 pub fn router() -> Router {
