@@ -37,6 +37,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/health", Public, meta::health),
         route!(GET "/api/routes", Public, meta::table),
+        route!(GET "/openapi.json", Public, meta::openapi),
         route!(GET "/__bench/baseline", Public, bench::baseline),
         route!(GET "/__bench/floor", Public, bench::floor),
         // Accounts and sessions

@@ -15,6 +15,7 @@ pub mod http;
 pub mod log;
 pub mod mcp;
 pub mod notify;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
