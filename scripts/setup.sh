@@ -81,7 +81,17 @@ else
   touch .venv/.stamp
 fi
 
-# 6. Debian's chromium for the browser tests (driven by playwright-core from
+# 6. wrk, for `make bench` only (a load generator from Debian's packages).
+if [ "${1:-}" = "bench" ]; then
+  step "wrk (benchmark load generator)"
+  if have wrk; then
+    echo "present"
+  else
+    (apt-get update -qq && apt-get install -y -qq wrk) || fail "apt-get install wrk"
+  fi
+fi
+
+# 7. Debian's chromium for the browser tests (driven by playwright-core from
 #    package-lock.json; Playwright never downloads a browser of its own here).
 step "chromium (Debian package, for the browser tests)"
 if [ -x /usr/bin/chromium ]; then
