@@ -113,6 +113,9 @@ pub fn router() -> Router {
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        // Web UI work (issue 8): small bodies are read before any route or
+        // guard answers; see src/body.rs for the local-runtime failure this avoids.
+        .layer(from_fn(|req, next| SendFuture::new(crate::body::read_small(req, next))))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod domain;
 pub mod durable;
 pub mod error;

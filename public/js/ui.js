@@ -87,6 +87,7 @@ export function humanMessage(err) {
   switch (err.code) {
     case 'rate_limited':
     case 'quota_exceeded':
+      if (/try again/i.test(err.message)) return err.message;
       return `${err.message}. Try again in ${err.retryAfter ?? 'a few'} seconds.`;
     case 'internal_error':
       return 'Something went wrong on our side. Please try again.';

@@ -66,26 +66,19 @@ function keyCard(page, label) {
   return page.locator('.key-card', { has: page.getByRole('heading', { name: label, exact: true }) });
 }
 
-/**
- * The key makes a Jes if POST /api/posts exists, else reads /api/auth/me. The
- * route is probed first without a body: under wrangler dev, a POST body the
- * Worker never reads (an unknown route answers 404 at once) can stall the
- * requests after it.
- */
+/** The key makes a Jes, or reads /api/auth/me only while POST /api/posts answers 404 not_found. */
 async function useKey(page, key, content) {
   const auth = { Authorization: `Bearer ${key}` };
-  const probe = await pageFetch(page, '/api/posts', { method: 'POST', credentials: 'omit', headers: auth });
-  if (probe.status === 404 && probe.body?.error?.code === 'not_found') {
-    const me = await pageFetch(page, '/api/auth/me', { credentials: 'omit', headers: auth });
-    return { kind: 'me', ...me };
-  }
-  if (probe.status === 401 || probe.status === 403) return { kind: 'post', ...probe };
   const made = await pageFetch(page, '/api/posts', {
     method: 'POST',
     credentials: 'omit',
     headers: { ...auth, 'Content-Type': 'application/json' },
     body: JSON.stringify({ content, visibility: 'PUBLIC' }),
   });
+  if (made.status === 404 && made.body?.error?.code === 'not_found') {
+    const me = await pageFetch(page, '/api/auth/me', { credentials: 'omit', headers: auth });
+    return { kind: 'me', ...me };
+  }
   return { kind: 'post', ...made };
 }
 
@@ -337,15 +330,16 @@ test('the session cookie is HttpOnly, Secure and SameSite=Strict, unsafe calls n
   assert.ok(visible.includes('jes_csrf='), 'the CSRF cookie is readable by the page');
   assert.ok(!visible.includes('jes_session') && !visible.includes('jes_sess_'), 'the session token is not');
 
-  // Without the header, an unsafe call with the cookie is refused. (No body:
-  // wrangler dev mishandles a body the Worker never reads.)
-  const forged = await pageFetch(page, '/api/auth/api-keys', { method: 'POST' });
+  // Without the header, an unsafe call with the cookie is refused.
+  const attempt = { label: 'forged', scopes: ['write:jes'] };
+  const forged = await pageFetch(page, '/api/auth/api-keys', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(attempt) });
   assert.equal(forged.status, 403);
   assert.equal(forged.body.error.code, 'forbidden');
-  const wrong = await pageFetch(page, '/api/auth/api-keys', { method: 'POST', headers: { 'X-CSRF-Token': 'not-the-cookie' } });
+  const wrong = await pageFetch(page, '/api/auth/api-keys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': 'not-the-cookie' }, body: JSON.stringify(attempt) });
   assert.equal(wrong.status, 403);
   const listed = await pageFetch(page, '/api/auth/api-keys');
   assert.equal(listed.status, 200, 'safe methods need no header');
+  assert.deepEqual(listed.body.items, [], 'nothing was created by the refused calls');
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await heading(page, 'Log in to Jestha');
