@@ -55,7 +55,10 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
     { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
   if (schema.status !== 0) throw new Error(`applying schema.sql failed: ${schema.stderr}`);
   const port = await freePort();
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state];
+  // Its own devtools port too: other wrangler dev instances on the machine
+  // otherwise race for the default one.
+  const inspector = await freePort();
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', state];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const logPath = join(mkdtempSync(join(tmpdir(), 'jestha-ui-log-')), 'wrangler.log');
   const log = openSync(logPath, 'w');

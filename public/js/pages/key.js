@@ -184,7 +184,7 @@ function deliveryTable(items, reload) {
   return h('div', null,
     h('div', { class: 'table-wrap' }, h('table', null,
       h('caption', { class: 'offscreen' }, 'Recent deliveries'),
-      h('thead', null, h('tr', null, ['Event', 'Status', 'Response', 'Attempts', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Event', 'Status', 'Response', 'Attempt', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, rows))),
     again);
 }

@@ -41,7 +41,7 @@ function viaLabel(it) {
   return typeof it.via === 'string' ? it.via : it.via.label || null;
 }
 
-const COUNT_NAMES = [['likes', 'likes'], ['comments', 'comments'], ['bounces', 'bounces'], ['saves', 'saves']];
+const COUNT_NAMES = [['likes', 'like'], ['comments', 'comment'], ['bounces', 'bounce'], ['saves', 'save']];
 
 function countsOf(it) {
   const c = it.counts || it.engagement;
@@ -54,7 +54,10 @@ function countsOf(it) {
 
 function countsList(c) {
   return h('ul', { class: 'counts', 'aria-label': 'Engagement' },
-    COUNT_NAMES.map(([k, label]) => h('li', null, h('strong', null, String(c[k] ?? 0)), ` ${label}`)));
+    COUNT_NAMES.map(([k, one]) => {
+      const n = Number(c[k] ?? 0);
+      return h('li', null, h('strong', null, String(n)), ` ${one}${n === 1 ? '' : 's'}`);
+    }));
 }
 
 function item(it, me) {
