@@ -216,6 +216,8 @@ test('a new account signs up, generates a key, uses it with fetch, sees lastUsed
   await heading(page, 'CI scheduler');
   await page.getByRole('heading', { name: 'Webhook endpoints' }).waitFor();
   await page.locator('#webhooks .loading').waitFor({ state: 'detached' });
+  // The key's own usage: the call above is counted as allowed.
+  assert.match(await page.locator('#usage').textContent(), /[1-9]\d* requests? allowed/);
   await shoot(page, '12-key-detail');
 
   // Revoke: the dialog asks first; Escape keeps the key.
@@ -233,6 +235,11 @@ test('a new account signs up, generates a key, uses it with fetch, sees lastUsed
   await page.getByText('Key “CI scheduler” was revoked.').waitFor();
   await keyCard(page, 'CI scheduler').locator('.badge', { hasText: 'revoked' }).waitFor();
   assert.equal(await keyCard(page, 'CI scheduler').getByRole('button', { name: 'Revoke' }).count(), 0);
+  await eventually(async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API access' }).click();
+    await keyCard(page, 'CI scheduler').waitFor();
+    return (await page.locator('.notice[data-type="key.revoked"]').count()) > 0;
+  }, { what: 'the revocation notice' });
   await shoot(page, '14-api-access-revoked');
 
   const after = await pageFetch(page, '/api/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${key}` } });
@@ -516,5 +523,33 @@ test('the timeline shows the account’s Jes newest first, with a via chip on wh
   await posts.nth(1).locator('.counts').waitFor();
   assert.match(await posts.nth(1).locator('.counts').textContent(), /0 likes.*0 comments.*0 bounces.*0 saves/);
   await shoot(page, '40-timeline-with-content');
+  clean();
+});
+
+test('a canary key is marked as one, never authorizes, and its use raises a notice', { timeout: 180_000 }, async (t) => {
+  const { page, clean } = await session(t);
+  await signUp(page);
+  await page.goto('/#/settings/api/new');
+  await heading(page, 'Generate a new API key');
+  await page.getByLabel('Label').fill('Decoy in the wiki');
+  await page.locator('input[value="read:comment"]').check();
+  await page.getByText('Advanced').click();
+  await page.getByRole('checkbox', { name: 'Canary key' }).check();
+  await shoot(page, '50-generate-canary');
+  await page.getByRole('button', { name: 'Generate key' }).click();
+  await heading(page, 'Copy your new API key');
+  const key = (await page.locator('[data-secret]').textContent()).trim();
+  await page.getByRole('button', { name: 'I’ve stored it' }).click();
+  await keyCard(page, 'Decoy in the wiki').locator('.badge', { hasText: 'canary' }).waitFor();
+
+  const used = await pageFetch(page, '/api/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(used.status, 401, 'a canary never authorizes');
+  await eventually(async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API access' }).click();
+    await keyCard(page, 'Decoy in the wiki').waitFor();
+    return (await page.locator('.notice[data-type="key.canary_used"]').count()) > 0;
+  }, { what: 'the canary notice' });
+  assert.match(await page.locator('.notice[data-type="key.canary_used"]').textContent(), /Canary key “Decoy in the wiki” was used/);
+  await shoot(page, '51-canary-notice');
   clean();
 });

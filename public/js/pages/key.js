@@ -51,12 +51,71 @@ export async function page({ params, go, flash }) {
 
   const hooks = h('div', { class: 'card', id: 'webhooks' });
   await renderWebhooks(hooks, key);
+  const usage = await usageCard(key);
 
   return h('section', null,
     h('div', { class: 'page-head' }, h('div', null, crumbs,
       h('h1', null, key.label),
       h('p', { class: 'key-top' }, statusBadge(key), h('code', { class: 'key-masked' }, key.maskedKey)))),
-    keyCard, hooks);
+    keyCard, usage, hooks);
+}
+
+const REFUSALS = [
+  ['rateLimited', 'rate limited'],
+  ['quotaExceeded', 'over quota'],
+  ['insufficientScope', 'missing scope'],
+  ['ipNotAllowed', 'IP not allowed'],
+  ['sessionOnly', 'session-only route'],
+];
+
+/** Requests per UTC day over 30 days (GET /api/auth/api-keys/:id/usage); null when absent. */
+async function usageCard(key) {
+  let res;
+  try {
+    res = await api.get(`/api/auth/api-keys/${encodeURIComponent(key.id)}/usage`);
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+  const days = Array.isArray(res.days) ? res.days : [];
+  if (!days.length) return null;
+  const sum = (f) => days.reduce((n, d) => n + Number(d[f] || 0), 0);
+  const allowed = sum('allowed');
+  const refused = REFUSALS.map(([f, label]) => [label, sum(f)]).filter(([, n]) => n > 0);
+  const max = Math.max(1, ...days.map((d) => Number(d.total || 0)));
+  const W = 300;
+  const H = 60;
+  const bw = W / days.length;
+  const svgNS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(svgNS, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'usage-chart');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `Requests per day over the last ${days.length} days, ${allowed} allowed in all`);
+  days.forEach((d, i) => {
+    const ok = Number(d.allowed || 0);
+    const total = Number(d.total || 0);
+    for (const [value, cls] of [[total, 'bar-refused'], [ok, 'bar-allowed']]) {
+      if (!value) continue;
+      const r = document.createElementNS(svgNS, 'rect');
+      const hgt = Math.max(1, (value / max) * (H - 2));
+      r.setAttribute('x', String(i * bw + 1));
+      r.setAttribute('y', String(H - hgt));
+      r.setAttribute('width', String(Math.max(1, bw - 2)));
+      r.setAttribute('height', String(hgt));
+      r.setAttribute('class', cls);
+      const t = document.createElementNS(svgNS, 'title');
+      t.textContent = `${d.date}: ${ok} allowed, ${total - ok} refused`;
+      r.append(t);
+      svg.append(r);
+    }
+  });
+  return h('div', { class: 'card', id: 'usage' },
+    h('h2', null, 'Usage, last 30 days'),
+    h('p', null, h('strong', null, String(allowed)), ` request${allowed === 1 ? '' : 's'} allowed`,
+      refused.length ? ['; refused: ', refused.map(([l, n]) => `${n} ${l}`).join(', ')] : '', '.'),
+    svg,
+    h('p', { class: 'hint' }, 'Per UTC day. Refused requests are not counted against the limits.'));
 }
 
 async function renderWebhooks(card, key, notice) {

@@ -47,8 +47,38 @@ export async function revokeKey(key) {
   return true;
 }
 
+const NOTICE = {
+  'key.leaked': ['bad', (k, d) => `“${k}” was found exposed${d.url ? ` at ${d.url}` : ''}${d.wasLive ? ' and revoked at once' : ''}. Generate a new key and roll it out.`],
+  'key.canary_used': ['bad', (k, d) => `Canary key “${k}” was used${d.ip ? ` from ${d.ip}` : ''}. Someone has it who should not.`],
+  'key.quota_threshold': ['warn', (k, d) => `“${k}” has used ${d.percent ?? '?'}% of today’s quota${d.used !== undefined ? ` (${d.used} of ${d.quota})` : ''}.`],
+  'key.expiring': ['warn', (k, d) => `“${k}” expires ${d.expiresAt ? new Date(d.expiresAt).toLocaleDateString() : 'soon'}.`],
+  'key.revoked': ['neutral', (k) => `“${k}” was revoked.`],
+};
+
+/** The account's recent key notices (GET /api/notifications), newest first; nothing when absent. */
+async function notices(keys) {
+  let res;
+  try {
+    res = await api.get('/api/notifications?limit=5');
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+  const items = (res.items || []).filter((n) => NOTICE[n.type]);
+  if (!items.length) return null;
+  const labelOf = (id) => (keys.find((k) => k.id === id) || {}).label || 'A key';
+  return h('section', { class: 'card notices', 'aria-labelledby': 'notices-title' },
+    h('h2', { id: 'notices-title' }, 'Recent notices'),
+    h('ul', { class: 'notice-list' }, items.map((n) => {
+      const [tone, text] = NOTICE[n.type];
+      return h('li', { class: `notice notice-${tone}`, dataset: { type: n.type } },
+        h('span', null, text(labelOf(n.keyId), n.data || {})), ' ', time(n.createdAt, { relative: true }));
+    })));
+}
+
 export async function list({ state, go, flash }) {
   const keys = await listAll('/api/auth/api-keys');
+  const recent = await notices(keys);
   const head = h('div', { class: 'page-head' },
     h('div', null,
       h('h1', null, 'API access'),
@@ -90,7 +120,7 @@ export async function list({ state, go, flash }) {
       actions);
   });
   const active = keys.filter((k) => k.status === 'active').length;
-  return h('section', null, head,
+  return h('section', null, head, recent,
     h('p', { class: 'muted small' }, `${active} active of ${keys.length} key${keys.length === 1 ? '' : 's'}. To change a key's scopes, generate a new key and revoke the old one.`),
     h('ul', { class: 'key-list', 'aria-label': 'Your API keys' }, items));
 }
@@ -167,9 +197,17 @@ export async function create({ state, go }) {
 
   const fAllow = field({ name: 'ipAllowlist', label: 'IP allowlist (optional)', type: 'textarea', hint: 'One address or CIDR range per line, e.g. 203.0.113.0/24 or 2001:db8::/32. Leave empty to accept any address.', attrs: { rows: '3', spellcheck: 'false', autocapitalize: 'none' } });
 
+  const canaryId = nextId('canary');
+  const canary = h('input', { type: 'checkbox', id: canaryId, 'aria-describedby': `${canaryId}-hint` });
+  const advanced = h('details', { class: 'advanced' },
+    h('summary', null, 'Advanced'),
+    h('div', { class: 'scope' },
+      h('label', { for: canaryId }, canary, h('span', null, h('span', { class: 'scope-name' }, 'Canary key'))),
+      h('p', { class: 'hint scope-desc', id: `${canaryId}-hint` }, 'A decoy: it never authorizes anything, and any use of it notifies you. Plant it where a leak would show up.')));
+
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Generate key');
   const form = h('form', { class: 'form', novalidate: true },
-    fLabel.wrap, scopeSet, fExpiry.wrap, fDate.wrap, fAllow.wrap,
+    fLabel.wrap, scopeSet, fExpiry.wrap, fDate.wrap, fAllow.wrap, advanced,
     h('div', { class: 'actions' }, submit, h('a', { class: 'btn btn-quiet', href: '#/settings/api' }, 'Cancel')));
 
   form.addEventListener('submit', (e) => {
@@ -189,6 +227,7 @@ export async function create({ state, go }) {
       scopes: scopes.filter((s) => s.box.checked).map((s) => s.box.value),
       ipAllowlist: entries,
     };
+    if (canary.checked) body.canary = true;
     if (select.value === 'custom') body.expiresAt = endOfLocalDay(fDate.input.value);
     else body.expiresIn = select.value;
     busy(submit, async () => {
