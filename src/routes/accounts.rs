@@ -250,21 +250,23 @@ pub async fn me(app: AppState, principal: Principal) -> ApiResult<Response> {
 // that asks for the cookie transport does not get the token in the body.
 
 fn session_reply(status: StatusCode, headers: &HeaderMap, body: AuthResponse) -> Response {
-    let token = body.session.token.clone();
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct CookieSession<'a> {
+        expires_at: &'a str,
+    }
+    #[derive(Serialize)]
+    struct CookieAuth<'a> {
+        user: &'a UserResponse,
+        session: CookieSession<'a>,
+    }
     let mut res = if cookies::wants_cookie_only(headers) {
-        let mut value = match serde_json::to_value(&body) {
-            Ok(v) => v,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
-        if let Some(session) = value.get_mut("session").and_then(|s| s.as_object_mut()) {
-            session.remove("token");
-        }
-        json(status, &value)
+        json(status, &CookieAuth { user: &body.user, session: CookieSession { expires_at: &body.session.expires_at } })
     } else {
         json(status, &body)
     };
     let csrf = cookies::csrf_value(random_bytes());
-    cookies::set(res.headers_mut(), &token, &csrf, SESSION_TTL_MS / 1000);
+    cookies::set(res.headers_mut(), &body.session.token, &csrf, SESSION_TTL_MS / 1000);
     res
 }
 
