@@ -36,6 +36,21 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The catalog, in the order lists are stored and shown.
+    pub const ALL: [EventType; 7] = [
+        EventType::PostCreated,
+        EventType::PostUpdated,
+        EventType::PostDeleted,
+        EventType::PostBounced,
+        EventType::CommentCreated,
+        EventType::JesclipCreated,
+        EventType::WebhookTest,
+    ];
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PostCreated => "post.created",

@@ -4,3 +4,4 @@ pub mod ids;
 pub mod limits;
 pub mod page;
 pub mod validate;
+pub mod webhook;
