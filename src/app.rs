@@ -11,7 +11,8 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::routes::{accounts, keys, meta};
+use crate::auth::scope::Scope::WebhooksManage;
+use crate::routes::{accounts, keys, meta, webhooks};
 
 pub struct Route {
     pub method: Method,
@@ -47,6 +48,15 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
         route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
         route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
+        // Webhooks: the owning session, or that same key with webhooks:manage
+        // (sessions pass scope checks; the handlers refuse any other key with 404).
+        route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::create),
+        route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::list),
+        route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhook_id}", Scopes(&[WebhooksManage]), webhooks::update),
+        route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhook_id}", Scopes(&[WebhooksManage]), webhooks::delete),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhook_id}/test", Scopes(&[WebhooksManage]), webhooks::test),
+        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhook_id}/deliveries", Scopes(&[WebhooksManage]), webhooks::deliveries),
+        // (end Webhooks)
     ]
 }
 

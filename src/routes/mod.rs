@@ -2,3 +2,4 @@
 pub mod accounts;
 pub mod keys;
 pub mod meta;
+pub mod webhooks;
