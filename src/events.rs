@@ -109,5 +109,6 @@ pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> 
 /// After the change committed: hand the event to the webhook pipeline without
 /// delaying the response.
 pub fn dispatch(app: &AppState, event: Event) {
-    let _ = (app, event); // Filled in by the webhooks work (queue send + mark sent).
+    let env = app.env.clone();
+    app.defer("webhook dispatch", async move { crate::adapters::webhooks::enqueue_event(&env, event).await });
 }

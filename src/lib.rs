@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod consumer;
 pub mod domain;
 pub mod durable;
 pub mod error;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, Response as HttpResponse};
 use axum::Router;
 use tower_service::Service;
-use worker::{event, Context, Env, HttpRequest, Result};
+use worker::{event, Context, Env, HttpRequest, MessageBatch, Result};
 
 pub use durable::gate::Gate;
 
@@ -51,3 +52,11 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<
     log::request(&request_id, &method, &path, res.status().as_u16(), http::now_ms() - started, detail.as_deref());
     Ok(res)
 }
+
+/// Webhook queue and its dead-letter queue (see `consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::batch(batch, env).await;
+    Ok(())
+}
+

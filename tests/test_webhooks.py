@@ -316,3 +316,180 @@ def test_a_revoked_key_gets_no_new_webhooks_and_its_endpoints_cannot_be_tested(a
     assert_error(r, 409, "conflict")
     assert_error(api.post(f"{hooks(key['id'])}/{hook['id']}/test", token=acct["token"]), 409, "conflict")
     assert [h["id"] for h in api.get(hooks(key["id"]), token=acct["token"]).json()["items"]] == [hook["id"]]
+
+
+# ---------------------------------------------------------------- delivery
+
+def test_a_test_event_arrives_signed_and_verifies_with_the_reference_library(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path()
+    hook = create_hook(fapi, key["key"], key["id"], receiver.url(path))
+    r = fapi.post(f"{hooks(key['id'])}/{hook['id']}/test", token=key["key"])
+    assert r.status_code == 202, r.text
+    event = r.json()
+    assert event["id"].startswith("evt_") and event["type"] == "webhook.test"
+    assert event["data"]["endpointId"] == hook["id"]
+    [req] = wait_for("the test delivery", lambda: receiver.at(path))
+    assert req["headers"]["webhook-id"] == event["id"]
+    assert req["headers"]["content-type"] == "application/json"
+    assert abs(int(req["headers"]["webhook-timestamp"]) - time.time()) < 300
+    assert req["headers"]["webhook-signature"].startswith("v1,")
+    assert verify(hook["secret"], req) == event, "the reference library verifies and parses the payload"
+    assert json.loads(req["body"]) == event
+    with pytest.raises(WebhookVerificationError):
+        verify("whsec_" + base64.b64encode(os.urandom(32)).decode(), req)
+    tampered = dict(req, body=req["body"].replace("webhook.test", "webhook.tesT"))
+    with pytest.raises(WebhookVerificationError):
+        verify(hook["secret"], tampered)
+    [a] = wait_for("the attempt record", lambda: attempts(fapi, key["key"], key["id"], hook["id"]))
+    assert a["status"] == "succeeded" and a["responseCode"] == 200 and a["attempt"] == 1
+    assert a["eventId"] == event["id"] and a["eventType"] == "webhook.test"
+    assert isinstance(a["durationMs"], int) and a["durationMs"] >= 0 and a["error"] is None
+
+
+def test_failed_deliveries_are_retried_with_the_same_webhook_id_until_they_succeed(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path([500, 503])
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(path))
+    event = fapi.post(f"{hooks(key['id'])}/{hook['id']}/test", token=acct["token"]).json()
+    reqs = wait_for("three attempts", lambda: (lambda r: r if len(r) >= 3 else None)(receiver.at(path)))
+    assert {r["headers"]["webhook-id"] for r in reqs} == {event["id"]}, "stable across retries"
+    assert len({r["body"] for r in reqs}) == 1, "the same bytes every time"
+    for r in reqs:
+        assert verify(hook["secret"], r) == event
+    assert reqs[1]["at"] - reqs[0]["at"] >= 0.9, "the retry waited its scheduled delay"
+
+    def three_recorded():
+        got = attempts(fapi, acct["token"], key["id"], hook["id"])
+        return got if len(got) == 3 and got[0]["status"] == "succeeded" else None
+    got = wait_for("three recorded attempts", three_recorded, every=1)
+    assert [(a["attempt"], a["status"], a["responseCode"]) for a in reversed(got)] == [
+        (1, "failed", 500), (2, "failed", 503), (3, "succeeded", 200)]
+    assert got[1]["error"] == "receiver answered 503"
+    assert len({a["deliveryId"] for a in got}) == 1
+    time.sleep(2)
+    assert len(receiver.at(path)) == 3, "nothing more after the success"
+
+
+def test_a_delivery_that_keeps_failing_is_dead_lettered_after_the_schedule(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path(always=500)
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(path))
+    event = fapi.post(f"{hooks(key['id'])}/{hook['id']}/test", token=acct["token"]).json()
+
+    def dead():
+        got = attempts(fapi, acct["token"], key["id"], hook["id"])
+        return got if got and got[0]["status"] == "dead" else None
+    got = wait_for("the dead letter", dead, every=1)
+    assert [(a["attempt"], a["status"]) for a in reversed(got)] == [
+        (1, "failed"), (2, "failed"), (3, "failed"), (ATTEMPTS, "dead")]
+    assert all(a["responseCode"] == 500 and a["eventId"] == event["id"] for a in got)
+    time.sleep(4)
+    assert len(receiver.at(path)) == ATTEMPTS, "no attempt beyond the schedule"
+    [h] = fapi.get(hooks(key["id"]), token=acct["token"]).json()["items"]
+    assert h["enabled"] is True and h["failingSince"] is not None, "one dead delivery does not disable"
+
+
+def test_a_receiver_answering_410_gone_disables_the_endpoint_at_once_and_the_owner_can_re_enable_it(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path([410])
+    hook = create_hook(fapi, key["key"], key["id"], receiver.url(path))
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    fapi.post(base + "/test", token=key["key"])
+
+    def disabled():
+        [h] = fapi.get(hooks(key["id"]), token=key["key"]).json()["items"]
+        return h if not h["enabled"] else None
+    h = wait_for("the endpoint to be disabled", disabled, every=0.5)
+    assert h["disabledReason"] == "gone" and h["disabledAt"]
+    [a] = attempts(fapi, key["key"], key["id"], hook["id"])
+    assert (a["status"], a["responseCode"]) == ("dead", 410)
+    time.sleep(3)
+    assert len(receiver.at(path)) == 1, "410 is never retried"
+    assert_error(fapi.post(base + "/test", token=key["key"]), 409, "conflict")
+    r = fapi.patch(base, token=key["key"], json={"enabled": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is True and r.json()["disabledReason"] is None and r.json()["failingSince"] is None
+    event = fapi.post(base + "/test", token=key["key"]).json()
+    wait_for("delivery after re-enabling", lambda: len(receiver.at(path)) == 2)
+    assert receiver.at(path)[1]["headers"]["webhook-id"] == event["id"]
+
+
+def test_an_endpoint_that_keeps_failing_is_disabled_and_re_enabling_resets_it(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path(always=500)
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(path))
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    for _ in range(10):  # DISABLE_AFTER_DEAD deliveries given up on in a row
+        assert fapi.post(base + "/test", token=acct["token"]).status_code == 202
+
+    def disabled():
+        [h] = fapi.get(hooks(key["id"]), token=acct["token"]).json()["items"]
+        return h if not h["enabled"] else None
+    h = wait_for("the endpoint to be disabled", disabled, timeout=90, every=1)
+    assert h["disabledReason"] == "failing" and h["failingSince"]
+    receiver.always[path] = 200
+    r = fapi.patch(base, token=acct["token"], json={"enabled": True})
+    assert r.status_code == 200 and r.json()["enabled"] is True and r.json()["failingSince"] is None
+    event = fapi.post(base + "/test", token=acct["token"]).json()
+    wait_for("a delivery after re-enabling",
+             lambda: any(q["headers"]["webhook-id"] == event["id"] for q in receiver.at(path)))
+
+
+def test_an_owner_can_pause_an_endpoint(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(receiver.new_path()))
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    r = fapi.patch(base, token=acct["token"], json={"enabled": False})
+    assert r.status_code == 200 and r.json()["enabled"] is False and r.json()["disabledReason"] == "manual"
+    assert_error(fapi.post(base + "/test", token=acct["token"]), 409, "conflict")
+
+
+def test_a_receiver_that_is_down_then_up_gets_every_event(fapi: Api):
+    down = Receiver()
+    acct, key = setup_account(fapi)
+    hook = create_hook(fapi, acct["token"], key["id"], down.url("/up-later"))
+    down.stop()  # connection refused from now on
+    sent = [fapi.post(f"{hooks(key['id'])}/{hook['id']}/test", token=acct["token"]).json()["id"] for _ in range(3)]
+
+    def all_failed_once():
+        got = attempts(fapi, acct["token"], key["id"], hook["id"])
+        return {a["eventId"] for a in got if a["status"] == "failed"} >= set(sent)
+    wait_for("a failed attempt for each event", all_failed_once, every=0.3)
+    down.start()  # the same port again
+    try:
+        wait_for("every event once the receiver is back",
+                 lambda: {r["headers"]["webhook-id"] for r in down.at("/up-later")} >= set(sent))
+        failed = [a for a in attempts(fapi, acct["token"], key["id"], hook["id"]) if a["status"] == "failed"]
+        assert all(a["responseCode"] is None and a["error"] for a in failed), "no answer is recorded as such"
+    finally:
+        down.stop()
+
+
+def test_the_signing_secret_is_stored_sealed_not_in_plain_text(fast, fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url("/sealed"))
+    [row] = d1(fast, f"SELECT secret FROM webhook_endpoints WHERE id = '{hook['id']}'")
+    assert row["secret"].startswith("aesgcm.")
+    assert hook["secret"] not in row["secret"] and hook["secret"][6:] not in row["secret"]
+
+
+# ---------------------------------------------------------------- fan-out from the outbox
+
+def test_a_new_post_reaches_the_authors_webhook_and_no_one_elses(fapi: Api, receiver):
+    a, key = setup_account(fapi, preset="scheduler")
+    b, b_key = setup_account(fapi, preset="scheduler")
+    pa, pb = receiver.new_path(), receiver.new_path()
+    hook = create_hook(fapi, a["token"], key["id"], receiver.url(pa), ["post.created"])
+    create_hook(fapi, b["token"], b_key["id"], receiver.url(pb), ["post.created"])
+    r = fapi.post("/api/posts", token=key["key"], json={"content": "hello webhooks", "visibility": "PUBLIC"})
+    if r.status_code == 404:
+        pytest.skip("POST /api/posts is not built yet (content routes); this runs once they land")
+    assert r.status_code == 201, r.text
+    post = r.json()
+    [req] = wait_for("the post.created delivery", lambda: receiver.at(pa))
+    event = verify(hook["secret"], req)
+    assert event["type"] == "post.created"
+    assert post["id"] in json.dumps(event["data"])
+    time.sleep(2)
+    assert receiver.at(pb) == []
