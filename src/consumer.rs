@@ -1,4 +1,4 @@
-//! Queue entry point of the webhook pipeline, thin: decode each
+//! Queue and cron entry points of the webhook pipeline, thin: decode each
 //! message, run its step, ack or retry it on its own. The handler never fails
 //! the batch (that would re-deliver every message in it), and a message that
 //! does not decode is acked and logged rather than retried forever.
@@ -49,5 +49,14 @@ pub async fn batch(batch: MessageBatch<String>, env: Env) {
             Action::Ack => m.ack(),
             Action::RetryIn(secs) => m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build()),
         }
+    }
+}
+
+/// `#[event(scheduled)]`: re-sends outbox events whose dispatch never happened.
+pub async fn sweep(env: Env) {
+    match pipeline::sweep_outbox(&env).await {
+        Ok(0) => {}
+        Ok(n) => log::error("sweep", "re-sent undispatched events", &n.to_string()),
+        Err(e) => log::error("sweep", "outbox sweep failed", &e.to_string()),
     }
 }

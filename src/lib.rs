@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, Response as HttpResponse};
 use axum::Router;
 use tower_service::Service;
-use worker::{event, Context, Env, HttpRequest, MessageBatch, Result};
+use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 pub use durable::gate::Gate;
 
@@ -60,3 +60,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
     Ok(())
 }
 
+/// Cron (wrangler.toml `[triggers]`): the outbox sweep.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    consumer::sweep(env).await;
+}

@@ -476,6 +476,51 @@ def test_the_signing_secret_is_stored_sealed_not_in_plain_text(fast, fapi: Api, 
 
 # ---------------------------------------------------------------- fan-out from the outbox
 
+def outbox_event(server, account_id: str, kind: str, data: dict, age_ms: int = 0) -> str:
+    """An event committed by a producer whose dispatch never ran (the sweep's case)."""
+    eid = "evt_" + uuid.uuid4().hex.upper()[:26]
+    now = int(time.time() * 1000) - age_ms
+    payload = json.dumps(data).replace("'", "''")
+    d1(server, f"INSERT INTO event_outbox (id, account_id, type, payload, created_at) "
+               f"VALUES ('{eid}', '{account_id}', '{kind}', '{payload}', {now})")
+    return eid
+
+
+def sweep(server):
+    import requests
+    requests.get(server.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30)
+
+
+def test_undispatched_outbox_events_are_delivered_by_the_sweep_to_the_right_account_and_scopes(fast, fapi: Api, receiver):
+    a, mod_key = setup_account(fapi)  # moderation: read:comment, read:engagement
+    sched_key = fapi.create_key(a["token"], preset="scheduler", label="scheduler")
+    revoked_key = fapi.create_key(a["token"], preset="scheduler", label="soon revoked")
+    b, b_key = setup_account(fapi)
+    p_mod, p_sched, p_rev, p_b = (receiver.new_path() for _ in range(4))
+    create_hook(fapi, a["token"], mod_key["id"], receiver.url(p_mod), ["post.created", "comment.created"])
+    create_hook(fapi, a["token"], sched_key["id"], receiver.url(p_sched), ["post.created"])
+    create_hook(fapi, a["token"], revoked_key["id"], receiver.url(p_rev), ["post.created"])
+    create_hook(fapi, b["token"], b_key["id"], receiver.url(p_b), ["post.created", "comment.created"])
+    assert fapi.delete(f"/api/auth/api-keys/{revoked_key['id']}", token=a["token"]).status_code == 204
+    account_a = a["user"]["id"]
+    post_evt = outbox_event(fast, account_a, "post.created", {"post": {"id": "p1", "content": "hi"}}, age_ms=60_000)
+    comment_evt = outbox_event(fast, account_a, "comment.created", {"comment": {"id": "c1"}}, age_ms=60_000)
+    sweep(fast)
+    wait_for("the post event at both of A's live endpoints",
+             lambda: receiver.at(p_mod) and receiver.at(p_sched) and len(receiver.at(p_mod)) == 2)
+    mod_ids = sorted(r["headers"]["webhook-id"] for r in receiver.at(p_mod))
+    assert mod_ids == sorted([post_evt, comment_evt])
+    [s] = receiver.at(p_sched)
+    assert s["headers"]["webhook-id"] == post_evt, "scheduler cannot read comments: no comment.created"
+    assert json.loads(s["body"])["data"] == {"post": {"id": "p1", "content": "hi"}}
+    time.sleep(2)
+    assert receiver.at(p_rev) == [], "a revoked key's endpoint receives nothing"
+    assert receiver.at(p_b) == [], "account A's events never reach account B"
+    assert len(receiver.at(p_sched)) == 1
+    rows = d1(fast, f"SELECT sent_at FROM event_outbox WHERE id IN ('{post_evt}', '{comment_evt}')")
+    assert all(r["sent_at"] for r in rows), "the sweep marked them sent"
+
+
 def test_a_new_post_reaches_the_authors_webhook_and_no_one_elses(fapi: Api, receiver):
     a, key = setup_account(fapi, preset="scheduler")
     b, b_key = setup_account(fapi, preset="scheduler")

@@ -24,6 +24,8 @@ pub const DLQ_NAME: &str = "jestha-webhooks-dlq";
 pub const SECRET_KEY_VAR: &str = "WEBHOOK_SECRET_KEY";
 /// How long a receiver has to answer (Svix uses 15 s too).
 pub const TIMEOUT_MS: u32 = 15_000;
+/// Outbox rows younger than this are left to their own dispatch.
+pub const SWEEP_GRACE_MS: i64 = 30_000;
 /// Delay before retrying a message that failed for our own reasons (D1, queue).
 pub const INTERNAL_RETRY_SECS: u32 = 10;
 
@@ -119,7 +121,7 @@ pub async fn send_many(env: &Env, binding: &str, jobs: &[Job]) -> ApiResult<()> 
     Ok(())
 }
 
-// ---------------------------------------------------------------- dispatch
+// ---------------------------------------------------------------- dispatch and sweep
 
 /// Hands a committed event to the queue and marks its outbox row sent. When no
 /// enabled endpoint of the account exists, the row is marked sent without a
@@ -144,6 +146,54 @@ pub async fn enqueue_event(env: &Env, event: Event) -> ApiResult<()> {
         .run()
         .await?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    id: String,
+    account_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: String,
+    created_at: f64,
+}
+
+/// Re-sends outbox rows never marked sent (a dispatch that failed, or a
+/// fan-out that was dead-lettered): nothing committed is lost.
+pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let rows: Vec<OutboxRow> = d1::stmt(
+        &db,
+        "SELECT id, account_id, type, payload, created_at FROM event_outbox \
+         WHERE sent_at IS NULL AND created_at <= ?1 ORDER BY created_at LIMIT 100",
+        &[(now - SWEEP_GRACE_MS).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let mut jobs = Vec::new();
+    let mut ids = Vec::new();
+    for r in rows {
+        let (Some(kind), Ok(data)) = (EventType::parse(&r.kind), serde_json::from_str(&r.payload)) else {
+            crate::log::error("sweep", "unreadable outbox row", &r.id);
+            continue;
+        };
+        ids.push(r.id.clone());
+        jobs.push(Job::FanOut {
+            event: Event { id: r.id, kind, account_id: r.account_id, created_at: r.created_at as i64, data },
+        });
+    }
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    send_many(env, QUEUE_BINDING, &jobs).await?;
+    let marks = ids
+        .iter()
+        .map(|id| d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()]))
+        .collect::<ApiResult<Vec<_>>>()?;
+    db.batch(marks).await?;
+    Ok(ids.len())
 }
 
 // ---------------------------------------------------------------- fan-out
