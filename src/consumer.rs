@@ -52,11 +52,15 @@ pub async fn batch(batch: MessageBatch<String>, env: Env) {
     }
 }
 
-/// `#[event(scheduled)]`: re-sends outbox events whose dispatch never happened.
+/// `#[event(scheduled)]`: re-sends outbox events whose dispatch never
+/// happened, and drops delivery records past retention.
 pub async fn sweep(env: Env) {
     match pipeline::sweep_outbox(&env).await {
         Ok(0) => {}
         Ok(n) => log::error("sweep", "re-sent undispatched events", &n.to_string()),
         Err(e) => log::error("sweep", "outbox sweep failed", &e.to_string()),
+    }
+    if let Err(e) = pipeline::prune(&env).await {
+        log::error("sweep", "delivery record pruning failed", &e.to_string());
     }
 }

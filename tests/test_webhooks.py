@@ -521,6 +521,21 @@ def test_undispatched_outbox_events_are_delivered_by_the_sweep_to_the_right_acco
     assert all(r["sent_at"] for r in rows), "the sweep marked them sent"
 
 
+def test_the_cron_drops_delivery_records_older_than_thirty_days(fast, fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    path = receiver.new_path()
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(path))
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    for _ in range(2):
+        fapi.post(base + "/test", token=acct["token"])
+    got = wait_for("two attempts", lambda: (lambda a: a if len(a) == 2 else None)(attempts(fapi, acct["token"], key["id"], hook["id"])))
+    old = int(time.time() * 1000) - 31 * 86_400_000
+    d1(fast, f"UPDATE webhook_attempts SET created_at = {old} WHERE id = '{got[1]['id']}'")
+    sweep(fast)
+    wait_for("the old attempt to be pruned",
+             lambda: [a["id"] for a in attempts(fapi, acct["token"], key["id"], hook["id"])] == [got[0]["id"]], every=1)
+
+
 def test_a_new_post_reaches_the_authors_webhook_and_no_one_elses(fapi: Api, receiver):
     a, key = setup_account(fapi, preset="scheduler")
     b, b_key = setup_account(fapi, preset="scheduler")

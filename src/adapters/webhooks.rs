@@ -158,6 +158,26 @@ struct OutboxRow {
     created_at: f64,
 }
 
+/// How long the delivery record (deliveries and attempts) is kept.
+pub const RETENTION_MS: i64 = 30 * crate::domain::clock::DAY_MS;
+
+/// Drops delivery records past retention, a bounded slice per run.
+pub async fn prune(env: &Env) -> ApiResult<()> {
+    let db = d1::db(env)?;
+    let before = now_ms() - RETENTION_MS;
+    let args: [V; 1] = [before.into()];
+    db.batch(vec![
+        d1::stmt(&db, "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE created_at < ?1 LIMIT 1000)", &args)?,
+        d1::stmt(
+            &db,
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
+            &args,
+        )?,
+    ])
+    .await?;
+    Ok(())
+}
+
 /// Re-sends outbox rows never marked sent (a dispatch that failed, or a
 /// fan-out that was dead-lettered): nothing committed is lost.
 pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {

@@ -403,6 +403,18 @@ mod tests {
     }
 
     #[test]
+    fn every_webhook_route_needs_exactly_webhooks_manage() {
+        use crate::auth::guard::Access;
+        use crate::auth::scope::Scope;
+        let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
+        assert_eq!(routes.len(), 6);
+        for r in routes {
+            assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);
+            assert_eq!(r.access, Access::Scopes(&[Scope::WebhooksManage]), "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
     fn a_key_reaches_only_its_own_webhooks_and_a_session_asks_storage() {
         let key = principal(CredentialKind::Key, "key_a");
         assert!(may_reach(&key, "key_a"));
