@@ -57,7 +57,7 @@ pub async fn batch(batch: MessageBatch<String>, env: Env) {
 pub async fn sweep(env: Env) {
     match pipeline::sweep_outbox(&env).await {
         Ok(0) => {}
-        Ok(n) => log::error("sweep", "re-sent undispatched events", &n.to_string()),
+        Ok(n) => log::warn("sweep", "re-sent undispatched events", &n.to_string()),
         Err(e) => log::error("sweep", "outbox sweep failed", &e.to_string()),
     }
     if let Err(e) = pipeline::prune(&env).await {

@@ -72,7 +72,10 @@ fn encryption_key(env: &Env) -> ApiResult<Option<[u8; 32]>> {
 
 /// The stored form of a new endpoint's `whsec_…` secret.
 pub async fn seal_secret(env: &Env, endpoint_id: &str, whsec: &str) -> ApiResult<String> {
-    let Some(key) = encryption_key(env)? else { return Ok(Sealed::Plain(whsec.to_string()).to_stored()) };
+    let Some(key) = encryption_key(env)? else {
+        crate::log::warn(endpoint_id, "webhook secret stored unsealed", "set the WEBHOOK_SECRET_KEY secret to seal it");
+        return Ok(Sealed::Plain(whsec.to_string()).to_stored());
+    };
     let nonce: [u8; 12] = random_bytes();
     let ciphertext = aes_gcm_seal(&key, &nonce, endpoint_id.as_bytes(), whsec.as_bytes()).await?;
     Ok(Sealed::AesGcm { kid: wh::key_id(&key), nonce: nonce.to_vec(), ciphertext }.to_stored())
@@ -523,7 +526,7 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
     match job {
         Job::FanOut { event } => {
             d1::stmt(&db, "UPDATE event_outbox SET sent_at = NULL WHERE id = ?1", &[(&event.id).into()])?.run().await?;
-            crate::log::error("webhooks", "fan-out dead-lettered; left to the sweep", &event.id);
+            crate::log::warn("webhooks", "fan-out dead-lettered; left to the sweep", &event.id);
         }
         Job::Deliver(d) => {
             let Some(t) = load_target(&db, &d.delivery_id).await? else { return Ok(Action::Ack) };
