@@ -51,6 +51,43 @@ CREATE TABLE IF NOT EXISTS event_outbox (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS event_outbox_unsent ON event_outbox(sent_at, created_at);
 
+-- Per-key usage by UTC day and outcome, flushed in batches by each key's
+-- Durable Object (absolute counts: a repeated flush is harmless).
+CREATE TABLE IF NOT EXISTS key_usage (
+  key_id              TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  day                 INTEGER NOT NULL,        -- unix seconds of the UTC day's start
+  allowed             INTEGER NOT NULL DEFAULT 0,
+  rate_limited        INTEGER NOT NULL DEFAULT 0,
+  quota_exceeded      INTEGER NOT NULL DEFAULT 0,
+  insufficient_scope  INTEGER NOT NULL DEFAULT 0,
+  ip_not_allowed      INTEGER NOT NULL DEFAULT 0,
+  session_only        INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key_id, day)
+) STRICT;
+
+-- Owner notices shown in the web UI (and sent as webhook events).
+CREATE TABLE IF NOT EXISTS notifications (
+  id          TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  key_id      TEXT,
+  type        TEXT NOT NULL,                   -- key.quota_threshold, key.expiring, key.revoked, key.leaked, key.canary_used
+  data        TEXT NOT NULL,                   -- JSON
+  created_at  INTEGER NOT NULL,
+  read_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications(user_id, id);
+
+-- Every token a signed leak report named (only its hash), and what it matched.
+CREATE TABLE IF NOT EXISTS leak_reports (
+  id          TEXT PRIMARY KEY,
+  token_hash  TEXT NOT NULL,
+  url         TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  matched     INTEGER NOT NULL,               -- a real Jestha key (live or not)
+  live        INTEGER NOT NULL,               -- it was live and is now revoked
+  created_at  INTEGER NOT NULL
+) STRICT;
+
 -- Webhooks ------------------------------------------------------------------
 -- Endpoints attached to an API key; events about the key's account go to them.
 -- secret holds the signing secret sealed with AES-256-GCM when the Worker has

@@ -14,21 +14,17 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod log;
+pub mod mcp;
+pub mod notify;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, Response as HttpResponse};
-use axum::Router;
-use tower_service::Service;
 use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 pub use durable::gate::Gate;
-
-thread_local! {
-    /// Built once per isolate: the table does not change between requests.
-    static ROUTER: Router = app::router();
-}
 
 #[event(fetch)]
 async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<axum::body::Body>> {
@@ -38,8 +34,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<
     let path = req.uri().path().to_string();
     let mut req = req;
     req.extensions_mut().insert(http::AppState { env, ctx: Arc::new(ctx), request_id: request_id.clone() });
-    let mut router = ROUTER.with(Router::clone);
-    let mut res = router.call(req).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut res = app::dispatch(req.map(axum::body::Body::new)).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);

@@ -1,7 +1,9 @@
 //! Domain rules: pure, no bindings, tested natively.
 pub mod clock;
 pub mod ids;
+pub mod leak;
 pub mod limits;
 pub mod page;
+pub mod usage;
 pub mod validate;
 pub mod webhook;

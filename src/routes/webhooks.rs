@@ -234,7 +234,7 @@ pub struct UpdateWebhookRequest {
     enabled: Option<bool>,
 }
 
-/// PATCH /api/auth/api-keys/{id}/webhooks/{webhook_id}: `{"enabled": true}`
+/// PATCH /api/auth/api-keys/{id}/webhooks/{webhookId}: `{"enabled": true}`
 /// re-enables a disabled endpoint and clears its failure record;
 /// `{"enabled": false}` pauses it.
 #[worker::send]
@@ -267,7 +267,7 @@ pub async fn update(
     Ok(json(StatusCode::OK, &row.response()))
 }
 
-/// DELETE /api/auth/api-keys/{id}/webhooks/{webhook_id}: the endpoint and its
+/// DELETE /api/auth/api-keys/{id}/webhooks/{webhookId}: the endpoint and its
 /// delivery record go together.
 #[worker::send]
 pub async fn delete(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
@@ -289,7 +289,7 @@ pub async fn delete(app: AppState, principal: Principal, Path((key_id, webhook_i
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// POST /api/auth/api-keys/{id}/webhooks/{webhook_id}/test: a `webhook.test`
+/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
 /// event through the real pipeline to this one endpoint; 202 with the event.
 #[worker::send]
 pub async fn test(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
@@ -343,7 +343,7 @@ struct AttemptResponse {
     created_at: String,
 }
 
-/// GET /api/auth/api-keys/{id}/webhooks/{webhook_id}/deliveries: every
+/// GET /api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries: every
 /// attempt, newest first.
 #[worker::send]
 pub async fn deliveries(
@@ -399,6 +399,7 @@ mod tests {
             label: String::new(),
             scopes: ScopeSet::all(),
             standings: Standings { minute: s, day: None },
+            profile: None,
         }
     }
 
