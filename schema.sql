@@ -87,3 +87,65 @@ CREATE TABLE IF NOT EXISTS leak_reports (
   live        INTEGER NOT NULL,               -- it was live and is now revoked
   created_at  INTEGER NOT NULL
 ) STRICT;
+
+-- Webhooks ------------------------------------------------------------------
+-- Endpoints attached to an API key; events about the key's account go to them.
+-- secret holds the signing secret sealed with AES-256-GCM when the Worker has
+-- WEBHOOK_SECRET_KEY (aesgcm.<kid>.<nonce>.<ciphertext>), else plain.whsec_….
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  id                TEXT PRIMARY KEY,         -- wh_<ULID>
+  key_id            TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  user_id           TEXT NOT NULL,            -- the key's account (fan-out looks endpoints up by it)
+  url               TEXT NOT NULL,            -- normalized, checked against SSRF
+  events            TEXT NOT NULL,            -- space-separated event types
+  secret            TEXT NOT NULL,
+  enabled           INTEGER NOT NULL DEFAULT 1,
+  disabled_reason   TEXT,                     -- gone | failing | manual
+  disabled_at       INTEGER,
+  failing_since     INTEGER,                  -- first failed attempt since the last success
+  consecutive_dead  INTEGER NOT NULL DEFAULT 0, -- deliveries given up on since the last success
+  created_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_endpoints_key ON webhook_endpoints(key_id, id);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_user ON webhook_endpoints(user_id, enabled);
+
+-- One event to one endpoint. UNIQUE(event_id, endpoint_id) makes fan-out
+-- idempotent; queued_at is set once its queue message is sent.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id           TEXT PRIMARY KEY,              -- dlv_<ULID>
+  event_id     TEXT NOT NULL,
+  endpoint_id  TEXT NOT NULL,
+  event_type   TEXT NOT NULL,
+  status       TEXT NOT NULL DEFAULT 'pending', -- pending | succeeded | dead
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  created_at   INTEGER NOT NULL,
+  queued_at    INTEGER,
+  updated_at   INTEGER NOT NULL,
+  UNIQUE (event_id, endpoint_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id);
+
+-- Every attempt, as GET …/webhooks/:id/deliveries shows it.
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  id             TEXT PRIMARY KEY,            -- att_<ULID>
+  delivery_id    TEXT NOT NULL,
+  endpoint_id    TEXT NOT NULL,
+  event_id       TEXT NOT NULL,
+  event_type     TEXT NOT NULL,
+  attempt        INTEGER NOT NULL,            -- 1-based
+  status         TEXT NOT NULL,               -- succeeded | failed | dead
+  response_code  INTEGER,
+  duration_ms    INTEGER,
+  error          TEXT,
+  created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts(endpoint_id, id);
+CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts(delivery_id, attempt);
+
+-- key.expiring notices already sent, one row per key and threshold (seconds before expiry).
+CREATE TABLE IF NOT EXISTS key_expiry_notices (
+  key_id     TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  threshold  INTEGER NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  PRIMARY KEY (key_id, threshold)
+) STRICT;

@@ -11,7 +11,8 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::routes::{accounts, bench, keys, meta, security};
+use crate::auth::scope::Scope::WebhooksManage;
+use crate::routes::{accounts, bench, keys, meta, security, webhooks};
 
 pub struct Route {
     pub method: Method,
@@ -57,6 +58,15 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/security/leaked-keys", Public, security::report),
         // MCP (API keys only; tools dispatch back through this table)
         route!(POST "/mcp", KeyOnly, crate::mcp::post),
+        // Webhooks: the owning session, or that same key with webhooks:manage
+        // (sessions pass scope checks; the handlers refuse any other key with 404).
+        route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::create),
+        route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::list),
+        route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::update),
+        route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::delete),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), webhooks::test),
+        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), webhooks::deliveries),
+        // (end Webhooks)
     ]
 }
 

@@ -8,6 +8,7 @@ pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod consumer;
 pub mod domain;
 pub mod durable;
 pub mod error;
@@ -22,7 +23,7 @@ pub mod routes;
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, Response as HttpResponse};
-use worker::{event, Context, Env, HttpRequest, Result};
+use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 pub use durable::gate::Gate;
 
@@ -46,4 +47,20 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<
     let detail = res.extensions().get::<error::InternalDetail>().map(|d| d.0.clone());
     log::request(&request_id, &method, &path, res.status().as_u16(), http::now_ms() - started, detail.as_deref());
     Ok(res)
+}
+
+/// Webhook queue and its dead-letter queue (see `consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::batch(batch, env).await;
+    Ok(())
+}
+
+/// Cron (wrangler.toml `[triggers]`): expiry notices, then the outbox sweep.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = notify::expiring_sweep(&env).await {
+        log::error("cron", "expiring sweep", &e.to_string());
+    }
+    consumer::sweep(env).await;
 }

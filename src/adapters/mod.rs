@@ -2,3 +2,4 @@
 pub mod crypto;
 pub mod d1;
 pub mod gate;
+pub mod webhooks;

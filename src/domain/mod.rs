@@ -6,3 +6,4 @@ pub mod limits;
 pub mod page;
 pub mod usage;
 pub mod validate;
+pub mod webhook;

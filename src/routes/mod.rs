@@ -4,3 +4,4 @@ pub mod bench;
 pub mod keys;
 pub mod meta;
 pub mod security;
+pub mod webhooks;
