@@ -120,7 +120,8 @@ pub fn router() -> Router {
         router = router.route(r.path, guarded);
     }
     router
-        .fallback(meta::not_found)
+        // Web UI (issue 8): the UI's files, else the 404 envelope (src/web.rs).
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         // Web UI work (issue 8): small bodies are read before any route or

@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod notify;
 pub mod openapi;
 pub mod routes;
+pub mod web;
 
 use std::sync::Arc;
 

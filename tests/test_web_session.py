@@ -132,6 +132,19 @@ def test_the_web_ui_shell_is_served_with_a_strict_content_security_policy(api):
     assert "javascript" in api.get("/js/app.js").headers["content-type"]
 
 
+def test_ui_files_revalidate_with_an_etag_and_only_get_and_head_serve_them(api):
+    r = api.get("/app.css")
+    assert r.headers["cache-control"] == "no-cache"
+    tag = r.headers["etag"]
+    again = api.get("/app.css", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == tag
+    head = api.call("HEAD", "/js/app.js")
+    assert head.status_code == 200 and head.content == b""
+    assert_error(api.post("/", json={}), 404, "not_found")
+    assert_error(api.get("/js/../Cargo.toml"), 404, "not_found")
+
+
 def test_api_paths_always_reach_the_worker_and_unknown_paths_get_the_envelope(api):
     assert api.get("/health").json() == {"status": "ok"}
     assert_error(api.get("/api/no-such-route"), 404, "not_found")
