@@ -60,7 +60,8 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
   const inspector = await freePort();
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', state];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  const logPath = join(mkdtempSync(join(tmpdir(), 'jestha-ui-log-')), 'wrangler.log');
+  const logDir = mkdtempSync(join(tmpdir(), 'jestha-ui-log-'));
+  const logPath = join(logDir, 'wrangler.log');
   const log = openSync(logPath, 'w');
   // detached: wrangler and its workerd children form one process group.
   const child = spawn('wrangler', args, { cwd: ROOT, env: ENV, stdio: ['ignore', log, log], detached: true });
@@ -78,6 +79,7 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
       }
       killGroup(child, 'SIGKILL'); // workerd children may outlive a TERM to the leader
       rmSync(state, { recursive: true, force: true });
+      rmSync(logDir, { recursive: true, force: true });
     },
   };
   live.add(server);
