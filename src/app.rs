@@ -11,7 +11,8 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::routes::{accounts, keys, meta};
+use crate::h;
+use crate::routes::{accounts, feeds, keys, meta, posts};
 
 pub struct Route {
     pub method: Method,
@@ -33,6 +34,7 @@ macro_rules! route {
 }
 
 pub fn routes() -> Vec<Route> {
+    use crate::auth::scope::Scope::*;
     use Access::*;
     vec![
         route!(GET "/health", Public, meta::health),
@@ -47,6 +49,17 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
         route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
         route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
+        // ---- Content (issue 6). Handlers are `async fn(Ctx)` wrapped by `h!`
+        // (one shared Handler type: see routes/shared.rs for why).
+        route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),
+        route!(GET "/api/posts/{id}", Authenticated, h!(posts::get)),
+        route!(PATCH "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::update)),
+        route!(DELETE "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::delete)),
+        route!(POST "/api/posts/{id}/bounce", Scopes(&[WriteJes]), h!(posts::bounce)),
+        // Session-only surface
+        route!(POST "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
+        route!(DELETE "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
+        // ---- end Content
     ]
 }
 

@@ -2,3 +2,7 @@
 pub mod accounts;
 pub mod keys;
 pub mod meta;
+pub mod feeds;
+pub mod media;
+pub mod posts;
+pub mod shared;
