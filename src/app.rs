@@ -12,7 +12,7 @@ use worker::send::SendFuture;
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
 use crate::h;
-use crate::routes::{accounts, feeds, keys, meta, posts};
+use crate::routes::{accounts, comments, feeds, keys, meta, posts};
 
 pub struct Route {
     pub method: Method,
@@ -56,9 +56,15 @@ pub fn routes() -> Vec<Route> {
         route!(PATCH "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::update)),
         route!(DELETE "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::delete)),
         route!(POST "/api/posts/{id}/bounce", Scopes(&[WriteJes]), h!(posts::bounce)),
+        route!(POST "/api/posts/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
+        route!(GET "/api/posts/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
         // Session-only surface
         route!(POST "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
         route!(DELETE "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
+        route!(POST "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
         // ---- end Content
     ]
 }

@@ -247,22 +247,21 @@ pub fn list(rows: Vec<Row>, limit: u32) -> Response {
     raw_json(StatusCode::OK, out)
 }
 
-/// Runs a list query. Its first three parameters are the viewer binds
-/// (`viewer_binds`), `?4` the cursor key and `?5` the limit + 1; `extra` follow.
-pub async fn fetch_list(c: &Ctx, sql: &str, page: &Page, extra: &[V<'_>]) -> ApiResult<Response> {
+/// Runs a list query fetching `page.limit + 1` rows and answers the page.
+pub async fn fetch_list(c: &Ctx, sql: &str, page: &Page, args: &[V<'_>]) -> ApiResult<Response> {
     let db = d1::db(&c.app.env)?;
+    let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+    Ok(list(rows, page.limit))
+}
+
+/// The binds of a post list: `?1..?3` the viewer (`viewer_binds`), `?4` the
+/// cursor key, `?5` the limit + 1, then `extra` from `?6`.
+pub fn post_list_binds<'a>(c: &'a Ctx, page: &'a Page, extra: Vec<V<'a>>) -> Vec<V<'a>> {
     let mut args = viewer_binds(c);
     args.push(page.after.as_ref().into());
     args.push(i64::from(page.limit + 1).into());
-    for e in extra {
-        args.push(match e {
-            V::T(s) => V::T(s),
-            V::I(n) => V::I(*n),
-            V::N => V::N,
-        });
-    }
-    let rows: Vec<Row> = d1::stmt(&db, sql, &args)?.all().await?.results()?;
-    Ok(list(rows, page.limit))
+    args.extend(extra);
+    args
 }
 
 /// `?1` the caller's account (or NULL), `?2` whether counts show, `?3`
