@@ -77,11 +77,25 @@ pub fn required_scopes(access: Access) -> &'static [crate::auth::scope::Scope] {
     }
 }
 
+/// Routes whose responses carry a secret shown once: never stored for
+/// Idempotency-Key replay (D1 would hold the plaintext).
+pub const SECRET_MINTING: [&str; 2] = ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks"];
+
+/// Every authenticated POST honours Idempotency-Key, except the secret-minting ones.
+pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
+    *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path)
+}
+
 pub fn router() -> Router {
     let mut router = Router::new();
     for r in routes() {
         let access = r.access;
-        let guarded = r.handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
+        let mut handler = r.handler;
+        // Content: Idempotency-Key, inside the guard so the account is known.
+        if idempotent(&r.method, r.path, access) {
+            handler = handler.layer(from_fn(|req, next| SendFuture::new(crate::idempotency::layer(req, next))));
+        }
+        let guarded = handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
         router = router.route(r.path, guarded);
     }
     router
@@ -116,6 +130,15 @@ mod tests {
                 assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
             }
         }
+    }
+
+    #[test]
+    fn every_authenticated_post_but_the_secret_minting_ones_is_idempotent() {
+        let idem: Vec<&str> = routes().iter().filter(|r| idempotent(&r.method, r.path, r.access)).map(|r| r.path).collect();
+        assert!(idem.contains(&"/api/posts") && idem.contains(&"/api/posts/{id}/comments"));
+        assert!(!idem.contains(&"/api/auth/api-keys"), "a replay would store the plaintext key");
+        assert!(!idem.contains(&"/api/auth/signup"));
+        assert!(!idempotent(&Method::GET, "/api/posts/{id}", Access::Authenticated));
     }
 
     #[test]

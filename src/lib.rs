@@ -12,6 +12,7 @@ pub mod durable;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod log;
 pub mod routes;
 
