@@ -12,7 +12,7 @@ use worker::send::SendFuture;
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
 use crate::h;
-use crate::routes::{accounts, comments, feeds, keys, meta, posts};
+use crate::routes::{accounts, clips, comments, feeds, keys, media, meta, posts};
 
 pub struct Route {
     pub method: Method,
@@ -58,6 +58,14 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/posts/{id}/bounce", Scopes(&[WriteJes]), h!(posts::bounce)),
         route!(POST "/api/posts/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
         route!(GET "/api/posts/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
+        route!(POST "/api/jesclips", Scopes(&[WriteJesclip]), h!(clips::create)),
+        route!(GET "/api/jesclips/{id}", Authenticated, h!(posts::get)),
+        route!(PATCH "/api/jesclips/{id}", Scopes(&[WriteJesclip]), h!(posts::update)),
+        route!(DELETE "/api/jesclips/{id}", Scopes(&[WriteJesclip]), h!(posts::delete)),
+        route!(POST "/api/jesclips/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
+        route!(GET "/api/jesclips/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
+        route!(POST "/api/media", Scopes(&[WriteJes]), h!(media::create)),
+        route!(GET "/api/media/{id}", Optional, h!(media::get)),
         // Session-only surface
         route!(POST "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
         route!(DELETE "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
@@ -65,6 +73,10 @@ pub fn routes() -> Vec<Route> {
         route!(DELETE "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
         route!(POST "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
         route!(DELETE "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
         // ---- end Content
     ]
 }

@@ -30,7 +30,7 @@ use crate::auth::guard::Principal;
 use crate::domain::clock::DAY_MS;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
-use crate::routes::shared::Row;
+use crate::routes::shared::{read_body, Row};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -53,15 +53,39 @@ pub fn parse_key(raw: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(raw).map_err(|_| "Idempotency-Key: only visible ASCII characters are allowed".into())
 }
 
-/// What identifies "the same request": method, path and query, body.
-pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
+/// What identifies "the same request": method, path and query, body. For a
+/// multipart body the boundary is left out: clients draw a new random one for
+/// every attempt, so a faithful retry would otherwise never match.
+pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8], boundary: Option<&str>) -> String {
     // Length-prefixed, so no two (method, path, body) triples hash alike.
     let mut h = Sha256::new();
-    for part in [method.as_bytes(), path_and_query.as_bytes(), body] {
+    for part in [method.as_bytes(), path_and_query.as_bytes()] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
+    let mut rest = body;
+    if let Some(b) = boundary.map(str::as_bytes).filter(|b| !b.is_empty()) {
+        while let Some(at) = rest.windows(b.len()).position(|w| w == b) {
+            h.update((at as u64).to_be_bytes());
+            h.update(&rest[..at]);
+            rest = &rest[at + b.len()..];
+        }
+    }
+    h.update((rest.len() as u64).to_be_bytes());
+    h.update(rest);
     hex::encode(h.finalize())
+}
+
+/// The `boundary` parameter of a multipart Content-Type.
+pub fn boundary(content_type: &str) -> Option<&str> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// A stored key, as read after a lost claim.
@@ -146,16 +170,10 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let max_upload = crate::durable::gate::var_u32(&app.env, "MAX_UPLOAD_BYTES", 104_857_600) as usize;
     let limit = body_limit(&ct, max_upload);
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge(format!("body: larger than {limit} bytes")));
-    }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(format!("body: larger than {limit} bytes")))?;
+    let bytes = read_body(body, limit).await?;
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let fp = fingerprint(parts.method.as_str(), target, &bytes);
+    let fp = fingerprint(parts.method.as_str(), target, &bytes, boundary(&ct));
     let db = d1::db(&app.env)?;
     let account = who.user_id.as_str();
     let mut claimed_at = None;
@@ -283,14 +301,29 @@ mod tests {
 
     #[test]
     fn fingerprints_cover_method_path_and_body() {
-        let a = fingerprint("POST", "/api/posts", b"{\"content\":\"hi\"}");
+        let f = |m: &str, p: &str, b: &[u8]| fingerprint(m, p, b, None);
+        let a = f("POST", "/api/posts", b"{\"content\":\"hi\"}");
         assert_eq!(a.len(), 64);
-        assert_eq!(a, fingerprint("POST", "/api/posts", b"{\"content\":\"hi\"}"));
-        assert_ne!(a, fingerprint("POST", "/api/posts", b"{\"content\":\"ho\"}"));
-        assert_ne!(a, fingerprint("POST", "/api/posts/1/bounce", b"{\"content\":\"hi\"}"));
-        assert_ne!(a, fingerprint("PUT", "/api/posts", b"{\"content\":\"hi\"}"));
+        assert_eq!(a, f("POST", "/api/posts", b"{\"content\":\"hi\"}"));
+        assert_ne!(a, f("POST", "/api/posts", b"{\"content\":\"ho\"}"));
+        assert_ne!(a, f("POST", "/api/posts/1/bounce", b"{\"content\":\"hi\"}"));
+        assert_ne!(a, f("PUT", "/api/posts", b"{\"content\":\"hi\"}"));
         // Length prefixes keep path and body apart.
-        assert_ne!(fingerprint("POST", "/a", b"\nb"), fingerprint("POST", "/a\n", b"b"));
+        assert_ne!(f("POST", "/a", b"\nb"), f("POST", "/a\n", b"b"));
+    }
+
+    #[test]
+    fn multipart_retries_match_whatever_their_boundary() {
+        let body = |b: &str, caption: &str| {
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n{caption}\r\n--{b}--\r\n").into_bytes()
+        };
+        let fp = |b: &str, caption: &str| fingerprint("POST", "/api/jesclips", &body(b, caption), Some(b));
+        assert_eq!(fp("aaa111", "hi"), fp("zzz999", "hi"));
+        assert_ne!(fp("aaa111", "hi"), fp("aaa111", "ho"));
+        assert_eq!(boundary("multipart/form-data; boundary=\"xyz\""), Some("xyz"));
+        assert_eq!(boundary("multipart/form-data;charset=utf-8; Boundary=q"), Some("q"));
+        assert_eq!(boundary("application/json; boundary=q"), None);
+        assert_eq!(boundary("multipart/form-data"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One file per resource; each handler's doc line names its route.
 pub mod accounts;
+pub mod clips;
 pub mod comments;
 pub mod keys;
 pub mod meta;
