@@ -12,7 +12,7 @@ use worker::send::SendFuture;
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
 use crate::h;
-use crate::routes::{accounts, clips, comments, feeds, keys, media, meta, posts};
+use crate::routes::{account, accounts, clips, comments, feeds, keys, media, meta, posts};
 
 pub struct Route {
     pub method: Method,
@@ -67,6 +67,17 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/media", Scopes(&[WriteJes]), h!(media::create)),
         route!(GET "/api/media/{id}", Optional, h!(media::get)),
         // Session-only surface
+        route!(GET "/api/feed/home", SessionOnly, h!(feeds::home)),
+        route!(GET "/api/feed/jehub/{hub}", SessionOnly, h!(feeds::jehub)),
+        route!(GET "/api/feed/jesclips", SessionOnly, h!(feeds::jesclips)),
+        route!(GET "/api/trending", SessionOnly, h!(feeds::trending)),
+        route!(GET "/api/discover", SessionOnly, h!(feeds::discover)),
+        route!(GET "/api/search", SessionOnly, h!(feeds::search)),
+        route!(GET "/api/users/{username}", SessionOnly, h!(feeds::profile)),
+        route!(GET "/api/users/{username}/posts", SessionOnly, h!(feeds::user_posts)),
+        route!(GET "/api/saves", SessionOnly, h!(feeds::saves)),
+        route!(PATCH "/api/account", SessionOnly, h!(account::update)),
+        route!(DELETE "/api/account", SessionOnly, h!(account::delete)),
         route!(POST "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
         route!(DELETE "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
         route!(POST "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
@@ -139,6 +150,17 @@ mod tests {
         for r in routes() {
             let managed = r.path.starts_with("/api/auth/api-keys") && !r.path.contains("/webhooks");
             if managed || r.path == "/api/auth/logout" || r.path == "/api/auth/scopes" || r.path.starts_with("/api/account") {
+                assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_listing_engagement_and_account_surface_is_session_only() {
+        let surface = ["/api/feed/", "/api/trending", "/api/discover", "/api/search", "/api/users/", "/api/saves", "/api/account"];
+        for r in routes() {
+            let engagement = r.path.ends_with("/like") || r.path.ends_with("/save");
+            if engagement || surface.iter().any(|p| r.path.starts_with(p)) {
                 assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
             }
         }

@@ -26,7 +26,7 @@ use crate::auth::decide::CredentialKind;
 use crate::auth::guard::Principal;
 use crate::auth::scope::Scope;
 use crate::domain::content::{may_see, Viewer, Visibility};
-use crate::domain::page::{finish, Page, PageQuery};
+use crate::domain::page::{encode_cursor, finish, Page, PageQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{parse_json, AppState, MAX_JSON_BYTES};
 
@@ -263,6 +263,10 @@ impl Row {
 /// `{"items":[…],"nextCursor":…}` from rows fetched with `limit + 1`.
 pub fn list(rows: Vec<Row>, limit: u32) -> Response {
     let (rows, next) = finish(rows, limit, |r| r.k.clone());
+    page_response(&rows, next)
+}
+
+fn page_response(rows: &[Row], next: Option<String>) -> Response {
     let mut out = String::with_capacity(rows.iter().map(|r| r.j.len() + 1).sum::<usize>() + 40);
     out.push_str("{\"items\":[");
     for (i, r) in rows.iter().enumerate() {
@@ -367,6 +371,44 @@ macro_rules! visible_sql {
             "OR (p.visibility = 'FOLLOWERS' AND EXISTS (SELECT 1 FROM follows fv WHERE fv.follower_id = ?1 AND fv.followee_id = p.author_id)))"
         )
     };
+}
+
+/// `post_sql!` and `visible_sql!` as values, for queries built at run time
+/// (one copy of the text in the binary however many lists use it).
+pub const POST_JSON: &str = post_sql!();
+pub const VISIBLE: &str = visible_sql!();
+
+/// A newest-first list of Jes/JesClips the caller may see, narrowed by
+/// `filter` (SQL over `p` = posts, `u` = author; its own binds from `?6`).
+pub async fn post_feed(c: &Ctx, filter: &str, extra: Vec<V<'_>>) -> ApiResult<Response> {
+    let page = c.page()?;
+    let sql = format!(
+        "SELECT p.id AS k, {POST_JSON} AS j FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE {VISIBLE} AND ({filter}) AND (?4 IS NULL OR p.id < ?4) ORDER BY p.id DESC LIMIT ?5"
+    );
+    fetch_list(c, &sql, &page, &post_list_binds(c, &page, extra)).await
+}
+
+/// Offset pagination for ranked lists (trending, hashtags): the cursor
+/// encodes `o<offset>`; at most `MAX_OFFSET` deep.
+pub const MAX_OFFSET: u32 = 1000;
+
+pub fn offset(page: &Page) -> ApiResult<u32> {
+    match page.after.as_deref() {
+        None => Ok(0),
+        Some(k) => k
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n <= MAX_OFFSET)
+            .ok_or_else(|| ApiError::invalid("cursor: invalid cursor")),
+    }
+}
+
+/// `{"items","nextCursor"}` for an offset-paginated list fetched with `limit + 1`.
+pub fn list_at(mut rows: Vec<Row>, page: &Page, at: u32) -> Response {
+    let more = rows.len() > page.limit as usize && at + page.limit < MAX_OFFSET;
+    rows.truncate(page.limit as usize);
+    page_response(&rows, more.then(|| encode_cursor(&format!("o{}", at + page.limit))))
 }
 
 /// What a single-Jes load selects (?1..?3 viewer binds, ?4 id, ?5 kind).
