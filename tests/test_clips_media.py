@@ -174,7 +174,9 @@ def test_clip_form_rules(api: Api):
     two = [("video", ("a.mp4", MP4, "video/mp4")), ("video", ("b.mp4", MP4, "video/mp4"))]
     r = api.post("/api/jesclips", token=a["token"], files=two)
     assert assert_error(r, 400, "invalid_request")["message"].startswith("video")
-    r = api.post("/api/jesclips", token=a["token"], json={"caption": "json is not an upload"})
+    r = api.post("/api/jesclips", token=a["token"], json={"caption": "json needs a mediaId"})
+    assert assert_error(r, 400, "invalid_request")["message"].startswith("mediaId")
+    r = api.post("/api/jesclips", token=a["token"], data="caption=x", headers={"Content-Type": "text/plain"})
     assert_error(r, 415, "unsupported_media_type")
     assert_error(clip(api, a["token"], caption="x" * 301), 400, "invalid_request")
     assert_error(clip(api, a["token"], visibility="SECRET"), 400, "invalid_request")
@@ -304,8 +306,29 @@ def test_uploaded_media_is_owner_only_until_attached_by_media_ids(api: Api):
     assert api.get(m["url"]).content == PNG, "attached to a PUBLIC Jes it is public"
     again = api.post("/api/posts", token=a["token"], json={"content": "reuse", "mediaIds": [m["id"]]})
     assert assert_error(again, 400, "invalid_request")["message"].startswith("mediaIds")
-    assert_error(api.post("/api/media", token=a["token"], files={"file": ("v.mp4", MP4, "video/mp4")}),
+    assert_error(api.post("/api/media", token=a["token"], files={"file": ("x.html", b"<html></html>" * 9, "text/html")}),
                  415, "unsupported_media_type")
+
+
+def test_an_uploaded_video_becomes_a_clip_by_media_id(api: Api):
+    """How MCP clients (JSON only) post clips: upload first, then name the media."""
+    a, b = api.signup(), api.signup()
+    key = api.create_key(a["token"], label="agent", preset="scheduler")
+    video = api.post("/api/media", token=key["key"], files={"file": ("v.mp4", MP4, "video/mp4")}).json()
+    image = api.post("/api/media", token=key["key"], files={"file": ("p.png", PNG, "image/png")}).json()
+    assert video["contentType"] == "video/mp4"
+    err = assert_error(api.post("/api/posts", token=key["key"], json={"content": "x", "mediaIds": [video["id"]]}), 400, "invalid_request")
+    assert err["message"].startswith("mediaIds"), "a Jes carries images only"
+    err = assert_error(api.post("/api/jesclips", token=key["key"], json={"mediaId": image["id"]}), 400, "invalid_request")
+    assert err["message"].startswith("mediaId")
+    other = api.create_key(b["token"], preset="scheduler")
+    assert_error(api.post("/api/jesclips", token=other["key"], json={"mediaId": video["id"]}), 400, "invalid_request")
+    r = api.post("/api/jesclips", token=key["key"], json={"mediaId": video["id"], "caption": "by id #agent", "visibility": "PUBLIC"})
+    assert r.status_code == 201, r.text
+    clip_ = r.json()
+    assert clip_["video"] == video and clip_["via"] == {"label": "agent"} and clip_["hashtags"] == ["agent"]
+    assert api.get(f"/api/jesclips/{clip_['id']}", token=key["key"]).json() == clip_
+    assert api.get(video["url"]).content == MP4
 
 
 def test_idempotent_clip_upload_creates_one_clip(server, api: Api):

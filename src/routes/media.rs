@@ -60,9 +60,17 @@ pub async fn read_form(c: &mut Ctx) -> ApiResult<Form> {
     media::parse_form(&bytes, &ct).await
 }
 
+/// What a route takes: images, videos, or either.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    Image,
+    Video,
+    Any,
+}
+
 /// Checks a file without storing it: size (413), type by magic bytes (415),
-/// and the kind the route takes (image or video).
-async fn check(c: &Ctx, field: &str, file: &File, want_image: bool) -> ApiResult<content::Sniffed> {
+/// and the kind the route takes.
+async fn check(c: &Ctx, field: &str, file: &File, want: Want) -> ApiResult<content::Sniffed> {
     let size = file.size() as u64;
     if size == 0 {
         return Err(ApiError::invalid(format!("{field}: the file is empty")));
@@ -71,10 +79,14 @@ async fn check(c: &Ctx, field: &str, file: &File, want_image: bool) -> ApiResult
     if size > max {
         return Err(ApiError::PayloadTooLarge(format!("{field}: files are limited to {max} bytes")));
     }
-    let kinds = if want_image { "an image (jpeg, png, gif, webp)" } else { "a video (mp4, quicktime, webm)" };
+    let kinds = match want {
+        Want::Image => "an image (jpeg, png, gif, webp)",
+        Want::Video => "a video (mp4, quicktime, webm)",
+        Want::Any => "an image (jpeg, png, gif, webp) or a video (mp4, quicktime, webm)",
+    };
     let head = media::head(file, SNIFF_BYTES).await?;
     let sniffed = sniff(&head)
-        .filter(|s| s.is_image() == want_image)
+        .filter(|s| want == Want::Any || s.is_image() == (want == Want::Image))
         .ok_or_else(|| ApiError::UnsupportedMediaType(format!("{field}: must be {kinds}, judged by its content")))?;
     let declared = file.type_();
     if !declared_matches(&declared, sniffed) {
@@ -88,10 +100,10 @@ async fn check(c: &Ctx, field: &str, file: &File, want_image: bool) -> ApiResult
 
 /// Checks every file first (nothing is stored when one is refused), then
 /// puts them in R2 under random keys. A failed put deletes the earlier ones.
-pub async fn upload_all(c: &Ctx, field: &str, files: &[File], want_image: bool) -> ApiResult<Vec<Uploaded>> {
+pub async fn upload_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResult<Vec<Uploaded>> {
     let mut kinds = Vec::with_capacity(files.len());
     for f in files {
-        kinds.push(check(c, field, f, want_image).await?);
+        kinds.push(check(c, field, f, want).await?);
     }
     let mut done: Vec<Uploaded> = Vec::with_capacity(files.len());
     for (f, kind) in files.iter().zip(kinds) {
@@ -131,19 +143,20 @@ pub async fn jes_draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
     if content.is_empty() && files.is_empty() {
         return Err(ApiError::invalid("content: must not be empty"));
     }
-    let uploads = upload_all(c, "media", &files, true).await?;
+    let uploads = upload_all(c, "media", &files, Want::Image).await?;
     Ok(Draft { kind: "jes", content, visibility, hub, tags, bounce_of: None, attach: vec![], uploads })
 }
 
-/// POST /api/media: one image (`file`) for a later Jes's `mediaIds`. Until
-/// attached it is visible to its owner only.
+/// POST /api/media: one image or video (`file`) for a later Jes's `mediaIds`
+/// (images) or JesClip's `mediaId` (a video), e.g. from an MCP client, which
+/// cannot send files. Until attached it is visible to its owner only.
 pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let form = read_form(&mut c).await?;
     let files = form.files("file")?;
     if files.len() != 1 {
-        return Err(ApiError::invalid("file: exactly one image file is required"));
+        return Err(ApiError::invalid("file: exactly one file is required"));
     }
-    let mut up = upload_all(&c, "file", &files, true).await?;
+    let mut up = upload_all(&c, "file", &files, Want::Any).await?;
     let u = up.pop().ok_or_else(|| ApiError::internal("upload vanished"))?;
     let db = d1::db(&c.app.env)?;
     let me = &c.who()?.user_id;

@@ -51,6 +51,24 @@ fn hub_field(body: &Value) -> ApiResult<Option<String>> {
     str_field(body, "hub")?.map(|h| content::hub(h).map_err(ApiError::invalid)).transpose()
 }
 
+/// One of the caller's own uploads not yet on a Jes (`POST /api/media`),
+/// rendered; `kind` is `image` or `video`. A 400 naming `field` otherwise.
+pub async fn unattached(c: &Ctx, field: &str, id: &str, kind: &str) -> ApiResult<(String, Value)> {
+    let db = d1::db(&c.app.env)?;
+    let j: Option<String> = d1::stmt(
+        &db,
+        concat!(
+            "SELECT ", crate::media_sql!(), " AS j FROM media m WHERE m.id = ?1 AND m.owner_id = ?2 ",
+            "AND m.post_id IS NULL AND m.content_type LIKE ?3 || '/%'"
+        ),
+        &[id.into(), (&c.who()?.user_id).into(), kind.into()],
+    )?
+    .first(Some("j"))
+    .await?;
+    let j = j.ok_or_else(|| ApiError::invalid(format!("{field}: {id} is not an unattached {kind} of this account")))?;
+    Ok((id.to_string(), serde_json::from_str(&j)?))
+}
+
 /// `mediaIds`: the caller's own uploaded images not yet on a Jes.
 async fn media_ids(c: &Ctx, body: &Value) -> ApiResult<Vec<(String, Value)>> {
     let ids: Vec<String> = match body.get("mediaIds") {
@@ -69,19 +87,7 @@ async fn media_ids(c: &Ctx, body: &Value) -> ApiResult<Vec<(String, Value)>> {
         if ids[..i].contains(id) {
             return Err(ApiError::invalid(format!("mediaIds: {id} is listed twice")));
         }
-        let db = d1::db(&c.app.env)?;
-        let j: Option<String> = d1::stmt(
-            &db,
-            concat!(
-                "SELECT ", crate::media_sql!(), " AS j FROM media m WHERE m.id = ?1 AND m.owner_id = ?2 ",
-                "AND m.post_id IS NULL AND m.content_type LIKE 'image/%'"
-            ),
-            &[id.into(), (&c.who()?.user_id).into()],
-        )?
-        .first(Some("j"))
-        .await?;
-        let j = j.ok_or_else(|| ApiError::invalid(format!("mediaIds: {id} is not an unattached image of this account")))?;
-        found.push((id.clone(), serde_json::from_str(&j)?));
+        found.push(unattached(c, "mediaIds", id, "image").await?);
     }
     Ok(found)
 }
