@@ -21,5 +21,10 @@ unit: setup
 integration: build
 	@. scripts/env.sh && .venv/bin/pytest tests $(PYTEST_ARGS)
 
+## make bench: requests/s, p50/p99 and ratios to the floor, in one run (not part of make test)
+bench: setup
+	@bash scripts/setup.sh bench
+	@. scripts/env.sh && .venv/bin/python scripts/bench.py
+
 clean:
 	rm -rf build target/bench .wrangler/state

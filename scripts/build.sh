@@ -16,6 +16,7 @@ echo "build: worker-build --release"
 worker-build --release
 wasm=$(ls build/*.wasm 2>/dev/null | head -n1 || true)
 if [ -n "$wasm" ]; then
+  cp "$wasm" target/worker-with-names.wasm  # for size analysis: twiggy top target/worker-with-names.wasm
   # worker-build keeps the names section (--debuginfo) for readable panics;
   # we ship without it: a third of the module, and stack traces are not worth it at the edge.
   wasm-opt "$wasm" --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling --strip-debug --strip-producers -o "$wasm.stripped" && mv "$wasm.stripped" "$wasm"

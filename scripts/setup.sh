@@ -81,4 +81,14 @@ else
   touch .venv/.stamp
 fi
 
+# 6. wrk, for `make bench` only (a load generator from Debian's packages).
+if [ "${1:-}" = "bench" ]; then
+  step "wrk (benchmark load generator)"
+  if have wrk; then
+    echo "present"
+  else
+    (apt-get update -qq && apt-get install -y -qq wrk) || fail "apt-get install wrk"
+  fi
+fi
+
 step "done"

@@ -12,7 +12,7 @@ use worker::send::SendFuture;
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
 use crate::h;
-use crate::routes::{account, accounts, clips, comments, feeds, keys, media, meta, posts};
+use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
 
 pub struct Route {
     pub method: Method,
@@ -39,6 +39,9 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/health", Public, meta::health),
         route!(GET "/api/routes", Public, meta::table),
+        route!(GET "/openapi.json", Public, meta::openapi),
+        route!(GET "/__bench/baseline", Public, bench::baseline),
+        route!(GET "/__bench/floor", Public, bench::floor),
         // Accounts and sessions
         route!(POST "/api/auth/signup", Public, accounts::signup),
         route!(POST "/api/auth/login", Public, accounts::login),
@@ -49,6 +52,22 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
         route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
         route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
+        route!(GET "/api/auth/api-keys/{id}/usage", SessionOnly, keys::usage),
+        // Key safety
+        route!(GET "/api/auth/key", KeyOnly, keys::introspect),
+        route!(GET "/api/notifications", SessionOnly, crate::notify::list),
+        route!(POST "/api/security/leaked-keys", Public, security::report),
+        // MCP (API keys only; tools dispatch back through this table)
+        route!(POST "/mcp", KeyOnly, crate::mcp::post),
+        // Webhooks: the owning session, or that same key with webhooks:manage
+        // (sessions pass scope checks; the handlers refuse any other key with 404).
+        route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::create),
+        route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::list),
+        route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::update),
+        route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::delete),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), webhooks::test),
+        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), webhooks::deliveries),
+        // (end Webhooks)
         // ---- Content (issue 6). Handlers are `async fn(Ctx)` wrapped by `h!`
         // (one shared Handler type: see routes/shared.rs for why).
         route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),
@@ -98,6 +117,40 @@ pub fn required_scopes(access: Access) -> &'static [crate::auth::scope::Scope] {
         Access::Scopes(s) => s,
         _ => &[],
     }
+}
+
+thread_local! {
+    /// Built once per isolate: the table does not change between requests.
+    static ROUTER: Router = router();
+}
+
+/// Runs one request through the router (the Worker's entry and MCP's tools).
+pub async fn dispatch(req: axum::extract::Request) -> axum::response::Response {
+    use tower_service::Service;
+    let mut router = ROUTER.with(Router::clone);
+    let res = match router.call(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    envelope_rejections(res).await
+}
+
+/// Extractor rejections (a bad path or query parameter, say) come from axum as
+/// plain text; the contract says every error is the JSON envelope.
+async fn envelope_rejections(res: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+    let detail: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(200).collect();
+    crate::error::ApiError::from_status(status, detail).into_response()
 }
 
 /// Routes whose responses carry a secret shown once: never stored for
@@ -155,6 +208,9 @@ mod tests {
         }
     }
 
+    /// Public writes that authenticate by other means than a credential.
+    const SIGNED_PUBLIC_WRITES: &[&str] = &["/api/security/leaked-keys"];
+
     #[test]
     fn the_listing_engagement_and_account_surface_is_session_only() {
         let surface = ["/api/feed/", "/api/trending", "/api/discover", "/api/search", "/api/users/", "/api/saves", "/api/account"];
@@ -179,7 +235,11 @@ mod tests {
     fn api_keys_never_reach_write_routes_without_a_scope() {
         for r in routes() {
             let writes = matches!(r.method, Method::POST | Method::PATCH | Method::DELETE);
-            if writes && r.path.starts_with("/api/") && !r.path.starts_with("/api/auth/") {
+            if writes
+                && r.path.starts_with("/api/")
+                && !r.path.starts_with("/api/auth/")
+                && !SIGNED_PUBLIC_WRITES.contains(&r.path)
+            {
                 assert!(
                     !matches!(r.access, Access::Authenticated | Access::Public),
                     "{} {} writes without a scope",

@@ -77,6 +77,18 @@ impl ApiError {
         ApiError::Internal(detail.to_string())
     }
 
+    /// The envelope for a bare 4xx status (framework rejections).
+    pub fn from_status(status: StatusCode, detail: String) -> Self {
+        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail };
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
+            _ => ApiError::InvalidRequest(detail),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
@@ -235,6 +247,13 @@ mod tests {
         assert_eq!(v["error"]["retryAfter"], 17);
         assert_eq!(v["error"]["code"], "rate_limited");
         assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[test]
+    fn bare_statuses_map_to_envelope_codes() {
+        assert_eq!(ApiError::from_status(StatusCode::BAD_REQUEST, "Failed to deserialize query string".into()).code(), "invalid_request");
+        assert_eq!(ApiError::from_status(StatusCode::UNPROCESSABLE_ENTITY, String::new()).message(), "Unprocessable Entity");
+        assert_eq!(ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE, "x".into()).code(), "payload_too_large");
     }
 
     #[test]

@@ -36,6 +36,21 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The catalog, in the order lists are stored and shown.
+    pub const ALL: [EventType; 7] = [
+        EventType::PostCreated,
+        EventType::PostUpdated,
+        EventType::PostDeleted,
+        EventType::PostBounced,
+        EventType::CommentCreated,
+        EventType::JesclipCreated,
+        EventType::WebhookTest,
+    ];
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PostCreated => "post.created",
@@ -94,5 +109,6 @@ pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> 
 /// After the change committed: hand the event to the webhook pipeline without
 /// delaying the response.
 pub fn dispatch(app: &AppState, event: Event) {
-    let _ = (app, event); // Filled in by the webhooks work (queue send + mark sent).
+    let env = app.env.clone();
+    app.defer("webhook dispatch", async move { crate::adapters::webhooks::enqueue_event(&env, event).await });
 }

@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod consumer;
 pub mod domain;
 pub mod durable;
 pub mod error;
@@ -14,21 +15,17 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod log;
+pub mod mcp;
+pub mod notify;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use axum::Router;
-use tower_service::Service;
-use worker::{event, Context, Env, HttpRequest, Result};
+use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 pub use durable::gate::Gate;
-
-thread_local! {
-    /// Built once per isolate: the table does not change between requests.
-    static ROUTER: Router = app::router();
-}
 
 #[event(fetch)]
 async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Response> {
@@ -38,8 +35,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
     let path = req.uri().path().to_string();
     let mut req = req;
     req.extensions_mut().insert(http::AppState { env, ctx: Arc::new(ctx), request_id: request_id.clone() });
-    let mut router = ROUTER.with(Router::clone);
-    let mut res = router.call(req).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut res = app::dispatch(req.map(axum::body::Body::new)).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);
@@ -58,4 +54,17 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
         }
     }
     worker::IntoResponse::into_raw(res).map_err(|e| worker::Error::RustError(e.into().to_string()))
+}
+
+/// Webhook queue and its dead-letter queue (see `consumer`).
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::batch(batch, env).await;
+    Ok(())
+}
+
+/// Cron (wrangler.toml `[triggers]`): the outbox sweep.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    consumer::sweep(env).await;
 }

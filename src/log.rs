@@ -26,3 +26,8 @@ pub fn request(request_id: &str, method: &str, path: &str, status: u16, ms: i64,
 pub fn error(request_id: &str, what: &str, detail: &str) {
     emit(json!({ "level": "error", "msg": what, "requestId": request_id, "detail": detail }));
 }
+
+/// Something worth an operator's look that is not a failure.
+pub fn warn(id: &str, what: &str, detail: &str) {
+    emit(json!({ "level": "warn", "msg": what, "requestId": id, "detail": detail }));
+}

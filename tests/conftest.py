@@ -186,3 +186,13 @@ def make_server():
 @pytest.fixture(scope="session")
 def api(server) -> Api:
     return Api(server.url)
+
+
+def d1_query(server: "Server", sql: str) -> list[dict]:
+    """Reads the server's local D1 database directly (for database-effect assertions)."""
+    import json as _json
+    out = subprocess.run(
+        ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", server.state, "--json", "--command", sql],
+        cwd=ROOT, env=ENV, check=True, capture_output=True, text=True,
+    ).stdout
+    return _json.loads(out)[0]["results"]

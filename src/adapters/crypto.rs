@@ -56,3 +56,49 @@ pub async fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Res
     .map_err(js_err("deriveBits"))?;
     Ok(Uint8Array::new(&bits).to_vec())
 }
+
+async fn aes_gcm_key(key: &[u8; 32], usage: &str) -> Result<CryptoKey, ApiError> {
+    let usages = js_sys::Array::of1(&JsValue::from_str(usage));
+    let key_data = Uint8Array::from(&key[..]);
+    Ok(JsFuture::from(
+        subtle()?.import_key_with_str("raw", &key_data, "AES-GCM", false, &usages).map_err(js_err("importKey"))?,
+    )
+    .await
+    .map_err(js_err("importKey"))?
+    .unchecked_into())
+}
+
+fn aes_gcm_params(nonce: &[u8], aad: &[u8]) -> Result<Object, ApiError> {
+    let params = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&params, &JsValue::from_str(k), &v).map_err(js_err("params"));
+    set("name", "AES-GCM".into())?;
+    set("iv", Uint8Array::from(nonce).into())?;
+    set("additionalData", Uint8Array::from(aad).into())?;
+    Ok(params)
+}
+
+/// AES-256-GCM with associated data (WebCrypto): ciphertext with its 16-byte tag.
+pub async fn aes_gcm_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let k = aes_gcm_key(key, "encrypt").await?;
+    let out = JsFuture::from(
+        subtle()?
+            .encrypt_with_object_and_u8_array(&aes_gcm_params(nonce, aad)?, &k, plaintext)
+            .map_err(js_err("encrypt"))?,
+    )
+    .await
+    .map_err(js_err("encrypt"))?;
+    Ok(Uint8Array::new(&out).to_vec())
+}
+
+/// Opens what `aes_gcm_seal` sealed; fails if anything (key, nonce, data, tag) differs.
+pub async fn aes_gcm_open(key: &[u8; 32], nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let k = aes_gcm_key(key, "decrypt").await?;
+    let out = JsFuture::from(
+        subtle()?
+            .decrypt_with_object_and_u8_array(&aes_gcm_params(nonce, aad)?, &k, ciphertext)
+            .map_err(|_| ApiError::internal("sealed secret did not open (wrong key or tampered row)"))?,
+    )
+    .await
+    .map_err(|_| ApiError::internal("sealed secret did not open (wrong key or tampered row)"))?;
+    Ok(Uint8Array::new(&out).to_vec())
+}

@@ -34,6 +34,26 @@ pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
     call::<serde_json::Value>(env, hash, msg).await.map(|_| ())
 }
 
+/// Tells a credential's object to reload its record (after an account change).
+pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash: String) -> Result<(), ApiError> {
+    let msg = GateRequest::Refresh { kind, hash };
+    let GateRequest::Refresh { hash, .. } = &msg else { unreachable!() };
+    call::<serde_json::Value>(env, &hash.clone(), &msg).await.map(|_| ())
+}
+
+pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {
+    let GateRequest::Usage { hash, .. } = msg else {
+        return Err(ApiError::internal("usage needs a Usage message"));
+    };
+    call(env, hash, msg).await
+}
+
+/// The benchmark floor: one call that increments one stored counter.
+pub async fn bench_increment(env: &Env) -> Result<u64, ApiError> {
+    let v: serde_json::Value = call(env, "bench:floor", &GateRequest::BenchIncrement).await?;
+    Ok(v["n"].as_u64().unwrap_or(0))
+}
+
 /// A login throttle named `subject` (e.g. `login:ip:203.0.113.9`).
 pub async fn throttle(
     env: &Env,

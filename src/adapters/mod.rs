@@ -3,3 +3,4 @@ pub mod crypto;
 pub mod d1;
 pub mod media;
 pub mod gate;
+pub mod webhooks;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::ScopeSet;
 use crate::domain::limits::{Counters, LimitOutcome, Policy, Standings};
+use crate::domain::usage::Outcome;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,18 @@ use crate::error::ApiError;
 pub enum CredentialKind {
     Key,
     Session,
+}
+
+/// The account a credential acts for, cached with it so `GET /api/auth/me`
+/// needs no D1 read. Account changes refresh every credential's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// What the Durable Object knows of a live credential (loaded once from D1).
@@ -41,6 +54,8 @@ pub struct Credential {
     pub revoked: bool,
     #[serde(default)]
     pub canary: bool,
+    #[serde(default)]
+    pub profile: Option<Profile>,
 }
 
 /// What a route asks of its caller (see `app::ROUTES`).
@@ -54,10 +69,20 @@ pub struct Need {
     /// Whether this request counts against the limits (always, for now).
     #[serde(default = "yes")]
     pub count: bool,
+    /// Sessions are refused (key introspection, MCP).
+    #[serde(default)]
+    pub key_only: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl Default for Need {
+    /// Any valid credential, counted.
+    fn default() -> Self {
+        Need { session_only: false, scopes: 0, count: true, key_only: false }
+    }
 }
 
 /// Why a credential was refused. Serialized in the Durable Object protocol.
@@ -70,6 +95,7 @@ pub enum Denial {
     Expired,
     IpNotAllowed,
     SessionOnly,
+    KeyOnly,
     InsufficientScope { missing: u8 },
     RateLimited { retry_after: u64 },
     QuotaExceeded { retry_after: u64 },
@@ -86,11 +112,24 @@ impl Denial {
             (Denial::Expired, CredentialKind::Key) => ApiError::ApiKeyExpired,
             (Denial::IpNotAllowed, _) => ApiError::IpNotAllowed,
             (Denial::SessionOnly, _) => ApiError::SessionOnly,
+            (Denial::KeyOnly, _) => ApiError::Forbidden("This endpoint is for API keys, not sessions".into()),
             (Denial::InsufficientScope { missing }, _) => {
                 ApiError::InsufficientScope(ScopeSet::from_bits(missing).names())
             }
             (Denial::RateLimited { retry_after }, _) => ApiError::RateLimited { retry_after },
             (Denial::QuotaExceeded { retry_after }, _) => ApiError::QuotaExceeded { retry_after },
+        }
+    }
+
+    /// How this refusal shows in a key's usage, if it counts there at all.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            Denial::IpNotAllowed => Some(Outcome::IpNotAllowed),
+            Denial::SessionOnly => Some(Outcome::SessionOnly),
+            Denial::InsufficientScope { .. } => Some(Outcome::InsufficientScope),
+            Denial::RateLimited { .. } => Some(Outcome::RateLimited),
+            Denial::QuotaExceeded { .. } => Some(Outcome::QuotaExceeded),
+            Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::KeyOnly => None,
         }
     }
 
@@ -134,17 +173,8 @@ pub fn decide(
         }
     }
     let now = now_ms.div_euclid(1000);
-    if cred.kind == CredentialKind::Key {
-        if need.session_only {
-            return Decision { denial: Some(Denial::SessionOnly), standings: Some(counters.standings(policy, now)) };
-        }
-        let missing = ScopeSet::from_bits(need.scopes).bits() & !cred.scopes;
-        if missing != 0 {
-            return Decision {
-                denial: Some(Denial::InsufficientScope { missing }),
-                standings: Some(counters.standings(policy, now)),
-            };
-        }
+    if let Some(denial) = route_denial(cred.kind, cred.scopes, need) {
+        return Decision { denial: Some(denial), standings: Some(counters.standings(policy, now)) };
     }
     if !need.count {
         return Decision { denial: None, standings: Some(counters.standings(policy, now)) };
@@ -156,6 +186,20 @@ pub fn decide(
         LimitOutcome::QuotaExceeded { retry_after } => Some(Denial::QuotaExceeded { retry_after }),
     };
     Decision { denial, standings: Some(standings) }
+}
+
+/// The checks that depend only on who the credential is and what the route
+/// needs: key-only, session-only, then scopes (API.md's order).
+pub fn route_denial(kind: CredentialKind, scopes: u8, need: Need) -> Option<Denial> {
+    match kind {
+        CredentialKind::Session if need.key_only => Some(Denial::KeyOnly),
+        CredentialKind::Session => None,
+        CredentialKind::Key if need.session_only => Some(Denial::SessionOnly),
+        CredentialKind::Key => {
+            let missing = ScopeSet::from_bits(need.scopes).bits() & !scopes;
+            (missing != 0).then_some(Denial::InsufficientScope { missing })
+        }
+    }
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:203.0.113.7`) are matched as IPv4.
@@ -207,11 +251,12 @@ mod tests {
             allowlist: vec![],
             revoked: false,
             canary: false,
+            profile: None,
         }
     }
 
     fn need(scopes: &[Scope]) -> Need {
-        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), count: true }
+        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), count: true, key_only: false }
     }
 
     fn run(c: &Credential, n: Need, ip: Option<&str>) -> (Option<Denial>, Counters) {
@@ -281,6 +326,17 @@ mod tests {
         assert_eq!(run(&c, need(&[]), Some("203.0.114.1")).0, Some(Denial::IpNotAllowed));
         assert_eq!(run(&c, need(&[]), Some("2001:db9::1")).0, Some(Denial::IpNotAllowed));
         assert_eq!(run(&c, need(&[]), None).0, Some(Denial::IpNotAllowed));
+    }
+
+    #[test]
+    fn key_only_routes_refuse_sessions_but_not_keys() {
+        let n = Need { key_only: true, ..need(&[]) };
+        assert_eq!(run(&key(&[]), n, None).0, None);
+        let mut s = key(&[]);
+        s.kind = CredentialKind::Session;
+        assert_eq!(run(&s, n, None).0, Some(Denial::KeyOnly));
+        assert_eq!(Denial::KeyOnly.outcome(), None);
+        assert_eq!(Denial::SessionOnly.outcome(), Some(Outcome::SessionOnly));
     }
 
     #[test]

@@ -32,15 +32,18 @@ pub enum Access {
     /// Anyone; a presented credential is still checked and counted, and the
     /// handler sees `Option<Principal>` (e.g. media of a public Jes).
     Optional,
+    /// API keys only, no scope needed (key introspection, MCP); sessions get 403.
+    KeyOnly,
 }
 
 impl Access {
     pub fn need(self) -> Option<Need> {
         match self {
             Access::Public => None,
-            Access::Authenticated | Access::Optional => Some(Need { session_only: false, scopes: 0, count: true }),
-            Access::Scopes(s) => Some(Need { session_only: false, scopes: ScopeSet::of(s).bits(), count: true }),
-            Access::SessionOnly => Some(Need { session_only: true, scopes: 0, count: true }),
+            Access::Authenticated | Access::Optional => Some(Need::default()),
+            Access::Scopes(s) => Some(Need { scopes: ScopeSet::of(s).bits(), ..Need::default() }),
+            Access::SessionOnly => Some(Need { session_only: true, ..Need::default() }),
+            Access::KeyOnly => Some(Need { key_only: true, ..Need::default() }),
         }
     }
 }
@@ -56,6 +59,8 @@ pub struct Principal {
     pub label: String,
     pub scopes: ScopeSet,
     pub standings: Standings,
+    /// The account, as cached with the credential.
+    pub profile: Option<super::decide::Profile>,
 }
 
 impl Principal {
@@ -171,9 +176,22 @@ fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response 
     res
 }
 
+/// A request the MCP server makes on behalf of a key it has already
+/// authenticated and counted (one `tools/call` is one request). Only code in
+/// this crate can attach it: clients cannot set request extensions.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub Principal);
+
 /// The middleware every non-public route runs behind.
 pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let Some(need) = access.need() else { return next.run(req).await };
+    if let Some(Delegated(principal)) = req.extensions().get::<Delegated>().cloned() {
+        if let Some(denial) = super::decide::route_denial(principal.kind, principal.scopes.bits(), need) {
+            return denial.into_error(principal.kind).into_response();
+        }
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
     let Some(app) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal("no AppState").into_response();
     };
@@ -183,11 +201,16 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     };
     let hash = token::hash(&p.token);
-    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: client_ip(req.headers()), need };
-    let reply = match gate::authorize(&app.env, &msg).await {
+    let ip = client_ip(req.headers());
+    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need };
+    let mut reply = match gate::authorize(&app.env, &msg).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    for notice in reply.notices.drain(..) {
+        let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
+        crate::notify::defer_notice(&app, notice, ip.clone(), ua);
+    }
     if let Some(denial) = reply.denial {
         return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
     }
@@ -212,6 +235,7 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         label: identity.label,
         scopes: ScopeSet::from_bits(identity.scopes),
         standings,
+        profile: identity.profile,
     });
     let res = next.run(req).await;
     with_standings(res, Some(&standings))

@@ -114,6 +114,13 @@ impl Counters {
     }
 }
 
+/// True once a credential has made no request in the current UTC day: its
+/// Durable Object may then drop counters and cached state (D1 is the record).
+pub fn idle(counters: &Counters, now: i64) -> bool {
+    let today = now - now.rem_euclid(DAY_SECS);
+    counters.day.start < today || counters.day.count == 0
+}
+
 impl Standings {
     /// The policy the `X-RateLimit-*` headers describe: the one with fewer
     /// requests left (the per-minute one on a tie).
@@ -173,6 +180,16 @@ mod tests {
         assert_eq!(s.tightest().remaining, 0);
         assert_eq!(s.tightest().window, DAY_SECS);
         assert_eq!(c.take(&P, day_start + DAY_SECS).0, LimitOutcome::Allowed);
+    }
+
+    #[test]
+    fn a_credential_is_idle_once_its_day_has_passed() {
+        let mut c = Counters::default();
+        let t: i64 = 1_700_006_400;
+        assert!(idle(&c, t));
+        c.take(&P, t);
+        assert!(!idle(&c, t + 10));
+        assert!(idle(&c, t - t.rem_euclid(DAY_SECS) + DAY_SECS + 60));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 pub mod clock;
 pub mod content;
 pub mod ids;
+pub mod leak;
 pub mod limits;
 pub mod page;
+pub mod usage;
 pub mod validate;
+pub mod webhook;

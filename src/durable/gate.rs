@@ -2,7 +2,8 @@
 //! login-throttle subject. It holds the credential's live state and counters so
 //! an authenticated request costs exactly one round trip and no D1 read:
 //! the first request loads the record from D1 (an unknown hash stores nothing),
-//! revocation is written here first, and an alarm clears idle state.
+//! revocation is written here first, usage is aggregated here and flushed to D1
+//! by an alarm, and the same alarm clears state once the credential is idle.
 //!
 //! Exactness: state lives in memory and is changed synchronously between awaits;
 //! the runtime's input gate keeps other requests out while storage is written.
@@ -10,21 +11,33 @@
 use std::cell::RefCell;
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::protocol::{AuthorizeReply, GateRequest, Identity, ThrottleAction, ThrottleReply};
-use crate::auth::decide::{decide, Credential, CredentialKind};
+use super::protocol::{AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
+use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
 use crate::domain::clock::MINUTE_MS;
-use crate::domain::limits::{Counters, Policy, Window, DAY_SECS};
+use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
+use crate::domain::usage::{Marks, Outcome, Usage};
 
 const CRED: &str = "cred";
-const COUNTERS: &str = "ctr";
+/// Counters, usage and marks: written together, once per counted request.
+const STATE: &str = "state";
 const WINDOW: &str = "win";
+
+/// The part of a credential's state that changes per request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Tally {
+    counters: Counters,
+    #[serde(default)]
+    usage: Usage,
+    #[serde(default)]
+    marks: Marks,
+}
 
 struct Live {
     cred: Credential,
-    counters: Counters,
+    tally: Tally,
     touched_ms: i64,
 }
 
@@ -34,6 +47,7 @@ pub struct Gate {
     env: Env,
     live: RefCell<Option<Live>>,
     throttle: RefCell<Option<Window>>,
+    /// When the alarm is set for (ms), 0 when unknown.
     alarm_at: RefCell<i64>,
 }
 
@@ -72,6 +86,8 @@ struct KeyRow {
     ip_allowlist: String,
     revoked_at: Option<f64>,
     canary: f64,
+    #[serde(flatten)]
+    user: UserCols,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +96,46 @@ struct SessionRow {
     user_id: String,
     expires_at: f64,
     revoked_at: Option<f64>,
+    #[serde(flatten)]
+    user: UserCols,
+}
+
+/// The account columns joined onto a credential row.
+#[derive(Deserialize)]
+struct UserCols {
+    username: String,
+    email: String,
+    display_name: String,
+    user_created_at: f64,
+    deleted_at: Option<f64>,
+}
+
+impl UserCols {
+    fn profile(self) -> Profile {
+        Profile {
+            username: self.username,
+            email: self.email,
+            display_name: self.display_name,
+            created_at: self.user_created_at as i64,
+        }
+    }
+}
+
+const USER_COLS: &str = "u.username, u.email, u.display_name, u.created_at AS user_created_at, u.deleted_at";
+
+fn tombstone(kind: CredentialKind) -> Credential {
+    Credential {
+        kind,
+        id: String::new(),
+        user_id: String::new(),
+        label: String::new(),
+        scopes: 0,
+        expires_at: None,
+        allowlist: vec![],
+        revoked: true,
+        canary: false,
+        profile: None,
+    }
 }
 
 impl Gate {
@@ -89,10 +145,10 @@ impl Gate {
         let arg = [wasm_bindgen::JsValue::from_str(hash)];
         Ok(match kind {
             CredentialKind::Key => db
-                .prepare(
-                    "SELECT id, user_id, label, scopes, expires_at, ip_allowlist, revoked_at, canary \
-                     FROM api_keys WHERE token_hash = ?1",
-                )
+                .prepare(&format!(
+                    "SELECT k.id, k.user_id, k.label, k.scopes, k.expires_at, k.ip_allowlist, k.revoked_at, k.canary, \
+                     {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?1"
+                ))
                 .bind(&arg)?
                 .first::<KeyRow>(None)
                 .await?
@@ -107,11 +163,16 @@ impl Gate {
                     .bits(),
                     expires_at: r.expires_at.map(|v| v as i64),
                     allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
-                    revoked: r.revoked_at.is_some(),
+                    // A deleted account's credentials are dead.
+                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
                     canary: r.canary != 0.0,
+                    profile: Some(r.user.profile()),
                 }),
             CredentialKind::Session => db
-                .prepare("SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1")
+                .prepare(&format!(
+                    "SELECT s.id, s.user_id, s.expires_at, s.revoked_at, {USER_COLS} \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+                ))
                 .bind(&arg)?
                 .first::<SessionRow>(None)
                 .await?
@@ -123,25 +184,36 @@ impl Gate {
                     scopes: 0,
                     expires_at: Some(r.expires_at as i64),
                     allowlist: vec![],
-                    revoked: r.revoked_at.is_some(),
+                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
                     canary: false,
+                    profile: Some(r.user.profile()),
                 }),
         })
+    }
+
+    fn install(&self, cred: Credential, tally: Tally) {
+        let mut live = self.live.borrow_mut();
+        if live.is_none() {
+            *live = Some(Live { cred, tally, touched_ms: 0 });
+        }
+    }
+
+    /// Loads state from storage into memory. True when a credential is stored.
+    async fn load_stored(&self) -> Result<bool> {
+        if self.live.borrow().is_some() {
+            return Ok(true);
+        }
+        let storage = self.state.storage();
+        let Some(cred) = storage.get::<Credential>(CRED).await? else { return Ok(false) };
+        let tally = storage.get::<Tally>(STATE).await?.unwrap_or_default();
+        self.install(cred, tally);
+        Ok(true)
     }
 
     /// Makes sure `live` holds the credential: from memory, from storage, or
     /// from D1 (then stored). Returns false for an unknown credential.
     async fn ensure_loaded(&self, kind: CredentialKind, hash: &str) -> Result<bool> {
-        if self.live.borrow().is_some() {
-            return Ok(true);
-        }
-        let storage = self.state.storage();
-        if let Some(cred) = storage.get::<Credential>(CRED).await? {
-            let counters = storage.get::<Counters>(COUNTERS).await?.unwrap_or_default();
-            let mut live = self.live.borrow_mut();
-            if live.is_none() {
-                *live = Some(Live { cred, counters, touched_ms: 0 });
-            }
+        if self.load_stored().await? {
             return Ok(true);
         }
         let Some(cred) = self.load_record(kind, hash).await? else { return Ok(false) };
@@ -149,43 +221,69 @@ impl Gate {
         if self.live.borrow().is_some() {
             return Ok(true);
         }
-        storage.put(CRED, &cred).await?;
-        let mut live = self.live.borrow_mut();
-        if live.is_none() {
-            *live = Some(Live { cred, counters: Counters::default(), touched_ms: 0 });
-        }
+        self.state.storage().put(CRED, &cred).await?;
+        self.install(cred, Tally::default());
         Ok(true)
     }
 
-    /// Schedules the idle clean-up at the end of the current UTC day.
-    async fn ensure_alarm(&self, now_ms: i64) -> Result<()> {
-        let day_end = (now_ms / 1000 / DAY_SECS + 1) * DAY_SECS * 1000 + 60_000;
-        if *self.alarm_at.borrow() >= day_end {
+    /// Keeps one alarm: soon when usage waits to be flushed, else at the end of
+    /// the UTC day for the idle clean-up.
+    async fn schedule(&self, now: i64, flush_due: bool) -> Result<()> {
+        let want = if flush_due {
+            now + var_u32(&self.env, "USAGE_FLUSH_SECONDS", 60) as i64 * 1000
+        } else {
+            (now / 1000 / DAY_SECS + 1) * DAY_SECS * 1000 + MINUTE_MS
+        };
+        let current = *self.alarm_at.borrow();
+        if current > now && current <= want {
             return Ok(());
         }
-        *self.alarm_at.borrow_mut() = day_end;
-        self.state.storage().set_alarm(day_end - now_ms).await
+        *self.alarm_at.borrow_mut() = want;
+        self.state.storage().set_alarm(want - now).await
     }
 
-    async fn authorize(&self, kind: CredentialKind, hash: &str, ip: Option<String>, need: crate::auth::decide::Need) -> Result<AuthorizeReply> {
+    async fn authorize(&self, kind: CredentialKind, hash: &str, ip: Option<String>, need: Need) -> Result<AuthorizeReply> {
         if !self.ensure_loaded(kind, hash).await? {
-            return Ok(AuthorizeReply {
-                denial: Some(crate::auth::decide::Denial::Unknown),
-                identity: None,
-                standings: None,
-                touch: false,
-            });
+            return Ok(AuthorizeReply { denial: Some(Denial::Unknown), ..empty_reply() });
         }
         let now = now_ms();
+        let secs = now / 1000;
         let policy = policy(&self.env, kind);
         let ip: Option<IpAddr> = ip.and_then(|s| s.parse().ok());
-        let (reply, counters) = {
+        let (reply, changed) = {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("loaded above");
-            let before = live.counters;
-            let decision = decide(&live.cred, need, ip, now, &policy, &mut live.counters);
-            let allowed = decision.denial.is_none();
-            let touch = allowed && live.cred.kind == CredentialKind::Key && now - live.touched_ms >= MINUTE_MS;
+            let before = live.tally.clone();
+            let decision = decide(&live.cred, need, ip, now, &policy, &mut live.tally.counters);
+            let is_key = live.cred.kind == CredentialKind::Key;
+            let mut notices = vec![];
+            if is_key {
+                let outcome = match &decision.denial {
+                    None => Some(Outcome::Allowed),
+                    Some(d) => d.outcome(),
+                };
+                if let Some(o) = outcome {
+                    live.tally.usage.record(secs, o);
+                }
+                if live.cred.canary && live.tally.marks.canary_due(secs) {
+                    notices.push(Notice::CanaryUsed { key_id: live.cred.id.clone(), user_id: live.cred.user_id.clone() });
+                }
+                if decision.denial.is_none() {
+                    if let Some(quota) = policy.per_day {
+                        let used = live.tally.counters.day.count;
+                        for percent in live.tally.marks.quota_crossings(secs, used, quota) {
+                            notices.push(Notice::QuotaThreshold {
+                                key_id: live.cred.id.clone(),
+                                user_id: live.cred.user_id.clone(),
+                                percent,
+                                used,
+                                quota,
+                            });
+                        }
+                    }
+                }
+            }
+            let touch = decision.denial.is_none() && is_key && now - live.touched_ms >= MINUTE_MS;
             if touch {
                 live.touched_ms = now;
             }
@@ -195,13 +293,15 @@ impl Gate {
                 user_id: live.cred.user_id.clone(),
                 label: live.cred.label.clone(),
                 scopes: live.cred.scopes,
+                profile: live.cred.profile.clone(),
             });
-            let changed = (live.counters != before).then_some(live.counters);
-            (AuthorizeReply { denial: decision.denial, identity, standings: decision.standings, touch }, changed)
+            let changed = (live.tally != before).then(|| live.tally.clone());
+            (AuthorizeReply { denial: decision.denial, identity, standings: decision.standings, touch, notices }, changed)
         };
-        if let Some(c) = counters {
-            self.state.storage().put(COUNTERS, c).await?;
-            self.ensure_alarm(now).await?;
+        if let Some(tally) = changed {
+            let flush_due = !tally.usage.dirty.is_empty();
+            self.state.storage().put(STATE, &tally).await?;
+            self.schedule(now, flush_due).await?;
         }
         Ok(reply)
     }
@@ -209,22 +309,7 @@ impl Gate {
     async fn revoke(&self, kind: CredentialKind, hash: &str) -> Result<()> {
         if !self.ensure_loaded(kind, hash).await? {
             // Nothing in D1 either: keep a tombstone so no later load can revive it.
-            let mut live = self.live.borrow_mut();
-            *live = Some(Live {
-                cred: Credential {
-                    kind,
-                    id: String::new(),
-                    user_id: String::new(),
-                    label: String::new(),
-                    scopes: 0,
-                    expires_at: None,
-                    allowlist: vec![],
-                    revoked: true,
-                    canary: false,
-                },
-                counters: Counters::default(),
-                touched_ms: 0,
-            });
+            self.install(tombstone(kind), Tally::default());
         }
         let cred = {
             let mut guard = self.live.borrow_mut();
@@ -233,6 +318,30 @@ impl Gate {
             live.cred.clone()
         };
         self.state.storage().put(CRED, &cred).await
+    }
+
+    async fn refresh(&self, kind: CredentialKind, hash: &str) -> Result<()> {
+        let Some(mut fresh) = self.load_record(kind, hash).await? else { return Ok(()) };
+        if !self.load_stored().await? {
+            // Not cached here: the next request loads the fresh record anyway.
+            return Ok(());
+        }
+        let cred = {
+            let mut guard = self.live.borrow_mut();
+            let live = guard.as_mut().expect("loaded above");
+            fresh.revoked |= live.cred.revoked;
+            live.cred = fresh;
+            live.cred.clone()
+        };
+        self.state.storage().put(CRED, &cred).await
+    }
+
+    async fn usage(&self) -> Result<UsageReply> {
+        if !self.load_stored().await? {
+            return Ok(UsageReply::default());
+        }
+        let live = self.live.borrow();
+        Ok(UsageReply { days: live.as_ref().map(|l| l.tally.usage.days.clone()).unwrap_or_default() })
     }
 
     async fn throttle(&self, action: ThrottleAction, limit: u32, window_secs: i64) -> Result<ThrottleReply> {
@@ -259,10 +368,70 @@ impl Gate {
         };
         if let Some(w) = changed {
             storage.put(WINDOW, w).await?;
-            self.ensure_alarm(now).await?;
+            self.schedule(now, false).await?;
         }
         Ok(reply)
     }
+
+    /// Writes the usage days changed since the last flush to D1 (absolute
+    /// counts, so a repeated flush is harmless).
+    async fn flush_usage(&self) -> Result<()> {
+        let (key_id, days) = {
+            let mut guard = self.live.borrow_mut();
+            let Some(live) = guard.as_mut() else { return Ok(()) };
+            if live.cred.kind != CredentialKind::Key || live.cred.id.is_empty() {
+                return Ok(());
+            }
+            (live.cred.id.clone(), live.tally.usage.take_dirty())
+        };
+        if days.is_empty() {
+            return Ok(());
+        }
+        let db = self.env.d1(crate::adapters::d1::BINDING)?;
+        let mut stmts = Vec::with_capacity(days.len());
+        for (day, o) in &days {
+            let v = |n: i64| wasm_bindgen::JsValue::from_f64(n as f64);
+            stmts.push(
+                db.prepare(
+                    "INSERT INTO key_usage (key_id, day, allowed, rate_limited, quota_exceeded, insufficient_scope, ip_not_allowed, session_only) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (key_id, day) DO UPDATE SET allowed = excluded.allowed, rate_limited = excluded.rate_limited, \
+                     quota_exceeded = excluded.quota_exceeded, insufficient_scope = excluded.insufficient_scope, \
+                     ip_not_allowed = excluded.ip_not_allowed, session_only = excluded.session_only",
+                )
+                .bind(&[
+                    wasm_bindgen::JsValue::from_str(&key_id),
+                    v(*day),
+                    v(o.allowed as i64),
+                    v(o.rate_limited as i64),
+                    v(o.quota_exceeded as i64),
+                    v(o.insufficient_scope as i64),
+                    v(o.ip_not_allowed as i64),
+                    v(o.session_only as i64),
+                ])?,
+            );
+        }
+        if let Err(e) = db.batch(stmts).await {
+            // Put the marks back: the next alarm tries again.
+            if let Some(live) = self.live.borrow_mut().as_mut() {
+                for (day, _) in days {
+                    if !live.tally.usage.dirty.contains(&day) {
+                        live.tally.usage.dirty.push(day);
+                    }
+                }
+            }
+            return Err(e);
+        }
+        let tally = self.live.borrow().as_ref().map(|l| l.tally.clone());
+        if let Some(t) = tally {
+            self.state.storage().put(STATE, &t).await?;
+        }
+        Ok(())
+    }
+}
+
+fn empty_reply() -> AuthorizeReply {
+    AuthorizeReply { denial: None, identity: None, standings: None, touch: false, notices: vec![] }
 }
 
 impl DurableObject for Gate {
@@ -280,23 +449,36 @@ impl DurableObject for Gate {
                 self.revoke(kind, &hash).await?;
                 Response::from_json(&serde_json::json!({"revoked": true}))
             }
+            GateRequest::Usage { .. } => Response::from_json(&self.usage().await?),
+            GateRequest::Refresh { kind, hash } => {
+                self.refresh(kind, &hash).await?;
+                Response::from_json(&serde_json::json!({"refreshed": true}))
+            }
+            GateRequest::BenchIncrement => {
+                let storage = self.state.storage();
+                let n = storage.get::<u64>("bench").await?.unwrap_or(0) + 1;
+                storage.put("bench", n).await?;
+                Response::from_json(&serde_json::json!({ "n": n }))
+            }
             GateRequest::Throttle { action, limit, window_secs } => {
                 Response::from_json(&self.throttle(action, limit, window_secs).await?)
             }
         }
     }
 
-    /// End of a UTC day with no newer activity: drop counters and the cached
-    /// record (D1 stays the record), keeping only a revocation tombstone.
+    /// Flushes usage; then, once the credential has been idle for a UTC day,
+    /// drops counters and the cached record (D1 stays the record), keeping only
+    /// a revocation tombstone. Otherwise looks again at the end of the day.
     async fn alarm(&self) -> Result<Response> {
-        let storage = self.state.storage();
+        *self.alarm_at.borrow_mut() = 0;
         let now = now_ms();
-        let today = now / 1000 - (now / 1000).rem_euclid(DAY_SECS);
-        let counters = storage.get::<Counters>(COUNTERS).await?.unwrap_or_default();
-        if counters.day.start >= today && counters.day.count > 0 {
-            // Still in use today: look again at the end of it.
-            *self.alarm_at.borrow_mut() = 0;
-            self.ensure_alarm(now).await?;
+        self.load_stored().await?;
+        self.flush_usage().await?;
+        let storage = self.state.storage();
+        let tally = self.live.borrow().as_ref().map(|l| l.tally.clone()).unwrap_or_default();
+        let throttle_idle = self.throttle.borrow().is_none_or(|w| w.count == 0 || w.start < now / 1000 - DAY_SECS);
+        if !idle(&tally.counters, now / 1000) || !tally.usage.dirty.is_empty() || !throttle_idle {
+            self.schedule(now, !tally.usage.dirty.is_empty()).await?;
             return Response::ok("kept");
         }
         let cred = storage.get::<Credential>(CRED).await?;
@@ -306,7 +488,6 @@ impl DurableObject for Gate {
         }
         *self.live.borrow_mut() = None;
         *self.throttle.borrow_mut() = None;
-        *self.alarm_at.borrow_mut() = 0;
         Response::ok("cleared")
     }
 }

@@ -12,9 +12,18 @@ pub enum GateRequest {
     /// Check one request of a credential and count it if allowed.
     #[serde(rename_all = "camelCase")]
     Authorize { kind: CredentialKind, hash: String, ip: Option<String>, need: Need },
+    /// Reload the credential's record (and account profile) from D1, keeping
+    /// counters; a revocation already seen is kept.
+    #[serde(rename_all = "camelCase")]
+    Refresh { kind: CredentialKind, hash: String },
     /// Mark the credential revoked, permanently, before D1 records it.
     #[serde(rename_all = "camelCase")]
     Revoke { kind: CredentialKind, hash: String },
+    /// The key's live usage by day (what has not reached D1 yet included).
+    #[serde(rename_all = "camelCase")]
+    Usage { kind: CredentialKind, hash: String },
+    /// Benchmark floor: increment one stored counter (BENCH_ROUTES only).
+    BenchIncrement,
     /// Login throttle: `check` reads, `fail` counts a failure, `clear` forgets.
     #[serde(rename_all = "camelCase")]
     Throttle { action: ThrottleAction, limit: u32, window_secs: i64 },
@@ -37,6 +46,8 @@ pub struct Identity {
     pub user_id: String,
     pub label: String,
     pub scopes: u8,
+    #[serde(default)]
+    pub profile: Option<crate::auth::decide::Profile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +62,26 @@ pub struct AuthorizeReply {
     /// The key's `last_used_at` is over a minute old: refresh it (off the hot path).
     #[serde(default)]
     pub touch: bool,
+    /// Owner notices this request triggered (each at most once per period).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// Something the key's owner should hear about, raised by the Gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Notice {
+    /// The daily quota reached `percent` (80 or 100) today.
+    #[serde(rename_all = "camelCase")]
+    QuotaThreshold { key_id: String, user_id: String, percent: u8, used: u32, quota: u32 },
+    /// A canary key was presented (first time this hour).
+    #[serde(rename_all = "camelCase")]
+    CanaryUsed { key_id: String, user_id: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReply {
+    pub days: std::collections::BTreeMap<i64, crate::domain::usage::Outcomes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +101,7 @@ mod tests {
             kind: CredentialKind::Key,
             hash: "ab".into(),
             ip: Some("203.0.113.1".into()),
-            need: Need { session_only: false, scopes: 3, count: true },
+            need: Need { scopes: 3, ..Need::default() },
         };
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains("\"op\":\"authorize\""), "{s}");
@@ -85,6 +116,7 @@ mod tests {
             identity: None,
             standings: None,
             touch: false,
+            notices: vec![],
         };
         let s = serde_json::to_string(&reply).unwrap();
         let back: AuthorizeReply = serde_json::from_str(&s).unwrap();

@@ -97,6 +97,7 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     if hash.is_some() {
         revoke_all(&c, false, Some(&me.id)).await?;
     }
+    refresh_all(&c).await?;
     let u = user(&c).await?;
     let res = UserResponse {
         id: u.k,
@@ -108,32 +109,56 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &res))
 }
 
-/// Revokes the account's live sessions (but `keep`) and, with `keys`, its
-/// API keys: each in its Gate Durable Object first, then in D1.
-async fn revoke_all(c: &Ctx, keys: bool, keep: Option<&str>) -> ApiResult<()> {
+/// The account's live credentials: (kind, id, token hash); keys only with `keys`.
+async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, String, String)>> {
     let db = d1::db(&c.app.env)?;
-    let me = &c.who()?.user_id;
-    let now = now_ms();
     let sql = if keys {
         "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
          UNION ALL SELECT id AS k, token_hash AS j, 'key' AS v FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL"
     } else {
         "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
     };
-    let live: Vec<Row> = d1::stmt(&db, sql, &[me.into(), now.into()])?.all().await?.results()?;
+    let rows: Vec<Row> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let kind = if r.v.as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
+            (kind, r.k, r.j)
+        })
+        .collect())
+}
+
+/// Revokes the account's live sessions (but `keep`) and, with `keys`, its
+/// API keys: all their Gate Durable Objects first, then D1.
+async fn revoke_all(c: &Ctx, keys: bool, keep: Option<&str>) -> ApiResult<()> {
+    let live: Vec<_> = credentials(c, keys).await?.into_iter().filter(|(_, id, _)| Some(id.as_str()) != keep).collect();
+    let env = &c.app.env;
+    // One at a time: a handful of DO round trips, and no join machinery in wasm.
+    for (kind, _, hash) in &live {
+        gate::revoke(env, &GateRequest::Revoke { kind: *kind, hash: hash.clone() }).await?;
+    }
+    let db = d1::db(env)?;
+    let now = now_ms();
     let mut stmts = Vec::new();
-    for r in live.into_iter().filter(|r| Some(r.k.as_str()) != keep) {
-        let kind = if r.v.as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
-        gate::revoke(&c.app.env, &GateRequest::Revoke { kind, hash: r.j }).await?;
-        let table = if kind == CredentialKind::Key { "api_keys" } else { "sessions" };
+    for (kind, id, _) in &live {
+        let table = if *kind == CredentialKind::Key { "api_keys" } else { "sessions" };
         stmts.push(d1::stmt(
             &db,
             &format!("UPDATE {table} SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL"),
-            &[now.into(), V::T(&r.k)],
+            &[now.into(), V::T(id)],
         )?);
     }
     if !stmts.is_empty() {
         db.batch(stmts).await?;
+    }
+    Ok(())
+}
+
+/// Every live credential's Gate object caches the account profile (`/me`
+/// answers from it): reload them after a change.
+async fn refresh_all(c: &Ctx) -> ApiResult<()> {
+    for (kind, _, hash) in credentials(c, true).await? {
+        gate::refresh(&c.app.env, kind, hash).await?;
     }
     Ok(())
 }

@@ -216,9 +216,19 @@ pub async fn logout(app: AppState, principal: Principal) -> ApiResult<Response> 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// GET /api/auth/me
+/// GET /api/auth/me: answered from the profile cached with the credential.
 #[worker::send]
 pub async fn me(app: AppState, principal: Principal) -> ApiResult<Response> {
+    if let Some(p) = &principal.profile {
+        let user = UserResponse {
+            id: principal.user_id.clone(),
+            username: p.username.clone(),
+            email: p.email.clone(),
+            display_name: p.display_name.clone(),
+            created_at: rfc3339(p.created_at),
+        };
+        return Ok(json(StatusCode::OK, &user));
+    }
     let db = d1::db(&app.env)?;
     let row = d1::stmt(
         &db,
@@ -241,4 +251,29 @@ mod tests {
         assert_eq!(s, vec![("login:acct:ada".to_string(), 10), ("login:ip:203.0.113.9".to_string(), 50)]);
         assert_eq!(throttle_subjects("ada", None, 10).len(), 1);
     }
+}
+
+/// After an account change: every live credential's Gate reloads its cached
+/// profile (and a deleted account's credentials die with it).
+pub async fn refresh_credentials(app: &AppState, user_id: &str) -> ApiResult<()> {
+    #[derive(Deserialize)]
+    struct Row {
+        token_hash: String,
+        kind: String,
+    }
+    let db = d1::db(&app.env)?;
+    let rows: Vec<Row> = d1::stmt(
+        &db,
+        "SELECT token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
+         UNION ALL SELECT token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        &[user_id.into(), now_ms().into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    for r in rows {
+        let kind = if r.kind == "key" { CredentialKind::Key } else { CredentialKind::Session };
+        gate::refresh(&app.env, kind, r.token_hash).await?;
+    }
+    Ok(())
 }

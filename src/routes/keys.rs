@@ -254,6 +254,11 @@ pub async fn revoke(app: AppState, principal: Principal, Path(id): Path<String>)
         )?
         .run()
         .await?;
+        let data = serde_json::json!({ "keyId": id, "at": rfc3339(now_ms()), "reason": "revoked by owner" });
+        let (app2, user) = (app.clone(), principal.user_id.clone());
+        app.defer("notify revoked", async move {
+            crate::notify::notify(&app2, &user, Some(&id), crate::notify::REVOKED, data).await
+        });
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -289,4 +294,96 @@ mod tests {
         assert_eq!(status(None, Some(NOW + 1), NOW), "active");
         assert_eq!(status(None, None, NOW), "active");
     }
+}
+
+/// GET /api/auth/key: the calling key's own metadata and limit standing.
+#[worker::send]
+pub async fn introspect(app: AppState, principal: Principal) -> ApiResult<Response> {
+    let db = d1::db(&app.env)?;
+    let row: KeyRow = d1::stmt(
+        &db,
+        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+        &[(&principal.id).into()],
+    )?
+    .first(None)
+    .await?
+    .ok_or(ApiError::InvalidApiKey)?;
+    let mut body = serde_json::to_value(row.response(now_ms()))?;
+    let s = principal.standings;
+    let mut limits = serde_json::json!({ "minute": s.minute });
+    if let Some(day) = s.day {
+        limits["day"] = serde_json::to_value(day)?;
+    }
+    body["limits"] = limits;
+    body["userId"] = serde_json::Value::String(principal.user_id.clone());
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// GET /api/auth/api-keys/{id}/usage: requests per UTC day by outcome, 30 days.
+#[worker::send]
+pub async fn usage(app: AppState, principal: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+    use crate::domain::usage::{day_of, Outcomes, KEEP_DAYS};
+    use crate::durable::protocol::UsageReply;
+    use std::collections::BTreeMap;
+
+    let db = d1::db(&app.env)?;
+    let hash: String = d1::stmt(
+        &db,
+        "SELECT token_hash FROM api_keys WHERE id = ?1 AND user_id = ?2",
+        &[(&id).into(), (&principal.user_id).into()],
+    )?
+    .first(Some("token_hash"))
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    let today = day_of(now_ms() / 1000);
+    let oldest = today - (KEEP_DAYS - 1) * crate::domain::limits::DAY_SECS;
+    #[derive(Deserialize)]
+    struct Row {
+        day: f64,
+        allowed: f64,
+        rate_limited: f64,
+        quota_exceeded: f64,
+        insufficient_scope: f64,
+        ip_not_allowed: f64,
+        session_only: f64,
+    }
+    let rows: Vec<Row> = d1::stmt(
+        &db,
+        "SELECT day, allowed, rate_limited, quota_exceeded, insufficient_scope, ip_not_allowed, session_only \
+         FROM key_usage WHERE key_id = ?1 AND day >= ?2",
+        &[(&id).into(), oldest.into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let mut days: BTreeMap<i64, Outcomes> = rows
+        .into_iter()
+        .map(|r| {
+            (r.day as i64, Outcomes {
+                allowed: r.allowed as u32,
+                rate_limited: r.rate_limited as u32,
+                quota_exceeded: r.quota_exceeded as u32,
+                insufficient_scope: r.insufficient_scope as u32,
+                ip_not_allowed: r.ip_not_allowed as u32,
+                session_only: r.session_only as u32,
+            })
+        })
+        .collect();
+    // The key's Durable Object holds what has not been flushed yet.
+    let live: UsageReply = gate::usage(&app.env, &GateRequest::Usage { kind: CredentialKind::Key, hash }).await?;
+    for (day, o) in live.days {
+        let merged = days.get(&day).copied().unwrap_or_default().max(o);
+        days.insert(day, merged);
+    }
+    let series: Vec<serde_json::Value> = (0..KEEP_DAYS)
+        .map(|i| {
+            let day = oldest + i * crate::domain::limits::DAY_SECS;
+            let o = days.get(&day).copied().unwrap_or_default();
+            let mut v = serde_json::to_value(o).unwrap_or_default();
+            v["date"] = serde_json::Value::String(rfc3339(day * 1000)[..10].to_string());
+            v["total"] = o.total().into();
+            v
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "keyId": id, "days": series })))
 }

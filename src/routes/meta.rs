@@ -1,7 +1,7 @@
 //! Routes about the API itself: health and the route table as data.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::{routes, Route};
@@ -34,6 +34,7 @@ impl From<&Route> for RouteInfo {
             Access::Scopes(s) => ("scopes", ScopeSet::of(s).names()),
             Access::SessionOnly => ("session_only", vec![]),
             Access::Optional => ("optional", vec![]),
+            Access::KeyOnly => ("key_only", vec![]),
         };
         RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
     }
@@ -55,6 +56,27 @@ pub fn api_md_path(axum_path: &str) -> String {
 pub async fn table() -> Response {
     let items: Vec<RouteInfo> = routes().iter().map(RouteInfo::from).collect();
     json(StatusCode::OK, &serde_json::json!({ "items": items }))
+}
+
+thread_local! {
+    static OPENAPI: String = {
+        let table = routes();
+        let methods: Vec<String> = table.iter().map(|r| r.method.to_string()).collect();
+        let docs: Vec<crate::openapi::RouteDoc<'_>> = table
+            .iter()
+            .zip(&methods)
+            .map(|(r, m)| crate::openapi::RouteDoc { method: m, path: r.path, access: r.access })
+            .collect();
+        crate::openapi::document(&docs).to_string()
+    };
+}
+
+/// GET /openapi.json
+pub async fn openapi() -> Response {
+    let body = OPENAPI.with(String::clone);
+    let mut res = (StatusCode::OK, body).into_response();
+    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    res
 }
 
 pub async fn not_found() -> ApiError {

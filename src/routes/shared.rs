@@ -443,8 +443,12 @@ pub async fn load_own(c: &Ctx, id: &str, kind: &str) -> ApiResult<Row> {
     Ok(row)
 }
 
-/// The author snippet of the caller's own account (what `author_sql!` renders).
+/// The author snippet of the caller's own account (what `author_sql!` renders),
+/// from the profile cached with the credential when the guard has it.
 pub async fn author_of(c: &Ctx, user_id: &str) -> ApiResult<Value> {
+    if let Some(p) = c.who.as_ref().filter(|p| p.user_id == user_id).and_then(|p| p.profile.as_ref()) {
+        return Ok(serde_json::json!({ "id": user_id, "username": p.username, "displayName": p.display_name }));
+    }
     let db = d1::db(&c.app.env)?;
     let j: Option<String> = d1::stmt(
         &db,

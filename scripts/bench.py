@@ -1,0 +1,139 @@
+"""`make bench`: the cost of authentication, limits and writes at the edge, as
+ratios measured in one run.
+
+Builds the release Worker, starts it under `wrangler dev` with a fresh state
+directory and limits high enough that nothing is refused, then drives each route
+with wrk (-t2 -c16) in alternating rounds so machine drift hits every route alike.
+Writes target/bench/result.json and prints a table. Not part of `make test`.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import Api, Server  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+THREADS, CONNECTIONS = 2, 16
+HIGH = "1000000000"
+
+
+def wrk(url: str, lua: str | None) -> dict:
+    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url]
+    script = None
+    if lua:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(lua)
+        script.close()
+        args[1:1] = ["-s", script.name]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    if script:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+        m = re.search(pattern, out)
+        if m:
+            errors += sum(int(g) for g in m.groups())
+    return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": errors}
+
+
+def lua(method: str = "GET", token: str | None = None, body: dict | None = None) -> str:
+    lines = [f'wrk.method = "{method}"']
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    if body is not None:
+        lines.append('wrk.headers["Content-Type"] = "application/json"')
+        lines.append(f"wrk.body = {json.dumps(json.dumps(body))}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    out_dir = ROOT / "target" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["bash", "scripts/build.sh"], cwd=ROOT, check=True)
+    wasm = ROOT / "build" / "index_bg.wasm"
+    raw = wasm.read_bytes()
+    result: dict = {"wasm_bytes": len(raw), "wasm_gzip_bytes": len(gzip.compress(raw, 9))}
+
+    server = Server({"BENCH_ROUTES": "true", "RATE_LIMIT_PER_MINUTE": HIGH, "DAILY_QUOTA": HIGH,
+                     "SESSION_RATE_LIMIT_PER_MINUTE": HIGH})
+    t0 = time.monotonic()
+    server.start()
+    import requests
+    t1 = time.monotonic()
+    first = requests.get(server.url + "/__bench/baseline", timeout=30)
+    first_ms = (time.monotonic() - t1) * 1000
+    result["cold_start_ms"] = round((t1 - t0) * 1000)
+    result["first_request_ms"] = round(first_ms, 2)
+    assert first.status_code == 200, first.text
+    try:
+        api = Api(server.url)
+        a = api.signup(username="bench_user")
+        key = api.create_key(a["token"], scopes=["write:jes", "write:jesclip", "write:comment", "read:comment",
+                                                  "read:engagement", "webhooks:manage"], label="bench")["key"]
+        post = api.post("/api/posts", token=key, json={"content": "bench target", "visibility": "PUBLIC"})
+        routes = {
+            "baseline": (server.url + "/__bench/baseline", None),
+            "floor": (server.url + "/__bench/floor", None),
+            "auth_get": (server.url + "/api/auth/me", lua(token=key)),
+            "session_get": (server.url + "/api/auth/me", lua(token=a["token"])),
+        }
+        if post.status_code == 201:
+            routes["get_post"] = (server.url + f"/api/posts/{post.json()['id']}", lua(token=key))
+            routes["post_create"] = (server.url + "/api/posts",
+                                     lua("POST", key, {"content": "bench write", "visibility": "PUBLIC"}))
+        else:
+            print(f"bench: POST /api/posts answered {post.status_code}; get_post and post_create skipped", file=sys.stderr)
+        samples: dict[str, list[dict]] = {name: [] for name in routes}
+        names = list(routes)
+        for r in range(ROUNDS):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                samples[name].append(wrk(*routes[name]))
+                print(f"round {r + 1}/{ROUNDS} {name:12s} {samples[name][-1]['rps']:9.1f} req/s", file=sys.stderr)
+        for name, runs in samples.items():
+            result[name] = {
+                "rps": round(statistics.median(s["rps"] for s in runs), 1),
+                "p50_ms": round(statistics.median(s["p50_ms"] for s in runs), 2),
+                "p99_ms": round(statistics.median(s["p99_ms"] for s in runs), 2),
+                "errors": sum(s["errors"] for s in runs),
+            }
+        for name in names:
+            if name not in ("baseline", "floor"):
+                result[name]["vs_floor"] = round(result[name]["rps"] / result["floor"]["rps"], 3)
+                result[name]["vs_baseline"] = round(result[name]["rps"] / result["baseline"]["rps"], 3)
+    finally:
+        server.stop()
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{'route':12s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} {'vs floor':>8s} {'vs base':>8s}")
+    for name in ("baseline", "floor", "auth_get", "get_post", "post_create", "session_get"):
+        if name in result:
+            v = result[name]
+            print(f"{name:12s} {v['rps']:9.1f} {v['p50_ms']:8.2f} {v['p99_ms']:8.2f} {v['errors']:6d} "
+                  f"{v.get('vs_floor', 1.0 if name == 'floor' else ''):>8} {v.get('vs_baseline', ''):>8}")
+    print(f"\nwasm: {result['wasm_bytes']} bytes, {result['wasm_gzip_bytes']} gzipped; "
+          f"cold start {result['cold_start_ms']} ms, first request {result['first_request_ms']} ms")
+    print(f"written to {out_dir / 'result.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

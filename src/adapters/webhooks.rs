@@ -1,0 +1,578 @@
+//! The webhook pipeline's contact with the platform: configuration, sealed
+//! signing secrets, the queues, D1 and the outbound signed POST. Each step
+//! loads what it needs, asks `domain::webhook` what to do, writes the result in
+//! one D1 batch and tells the consumer whether to ack or retry the message.
+//! Secrets are never logged: errors name ids only.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+
+use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
+use crate::adapters::d1::{self, V};
+use crate::domain::ids::ulid;
+use crate::domain::webhook::{
+    self as wh, DeliveryJob, Health, Job, Outcome, Sealed, Verdict, DEFAULT_DELAYS, DISABLED_FAILING, DISABLED_GONE,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, EventType};
+use crate::http::now_ms;
+
+pub const QUEUE_BINDING: &str = "WEBHOOKS";
+pub const DLQ_BINDING: &str = "WEBHOOKS_DLQ";
+pub const DLQ_NAME: &str = "jestha-webhooks-dlq";
+pub const SECRET_KEY_VAR: &str = "WEBHOOK_SECRET_KEY";
+/// How long a receiver has to answer (Svix uses 15 s too).
+pub const TIMEOUT_MS: u32 = 15_000;
+/// Outbox rows younger than this are left to their own dispatch.
+pub const SWEEP_GRACE_MS: i64 = 30_000;
+/// Delay before retrying a message that failed for our own reasons (D1, queue).
+pub const INTERNAL_RETRY_SECS: u32 = 10;
+
+/// What the consumer does with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Ack,
+    RetryIn(u32),
+}
+
+// ---------------------------------------------------------------- configuration
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
+pub fn allow_loopback(env: &Env) -> bool {
+    var(env, "WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The configured schedule; a malformed value falls back to the default (and says so).
+pub fn retry_delays(env: &Env) -> Vec<u32> {
+    match var(env, "WEBHOOK_RETRY_DELAYS").map(|s| wh::parse_delays(&s)) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            crate::log::error("config", "webhook retry delays", &e);
+            DEFAULT_DELAYS.to_vec()
+        }
+        None => DEFAULT_DELAYS.to_vec(),
+    }
+}
+
+/// The at-rest encryption key, a Worker secret (also read as a plain var so
+/// `--var` works locally). A malformed value is an error, never a silent downgrade.
+fn encryption_key(env: &Env) -> ApiResult<Option<[u8; 32]>> {
+    let raw = env.secret(SECRET_KEY_VAR).ok().map(|s| s.to_string()).or_else(|| var(env, SECRET_KEY_VAR));
+    match raw.filter(|s| !s.trim().is_empty()) {
+        None => Ok(None),
+        Some(s) => wh::parse_encryption_key(&s).map(Some).map_err(ApiError::internal),
+    }
+}
+
+// ---------------------------------------------------------------- secrets
+
+/// The stored form of a new endpoint's `whsec_…` secret.
+pub async fn seal_secret(env: &Env, endpoint_id: &str, whsec: &str) -> ApiResult<String> {
+    let Some(key) = encryption_key(env)? else {
+        crate::log::warn(endpoint_id, "webhook secret stored unsealed", "set the WEBHOOK_SECRET_KEY secret to seal it");
+        return Ok(Sealed::Plain(whsec.to_string()).to_stored());
+    };
+    let nonce: [u8; 12] = random_bytes();
+    let ciphertext = aes_gcm_seal(&key, &nonce, endpoint_id.as_bytes(), whsec.as_bytes()).await?;
+    Ok(Sealed::AesGcm { kid: wh::key_id(&key), nonce: nonce.to_vec(), ciphertext }.to_stored())
+}
+
+/// The signing key bytes of an endpoint.
+pub async fn open_secret(env: &Env, endpoint_id: &str, stored: &str) -> ApiResult<Vec<u8>> {
+    let whsec = match Sealed::parse(stored).map_err(ApiError::internal)? {
+        Sealed::Plain(s) => s,
+        Sealed::AesGcm { kid, nonce, ciphertext } => {
+            let key = encryption_key(env)?.ok_or_else(|| ApiError::internal("sealed secret but no WEBHOOK_SECRET_KEY"))?;
+            if kid != wh::key_id(&key) {
+                return Err(ApiError::internal(format!("secret of {endpoint_id} sealed with key {kid}")));
+            }
+            let plain = aes_gcm_open(&key, &nonce, endpoint_id.as_bytes(), &ciphertext).await?;
+            String::from_utf8(plain).map_err(|_| ApiError::internal("sealed secret is not text"))?
+        }
+    };
+    wh::decode_secret(&whsec).map_err(ApiError::internal)
+}
+
+// ---------------------------------------------------------------- queues
+
+pub async fn send(env: &Env, binding: &str, job: &Job) -> ApiResult<()> {
+    env.queue(binding)?.send(job.encode()).await?;
+    Ok(())
+}
+
+/// Sends in batches within the platform's limits (100 messages, 256 KB).
+pub async fn send_many(env: &Env, binding: &str, jobs: &[Job]) -> ApiResult<()> {
+    let queue = env.queue(binding)?;
+    let mut chunk: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for job in jobs {
+        let s = job.encode();
+        if !chunk.is_empty() && (chunk.len() == 100 || bytes + s.len() > 200_000) {
+            queue.send_batch(std::mem::take(&mut chunk)).await?;
+            bytes = 0;
+        }
+        bytes += s.len() + 64;
+        chunk.push(s);
+    }
+    if !chunk.is_empty() {
+        queue.send_batch(chunk).await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- dispatch and sweep
+
+/// Hands a committed event to the queue and marks its outbox row sent. When no
+/// enabled endpoint of the account exists, the row is marked sent without a
+/// queue message (one statement, no queue operation for most events).
+pub async fn enqueue_event(env: &Env, event: Event) -> ApiResult<()> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let skipped = d1::stmt(
+        &db,
+        "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = ?3 AND enabled = 1)",
+        &[now.into(), (&event.id).into(), (&event.account_id).into()],
+    )?
+    .run()
+    .await?;
+    if skipped.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let id = event.id.clone();
+    send(env, QUEUE_BINDING, &Job::FanOut { event }).await?;
+    d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), (&id).into()])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    id: String,
+    account_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: String,
+    created_at: f64,
+}
+
+/// How long the delivery record (deliveries and attempts) is kept.
+pub const RETENTION_MS: i64 = 30 * crate::domain::clock::DAY_MS;
+
+/// Drops delivery records past retention, a bounded slice per run.
+pub async fn prune(env: &Env) -> ApiResult<()> {
+    let db = d1::db(env)?;
+    let before = now_ms() - RETENTION_MS;
+    let args: [V; 1] = [before.into()];
+    db.batch(vec![
+        d1::stmt(&db, "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE created_at < ?1 LIMIT 1000)", &args)?,
+        d1::stmt(
+            &db,
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
+            &args,
+        )?,
+    ])
+    .await?;
+    Ok(())
+}
+
+/// Re-sends outbox rows never marked sent (a dispatch that failed, or a
+/// fan-out that was dead-lettered): nothing committed is lost.
+pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let rows: Vec<OutboxRow> = d1::stmt(
+        &db,
+        "SELECT id, account_id, type, payload, created_at FROM event_outbox \
+         WHERE sent_at IS NULL AND created_at <= ?1 ORDER BY created_at LIMIT 100",
+        &[(now - SWEEP_GRACE_MS).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let mut jobs = Vec::new();
+    let mut ids = Vec::new();
+    for r in rows {
+        let (Some(kind), Ok(data)) = (EventType::parse(&r.kind), serde_json::from_str(&r.payload)) else {
+            crate::log::error("sweep", "unreadable outbox row", &r.id);
+            continue;
+        };
+        ids.push(r.id.clone());
+        jobs.push(Job::FanOut {
+            event: Event { id: r.id, kind, account_id: r.account_id, created_at: r.created_at as i64, data },
+        });
+    }
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    send_many(env, QUEUE_BINDING, &jobs).await?;
+    let marks = ids
+        .iter()
+        .map(|id| d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()]))
+        .collect::<ApiResult<Vec<_>>>()?;
+    db.batch(marks).await?;
+    Ok(ids.len())
+}
+
+// ---------------------------------------------------------------- fan-out
+
+#[derive(Deserialize)]
+struct Candidate {
+    id: String,
+    events: String,
+    scopes: String,
+}
+
+#[derive(Deserialize)]
+struct Unqueued {
+    id: String,
+    endpoint_id: String,
+}
+
+/// One event becomes one delivery per matching endpoint: the account's
+/// enabled endpoints whose key is live and may see the event type, and which
+/// subscribed to it (a test event goes to the one endpoint it names).
+/// Idempotent: a repeated fan-out queues only deliveries not yet queued.
+pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let target = match event.kind {
+        EventType::WebhookTest => Some(event.data.get("endpointId").and_then(|v| v.as_str()).unwrap_or("").to_string()),
+        _ => None,
+    };
+    let candidates: Vec<Candidate> = d1::stmt(
+        &db,
+        "SELECT e.id, e.events, k.scopes FROM webhook_endpoints e JOIN api_keys k ON k.id = e.key_id \
+         WHERE e.user_id = ?1 AND e.enabled = 1 AND k.revoked_at IS NULL AND k.canary = 0 \
+         AND (k.expires_at IS NULL OR k.expires_at > ?2) AND (?3 IS NULL OR e.id = ?3)",
+        &[(&event.account_id).into(), now.into(), target.as_ref().into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let matching: Vec<Candidate> = candidates
+        .into_iter()
+        .filter(|c| target.is_some() || wh::wants(&c.events, &c.scopes, event.kind))
+        .collect();
+    if matching.is_empty() {
+        return Ok(0);
+    }
+    let mut stmts = Vec::new();
+    for c in &matching {
+        stmts.push(d1::stmt(
+            &db,
+            "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, event_type, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            &[
+                V::T(&format!("dlv_{}", ulid(now, random_bytes()))),
+                (&event.id).into(),
+                (&c.id).into(),
+                event.kind.as_str().into(),
+                now.into(),
+            ],
+        )?);
+    }
+    stmts.push(d1::stmt(
+        &db,
+        "SELECT id, endpoint_id FROM webhook_deliveries WHERE event_id = ?1 AND queued_at IS NULL",
+        &[(&event.id).into()],
+    )?);
+    let results = db.batch(stmts).await?;
+    let unqueued: Vec<Unqueued> = results.last().map(|r| r.results()).transpose()?.unwrap_or_default();
+    if unqueued.is_empty() {
+        return Ok(0);
+    }
+    let body = wh::payload(event);
+    let jobs: Vec<Job> = unqueued
+        .iter()
+        .map(|u| {
+            Job::Deliver(DeliveryJob {
+                delivery_id: u.id.clone(),
+                endpoint_id: u.endpoint_id.clone(),
+                event_id: event.id.clone(),
+                event_type: event.kind.as_str().to_string(),
+                body: body.clone(),
+            })
+        })
+        .collect();
+    send_many(env, QUEUE_BINDING, &jobs).await?;
+    d1::stmt(
+        &db,
+        "UPDATE webhook_deliveries SET queued_at = ?1 WHERE event_id = ?2 AND queued_at IS NULL",
+        &[now.into(), (&event.id).into()],
+    )?
+    .run()
+    .await?;
+    Ok(jobs.len())
+}
+
+// ---------------------------------------------------------------- delivery
+
+#[derive(Deserialize)]
+struct Target {
+    status: String,
+    attempts: f64,
+    url: String,
+    secret: String,
+    enabled: f64,
+    failing_since: Option<f64>,
+    consecutive_dead: f64,
+    revoked_at: Option<f64>,
+    expires_at: Option<f64>,
+    scopes: String,
+}
+
+impl Target {
+    fn health(&self) -> Health {
+        Health { failing_since: self.failing_since.map(|v| v as i64), consecutive_dead: self.consecutive_dead as u32 }
+    }
+
+    /// Why this delivery can no longer be made, if it cannot.
+    fn blocked(&self, kind: Option<EventType>, now: i64) -> Option<&'static str> {
+        if self.enabled == 0.0 {
+            Some("endpoint disabled")
+        } else if self.revoked_at.is_some() || self.expires_at.is_some_and(|t| t as i64 <= now) {
+            Some("api key no longer active")
+        } else if !kind.is_some_and(|k| wh::visible_to(k, wh::stored_scopes(&self.scopes))) {
+            Some("api key may not see this event type")
+        } else {
+            None
+        }
+    }
+}
+
+async fn load_target(db: &worker::D1Database, delivery_id: &str) -> ApiResult<Option<Target>> {
+    Ok(d1::stmt(
+        db,
+        "SELECT d.status, d.attempts, e.url, e.secret, e.enabled, e.failing_since, e.consecutive_dead, \
+                k.revoked_at, k.expires_at, k.scopes \
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN api_keys k ON k.id = e.key_id \
+         WHERE d.id = ?1",
+        &[delivery_id.into()],
+    )?
+    .first(None)
+    .await?)
+}
+
+/// One attempt row.
+struct AttemptRecord<'a> {
+    job: &'a DeliveryJob,
+    attempt: u32,
+    status: &'static str,
+    code: Option<u16>,
+    duration_ms: Option<i64>,
+    error: Option<String>,
+    now: i64,
+}
+
+fn attempt_insert(db: &worker::D1Database, r: &AttemptRecord<'_>) -> ApiResult<worker::D1PreparedStatement> {
+    d1::stmt(
+        db,
+        "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status, \
+         response_code, duration_ms, error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        &[
+            V::T(&format!("att_{}", ulid(r.now, random_bytes()))),
+            (&r.job.delivery_id).into(),
+            (&r.job.endpoint_id).into(),
+            (&r.job.event_id).into(),
+            (&r.job.event_type).into(),
+            i64::from(r.attempt).into(),
+            r.status.into(),
+            r.code.map(i64::from).into(),
+            r.duration_ms.into(),
+            r.error.as_deref().into(),
+            r.now.into(),
+        ],
+    )
+}
+
+/// The signed POST. Redirects are not followed (a 3xx is a failure), and a
+/// receiver that does not answer within `TIMEOUT_MS` is a failure too.
+async fn post(url: &str, key: &[u8], job: &DeliveryJob, now: i64) -> ApiResult<Outcome> {
+    let timestamp = now / 1000;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("user-agent", "Jestha-Webhooks/1.0")?;
+    headers.set("webhook-id", &job.event_id)?;
+    headers.set("webhook-timestamp", &timestamp.to_string())?;
+    headers.set("webhook-signature", &wh::sign(key, &job.event_id, timestamp, &job.body))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&job.body)))
+        .with_redirect(RequestRedirect::Manual);
+    let req = Request::new_with_init(url, &init)?;
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
+    Ok(match Fetch::Request(req).send_with_signal(&signal).await {
+        Ok(res) => Outcome::Status(res.status_code()),
+        Err(_) if signal.aborted() => Outcome::NoAnswer(format!("no answer within {} s", TIMEOUT_MS / 1000)),
+        Err(e) => Outcome::NoAnswer(format!("connection failed: {}", e.to_string().chars().take(160).collect::<String>())),
+    })
+}
+
+/// One attempt of one delivery.
+pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<Action> {
+    let db = d1::db(env)?;
+    let Some(t) = load_target(&db, &job.delivery_id).await? else {
+        return Ok(Action::Ack); // the endpoint was deleted
+    };
+    if t.status != "pending" {
+        return Ok(Action::Ack); // a duplicate message of a finished delivery
+    }
+    let now = now_ms();
+    let attempt = t.attempts as u32 + 1;
+    if let Some(why) = t.blocked(EventType::parse(&job.event_type), now) {
+        let rec = AttemptRecord { job, attempt: attempt.max(1), status: "dead", code: None, duration_ms: None, error: Some(why.into()), now };
+        db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, "dead", attempt, now)?]).await?;
+        return Ok(Action::Ack);
+    }
+    let (outcome, duration) = match wh::validate_url(&t.url, allow_loopback(env)) {
+        Err(e) => (Outcome::Refused(e), None),
+        Ok(_) => {
+            let key = open_secret(env, &job.endpoint_id, &t.secret).await?;
+            let started = now_ms();
+            let o = post(&t.url, &key, job, now).await?;
+            (o, Some(now_ms() - started))
+        }
+    };
+    let verdict = wh::verdict(&outcome, attempt, delays);
+    let (code, error) = match &outcome {
+        Outcome::Status(c) if (200..300).contains(c) => (Some(*c), None),
+        Outcome::Status(410) => (Some(410), Some("receiver answered 410 Gone: endpoint disabled".to_string())),
+        Outcome::Status(c) => (Some(*c), Some(format!("receiver answered {c}"))),
+        Outcome::NoAnswer(e) => (None, Some(e.clone())),
+        Outcome::Refused(e) => (None, Some(format!("not sent: {e}"))),
+    };
+    let now = now_ms();
+    let (attempt_status, delivery_status) = match verdict {
+        Verdict::Delivered => ("succeeded", "succeeded"),
+        Verdict::Gone => ("dead", "dead"),
+        Verdict::RetryIn(_) | Verdict::GiveUp => ("failed", "pending"),
+    };
+    let rec = AttemptRecord { job, attempt, status: attempt_status, code, duration_ms: duration, error, now };
+    let endpoint = match verdict {
+        Verdict::Delivered => d1::stmt(
+            &db,
+            "UPDATE webhook_endpoints SET failing_since = NULL, consecutive_dead = 0 WHERE id = ?1",
+            &[(&job.endpoint_id).into()],
+        )?,
+        Verdict::Gone => disable(&db, &job.endpoint_id, DISABLED_GONE, t.health().after_failure(now).0, now)?,
+        Verdict::RetryIn(_) | Verdict::GiveUp => {
+            let (h, off) = t.health().after_failure(now);
+            if off {
+                disable(&db, &job.endpoint_id, DISABLED_FAILING, h, now)?
+            } else {
+                d1::stmt(
+                    &db,
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2",
+                    &[now.into(), (&job.endpoint_id).into()],
+                )?
+            }
+        }
+    };
+    db.batch(vec![
+        attempt_insert(&db, &rec)?,
+        delivery_update(&db, &job.delivery_id, delivery_status, attempt, now)?,
+        endpoint,
+    ])
+    .await?;
+    Ok(match verdict {
+        Verdict::Delivered | Verdict::Gone => Action::Ack,
+        Verdict::RetryIn(d) => Action::RetryIn(d),
+        Verdict::GiveUp => {
+            // The schedule is spent: the dead-letter queue records the final failure.
+            send(env, DLQ_BINDING, &Job::Deliver(job.clone())).await?;
+            Action::Ack
+        }
+    })
+}
+
+fn delivery_update(db: &worker::D1Database, id: &str, status: &str, attempts: u32, now: i64) -> ApiResult<worker::D1PreparedStatement> {
+    d1::stmt(
+        db,
+        "UPDATE webhook_deliveries SET status = ?1, attempts = MAX(attempts, ?2), updated_at = ?3 WHERE id = ?4",
+        &[status.into(), i64::from(attempts).into(), now.into(), id.into()],
+    )
+}
+
+fn disable(db: &worker::D1Database, endpoint_id: &str, reason: &str, h: Health, now: i64) -> ApiResult<worker::D1PreparedStatement> {
+    d1::stmt(
+        db,
+        "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?1, disabled_at = ?2, failing_since = ?3, \
+         consecutive_dead = ?4 WHERE id = ?5 AND enabled = 1",
+        &[
+            reason.into(),
+            now.into(),
+            h.failing_since.into(),
+            i64::from(h.consecutive_dead).into(),
+            endpoint_id.into(),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------- dead letters
+
+/// The dead-letter queue's consumer: a delivery whose schedule is spent is
+/// recorded as dead (its last attempt too) and counts towards disabling its
+/// endpoint; a fan-out that could not be done is put back for the sweep.
+pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    match job {
+        Job::FanOut { event } => {
+            d1::stmt(&db, "UPDATE event_outbox SET sent_at = NULL WHERE id = ?1", &[(&event.id).into()])?.run().await?;
+            crate::log::warn("webhooks", "fan-out dead-lettered; left to the sweep", &event.id);
+        }
+        Job::Deliver(d) => {
+            let Some(t) = load_target(&db, &d.delivery_id).await? else { return Ok(Action::Ack) };
+            if t.status != "pending" {
+                return Ok(Action::Ack);
+            }
+            let last = if t.attempts > 0.0 {
+                d1::stmt(
+                    &db,
+                    "UPDATE webhook_attempts SET status = 'dead' WHERE id = \
+                     (SELECT id FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY attempt DESC, id DESC LIMIT 1)",
+                    &[(&d.delivery_id).into()],
+                )?
+            } else {
+                let rec = AttemptRecord {
+                    job: d,
+                    attempt: 1,
+                    status: "dead",
+                    code: None,
+                    duration_ms: None,
+                    error: Some("not delivered: the queue gave up on it".into()),
+                    now,
+                };
+                attempt_insert(&db, &rec)?
+            };
+            let counted = d1::stmt(
+                &db,
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?1), \
+                 consecutive_dead = consecutive_dead + 1 WHERE id = ?2 RETURNING failing_since, consecutive_dead",
+                &[now.into(), (&d.endpoint_id).into()],
+            )?;
+            let results =
+                db.batch(vec![last, delivery_update(&db, &d.delivery_id, "dead", t.attempts as u32, now)?, counted]).await?;
+            #[derive(Deserialize)]
+            struct Counted {
+                failing_since: Option<f64>,
+                consecutive_dead: f64,
+            }
+            let counted: Vec<Counted> = results.last().map(|r| r.results()).transpose()?.unwrap_or_default();
+            if let Some(c) = counted.first() {
+                let h = Health { failing_since: c.failing_since.map(|v| v as i64), consecutive_dead: c.consecutive_dead as u32 };
+                if h.should_disable(now) {
+                    disable(&db, &d.endpoint_id, DISABLED_FAILING, h, now)?.run().await?;
+                }
+            }
+        }
+    }
+    Ok(Action::Ack)
+}

@@ -1,0 +1,109 @@
+//! Owner notices about keys (quota thresholds, expiry, revocation, leaks,
+//! canary use): a row the web UI lists. Webhook delivery of the same notices
+//! joins here once the webhook pipeline routes key events.
+
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::crypto::random_bytes;
+use crate::adapters::d1;
+use crate::auth::guard::Principal;
+use crate::domain::clock::rfc3339;
+use crate::domain::ids;
+use crate::domain::page::{finish, PageQuery};
+use crate::durable::protocol::Notice;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json, now_ms, AppState};
+
+pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
+pub const EXPIRING: &str = "key.expiring";
+pub const REVOKED: &str = "key.revoked";
+pub const LEAKED: &str = "key.leaked";
+pub const CANARY_USED: &str = "key.canary_used";
+
+/// Records one notice for `user_id`.
+pub async fn notify(app: &AppState, user_id: &str, key_id: Option<&str>, kind: &str, data: serde_json::Value) -> ApiResult<()> {
+    let db = d1::db(&app.env)?;
+    let now = now_ms();
+    let id = ids::ulid(now, random_bytes());
+    d1::stmt(
+        &db,
+        "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[(&id).into(), user_id.into(), key_id.into(), kind.into(), d1::V::T(&data.to_string()), now.into()],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Turns a Gate notice into a recorded notice, after the response is sent.
+pub fn defer_notice(app: &AppState, notice: Notice, ip: Option<String>, user_agent: Option<String>) {
+    let app2 = app.clone();
+    app.defer("notify", async move {
+        let now = rfc3339(now_ms());
+        match notice {
+            Notice::QuotaThreshold { key_id, user_id, percent, used, quota } => {
+                let data = serde_json::json!({ "keyId": key_id, "percent": percent, "used": used, "quota": quota, "at": now });
+                notify(&app2, &user_id, Some(&key_id), QUOTA_THRESHOLD, data).await
+            }
+            Notice::CanaryUsed { key_id, user_id } => {
+                let data = serde_json::json!({ "keyId": key_id, "at": now, "ip": ip, "userAgent": user_agent });
+                notify(&app2, &user_id, Some(&key_id), CANARY_USED, data).await
+            }
+        }
+    });
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    key_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    data: String,
+    created_at: f64,
+    read_at: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Item {
+    id: String,
+    key_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    data: serde_json::Value,
+    created_at: String,
+    read_at: Option<String>,
+}
+
+/// GET /api/notifications (newest first)
+#[worker::send]
+pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+    let page = q.parse().map_err(ApiError::invalid)?;
+    let db = d1::db(&app.env)?;
+    let rows: Vec<Row> = d1::stmt(
+        &db,
+        "SELECT id, key_id, type, data, created_at, read_at FROM notifications \
+         WHERE user_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        &[(&principal.user_id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let items: Vec<Item> = rows
+        .into_iter()
+        .map(|r| Item {
+            id: r.id,
+            key_id: r.key_id,
+            kind: r.kind,
+            data: serde_json::from_str(&r.data).unwrap_or_default(),
+            created_at: rfc3339(r.created_at as i64),
+            read_at: r.read_at.map(|v| rfc3339(v as i64)),
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+}

@@ -1,0 +1,33 @@
+//! Benchmark reference routes, served only when `BENCH_ROUTES=true` (404
+//! otherwise): `baseline` touches nothing, `floor` makes exactly one Durable
+//! Object call that increments stored state — what exact per-request counting
+//! cannot go below.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::adapters::gate;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json, AppState};
+
+fn enabled(app: &AppState) -> bool {
+    app.env.var("BENCH_ROUTES").map(|v| v.to_string() == "true").unwrap_or(false)
+}
+
+/// GET /__bench/baseline
+pub async fn baseline(app: AppState) -> ApiResult<Response> {
+    if !enabled(&app) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(json(StatusCode::OK, &serde_json::json!({ "ok": true })))
+}
+
+/// GET /__bench/floor
+#[worker::send]
+pub async fn floor(app: AppState) -> ApiResult<Response> {
+    if !enabled(&app) {
+        return Err(ApiError::NotFound);
+    }
+    let n = gate::bench_increment(&app.env).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "n": n })))
+}

@@ -1,0 +1,95 @@
+//! Leaked-key reports (GitHub secret-scanning partner shape): a trusted,
+//! signed report revokes every matching live key at once and tells its owner.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use crate::adapters::crypto::random_bytes;
+use crate::adapters::d1;
+use crate::auth::token::{self, TokenKind};
+use crate::domain::clock::rfc3339;
+use crate::domain::ids;
+use crate::domain::leak::{self, Verdict};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json, now_ms, AppState, MAX_JSON_BYTES};
+use crate::notify;
+use crate::routes::keys::revoke_hash;
+
+pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
+pub const TOKEN_TYPE: &str = "jestha_api_key";
+
+#[derive(Deserialize)]
+struct KeyRow {
+    id: String,
+    user_id: String,
+    revoked_at: Option<f64>,
+    expires_at: Option<f64>,
+}
+
+/// POST /api/security/leaked-keys
+#[worker::send]
+pub async fn report(app: AppState, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    if body.len() > MAX_JSON_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!("body larger than {MAX_JSON_BYTES} bytes")));
+    }
+    let pems = app.env.var("LEAK_REPORT_PUBLIC_KEYS").map(|v| v.to_string()).unwrap_or_default();
+    let keys = leak::trusted_keys(&pems.replace("\\n", "\n"));
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if keys.is_empty() || !leak::verify(&keys, &body, signature) {
+        return Err(ApiError::Unauthenticated);
+    }
+    let reported = leak::parse(&body).map_err(ApiError::invalid)?;
+    let db = d1::db(&app.env)?;
+    let now = now_ms();
+    let mut verdicts = Vec::with_capacity(reported.len());
+    for item in reported {
+        let hash = token::hash(&item.token);
+        let mut verdict = Verdict {
+            token_hash: hash.clone(),
+            token_type: if item.kind.is_empty() { TOKEN_TYPE.to_string() } else { item.kind.clone() },
+            label: "false_positive",
+            live: false,
+        };
+        let row = if token::well_formed(TokenKind::ApiKey, &item.token) {
+            d1::stmt(&db, "SELECT id, user_id, revoked_at, expires_at FROM api_keys WHERE token_hash = ?1", &[(&hash).into()])?
+                .first::<KeyRow>(None)
+                .await?
+        } else {
+            None
+        };
+        if let Some(k) = row {
+            verdict.label = "true_positive";
+            verdict.live = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| (e as i64) > now);
+            if k.revoked_at.is_none() {
+                revoke_hash(&app, hash.clone()).await?;
+                d1::stmt(&db, "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", &[now.into(), (&k.id).into()])?
+                    .run()
+                    .await?;
+            }
+            let data = serde_json::json!({
+                "keyId": k.id, "at": rfc3339(now), "url": item.url, "source": item.source, "wasLive": verdict.live,
+            });
+            notify::notify(&app, &k.user_id, Some(&k.id), notify::LEAKED, data).await?;
+        }
+        let id = ids::ulid(now, random_bytes());
+        d1::stmt(
+            &db,
+            "INSERT INTO leak_reports (id, token_hash, url, source, matched, live, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                (&id).into(),
+                (&hash).into(),
+                (&item.url).into(),
+                (&item.source).into(),
+                i64::from(verdict.label == "true_positive").into(),
+                i64::from(verdict.live).into(),
+                now.into(),
+            ],
+        )?
+        .run()
+        .await?;
+        verdicts.push(verdict);
+    }
+    Ok(json(StatusCode::OK, &verdicts))
+}

@@ -1,0 +1,426 @@
+//! Webhook endpoints attached to an API key: create (the `whsec_…` secret shown
+//! once), list, enable/disable, delete, send a test event, and read the record
+//! of delivery attempts. Open to the owning session, or to that same key when
+//! it holds webhooks:manage (the route table requires the scope; `managed_key`
+//! below is the one rule for which key a caller may reach).
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::crypto::random_bytes;
+use crate::adapters::d1::{self, V};
+use crate::adapters::webhooks::{allow_loopback, seal_secret};
+use crate::auth::guard::Principal;
+use crate::auth::scope::ScopeSet;
+use crate::domain::clock::rfc3339;
+use crate::domain::ids::ulid;
+use crate::domain::page::{finish, PageQuery};
+use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, Event, EventType};
+use crate::http::{json, now_ms, AppState, JsonBody};
+
+/// Endpoints per key.
+pub const MAX_ENDPOINTS: i64 = 10;
+
+/// The key whose webhooks are managed.
+struct ManagedKey {
+    id: String,
+    user_id: String,
+    scopes: ScopeSet,
+    /// Revoked or expired: its endpoints receive nothing.
+    inactive: bool,
+}
+
+/// Whether `principal` may even ask about key `key_id`: a key only about
+/// itself. Decided before any lookup, so a key learns nothing of other keys.
+pub fn may_reach(principal: &Principal, key_id: &str) -> bool {
+    !principal.is_key() || principal.id == key_id
+}
+
+/// The one access rule of every webhook route: a key manages only its own
+/// webhooks, a session only those of its account's keys; anything else is 404.
+async fn managed_key(app: &AppState, principal: &Principal, key_id: &str) -> ApiResult<ManagedKey> {
+    if !may_reach(principal, key_id) {
+        return Err(ApiError::NotFound);
+    }
+    if principal.is_key() {
+        // The guard just authorized this very key: it is live, and its scopes are known.
+        return Ok(ManagedKey {
+            id: principal.id.clone(),
+            user_id: principal.user_id.clone(),
+            scopes: principal.scopes,
+            inactive: false,
+        });
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        user_id: String,
+        scopes: String,
+        revoked_at: Option<f64>,
+        expires_at: Option<f64>,
+    }
+    let db = d1::db(&app.env)?;
+    let row: Row = d1::stmt(
+        &db,
+        "SELECT id, user_id, scopes, revoked_at, expires_at FROM api_keys WHERE id = ?1 AND user_id = ?2",
+        &[key_id.into(), (&principal.user_id).into()],
+    )?
+    .first(None)
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    let now = now_ms();
+    Ok(ManagedKey {
+        inactive: row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t as i64 <= now),
+        id: row.id,
+        user_id: row.user_id,
+        scopes: wh::stored_scopes(&row.scopes),
+    })
+}
+
+fn require_active(key: &ManagedKey) -> ApiResult<()> {
+    if key.inactive {
+        return Err(ApiError::Conflict("api key is revoked or expired: its webhooks receive nothing".into()));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct EndpointRow {
+    id: String,
+    url: String,
+    events: String,
+    enabled: f64,
+    disabled_reason: Option<String>,
+    disabled_at: Option<f64>,
+    failing_since: Option<f64>,
+    created_at: f64,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, url, events, enabled, disabled_reason, disabled_at, failing_since, created_at";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointResponse {
+    id: String,
+    url: String,
+    events: Vec<&'static str>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    disabled_at: Option<String>,
+    failing_since: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl EndpointRow {
+    fn response(self) -> EndpointResponse {
+        EndpointResponse {
+            id: self.id,
+            url: self.url,
+            events: wh::stored_events(&self.events).into_iter().map(EventType::as_str).collect(),
+            enabled: self.enabled != 0.0,
+            disabled_reason: self.disabled_reason,
+            disabled_at: self.disabled_at.map(|t| rfc3339(t as i64)),
+            failing_since: self.failing_since.map(|t| rfc3339(t as i64)),
+            created_at: rfc3339(self.created_at as i64),
+            secret: None,
+        }
+    }
+}
+
+async fn endpoint(app: &AppState, key: &ManagedKey, webhook_id: &str) -> ApiResult<EndpointRow> {
+    let db = d1::db(&app.env)?;
+    d1::stmt(
+        &db,
+        &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2"),
+        &[webhook_id.into(), (&key.id).into()],
+    )?
+    .first(None)
+    .await?
+    .ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+pub struct CreateWebhookRequest {
+    url: String,
+    events: Vec<String>,
+}
+
+/// POST /api/auth/api-keys/{id}/webhooks
+#[worker::send]
+pub async fn create(
+    app: AppState,
+    principal: Principal,
+    Path(key_id): Path<String>,
+    JsonBody(req): JsonBody<CreateWebhookRequest>,
+) -> ApiResult<Response> {
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let url = wh::validate_url(&req.url, allow_loopback(&app.env)).map_err(ApiError::invalid)?;
+    let events = wh::parse_events(&req.events, key.scopes).map_err(ApiError::invalid)?;
+    require_active(&key)?;
+    let now = now_ms();
+    let id = format!("wh_{}", ulid(now, random_bytes()));
+    let secret = wh::encode_secret(&random_bytes::<SECRET_BYTES>());
+    let sealed = seal_secret(&app.env, &id, &secret).await?;
+    let db = d1::db(&app.env)?;
+    // The bound is checked inside the insert, so racing requests cannot both pass it.
+    let written = d1::stmt(
+        &db,
+        "INSERT INTO webhook_endpoints (id, key_id, user_id, url, events, secret, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE key_id = ?2) < ?8",
+        &[
+            (&id).into(),
+            (&key.id).into(),
+            (&key.user_id).into(),
+            (&url.0).into(),
+            V::T(&wh::events_to_stored(&events)),
+            (&sealed).into(),
+            now.into(),
+            MAX_ENDPOINTS.into(),
+        ],
+    )?
+    .run()
+    .await?
+    .meta()?
+    .and_then(|m| m.changes)
+    .unwrap_or(0);
+    if written == 0 {
+        return Err(ApiError::Conflict(format!("webhooks: at most {MAX_ENDPOINTS} endpoints per key; delete one first")));
+    }
+    let body = EndpointResponse {
+        id,
+        url: url.0,
+        events: events.into_iter().map(EventType::as_str).collect(),
+        enabled: true,
+        disabled_reason: None,
+        disabled_at: None,
+        failing_since: None,
+        created_at: rfc3339(now),
+        secret: Some(secret),
+    };
+    Ok(json(StatusCode::CREATED, &body))
+}
+
+/// GET /api/auth/api-keys/{id}/webhooks (newest first)
+#[worker::send]
+pub async fn list(app: AppState, principal: Principal, Path(key_id): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+    let page = q.parse().map_err(ApiError::invalid)?;
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let db = d1::db(&app.env)?;
+    let rows: Vec<EndpointRow> = d1::stmt(
+        &db,
+        &format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE key_id = ?1 AND (?2 IS NULL OR id < ?2) \
+             ORDER BY id DESC LIMIT ?3"
+        ),
+        &[(&key.id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let items: Vec<EndpointResponse> = rows.into_iter().map(EndpointRow::response).collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateWebhookRequest {
+    enabled: Option<bool>,
+}
+
+/// PATCH /api/auth/api-keys/{id}/webhooks/{webhookId}: `{"enabled": true}`
+/// re-enables a disabled endpoint and clears its failure record;
+/// `{"enabled": false}` pauses it.
+#[worker::send]
+pub async fn update(
+    app: AppState,
+    principal: Principal,
+    Path((key_id, webhook_id)): Path<(String, String)>,
+    JsonBody(req): JsonBody<UpdateWebhookRequest>,
+) -> ApiResult<Response> {
+    let enabled = req.enabled.ok_or_else(|| ApiError::invalid("enabled: required (true or false)"))?;
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let db = d1::db(&app.env)?;
+    let sql = if enabled {
+        format!(
+            "UPDATE webhook_endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, \
+             failing_since = NULL, consecutive_dead = 0 WHERE id = ?1 AND key_id = ?2 RETURNING {ENDPOINT_COLUMNS}"
+        )
+    } else {
+        format!(
+            "UPDATE webhook_endpoints SET disabled_reason = CASE WHEN enabled = 1 THEN ?3 ELSE disabled_reason END, \
+             disabled_at = CASE WHEN enabled = 1 THEN ?4 ELSE disabled_at END, enabled = 0 \
+             WHERE id = ?1 AND key_id = ?2 RETURNING {ENDPOINT_COLUMNS}"
+        )
+    };
+    let mut args: Vec<V> = vec![(&webhook_id).into(), (&key.id).into()];
+    if !enabled {
+        args.extend([DISABLED_MANUAL.into(), now_ms().into()]);
+    }
+    let row: EndpointRow = d1::stmt(&db, &sql, &args)?.first(None).await?.ok_or(ApiError::NotFound)?;
+    Ok(json(StatusCode::OK, &row.response()))
+}
+
+/// DELETE /api/auth/api-keys/{id}/webhooks/{webhookId}: the endpoint and its
+/// delivery record go together.
+#[worker::send]
+pub async fn delete(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let db = d1::db(&app.env)?;
+    let owned = "EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2)";
+    let args: [V; 2] = [(&webhook_id).into(), (&key.id).into()];
+    let results = db
+        .batch(vec![
+            d1::stmt(&db, &format!("DELETE FROM webhook_attempts WHERE endpoint_id = ?1 AND {owned}"), &args)?,
+            d1::stmt(&db, &format!("DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND {owned}"), &args)?,
+            d1::stmt(&db, "DELETE FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2", &args)?,
+        ])
+        .await?;
+    let deleted = results.last().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    if deleted == 0 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
+/// event through the real pipeline to this one endpoint; 202 with the event.
+#[worker::send]
+pub async fn test(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let ep = endpoint(&app, &key, &webhook_id).await?;
+    require_active(&key)?;
+    if ep.enabled == 0.0 {
+        return Err(ApiError::Conflict("endpoint is disabled: re-enable it with PATCH {\"enabled\": true}".into()));
+    }
+    let event = Event::new(
+        EventType::WebhookTest,
+        &key.user_id,
+        now_ms(),
+        serde_json::json!({ "endpointId": ep.id, "keyId": key.id, "message": "A test event from Jestha." }),
+    );
+    let db = d1::db(&app.env)?;
+    events::record(&db, &event)?.run().await?;
+    let body = wh::payload(&event);
+    events::dispatch(&app, event);
+    let mut res = (StatusCode::ACCEPTED, body).into_response();
+    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct AttemptRow {
+    id: String,
+    delivery_id: String,
+    event_id: String,
+    event_type: String,
+    attempt: f64,
+    status: String,
+    response_code: Option<f64>,
+    duration_ms: Option<f64>,
+    error: Option<String>,
+    created_at: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptResponse {
+    id: String,
+    delivery_id: String,
+    event_id: String,
+    event_type: String,
+    attempt: u32,
+    status: String,
+    response_code: Option<u16>,
+    duration_ms: Option<i64>,
+    error: Option<String>,
+    created_at: String,
+}
+
+/// GET /api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries: every
+/// attempt, newest first.
+#[worker::send]
+pub async fn deliveries(
+    app: AppState,
+    principal: Principal,
+    Path((key_id, webhook_id)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let page = q.parse().map_err(ApiError::invalid)?;
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let ep = endpoint(&app, &key, &webhook_id).await?;
+    let db = d1::db(&app.env)?;
+    let rows: Vec<AttemptRow> = d1::stmt(
+        &db,
+        "SELECT id, delivery_id, event_id, event_type, attempt, status, response_code, duration_ms, error, created_at \
+         FROM webhook_attempts WHERE endpoint_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        &[(&ep.id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let items: Vec<AttemptResponse> = rows
+        .into_iter()
+        .map(|r| AttemptResponse {
+            id: r.id,
+            delivery_id: r.delivery_id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            attempt: r.attempt as u32,
+            status: r.status,
+            response_code: r.response_code.map(|c| c as u16),
+            duration_ms: r.duration_ms.map(|d| d as i64),
+            error: r.error,
+            created_at: rfc3339(r.created_at as i64),
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::decide::CredentialKind;
+    use crate::domain::limits::{Standing, Standings};
+
+    fn principal(kind: CredentialKind, id: &str) -> Principal {
+        let s = Standing { limit: 1, remaining: 1, reset: 0, window: 60 };
+        Principal {
+            kind,
+            id: id.into(),
+            user_id: "user_1".into(),
+            label: String::new(),
+            scopes: ScopeSet::all(),
+            standings: Standings { minute: s, day: None },
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn every_webhook_route_needs_exactly_webhooks_manage() {
+        use crate::auth::guard::Access;
+        use crate::auth::scope::Scope;
+        let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
+        assert_eq!(routes.len(), 6);
+        for r in routes {
+            assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);
+            assert_eq!(r.access, Access::Scopes(&[Scope::WebhooksManage]), "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn a_key_reaches_only_its_own_webhooks_and_a_session_asks_storage() {
+        let key = principal(CredentialKind::Key, "key_a");
+        assert!(may_reach(&key, "key_a"));
+        assert!(!may_reach(&key, "key_b"), "another key, even of the same account, is not reachable");
+        let session = principal(CredentialKind::Session, "sess_1");
+        assert!(may_reach(&session, "key_b"), "ownership is then checked against the key's account");
+    }
+}

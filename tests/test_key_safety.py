@@ -1,0 +1,216 @@
+"""Key safety: introspection, usage per key, owner notices, canary keys (issue: key safety)."""
+import time
+from datetime import datetime, timezone
+
+from conftest import Api, assert_error, d1_query
+from keys import forge
+
+
+def notices(api: Api, session: str, kind: str | None = None) -> list[dict]:
+    items = api.get("/api/notifications?limit=100", token=session).json()["items"]
+    return [n for n in items if kind is None or n["type"] == kind]
+
+
+def wait_for(fn, timeout: float = 10.0, step: float = 0.2):
+    deadline = time.time() + timeout
+    while True:
+        value = fn()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
+
+
+def test_a_key_can_read_its_own_metadata_and_standing(make_server):
+    s = make_server({"RATE_LIMIT_PER_MINUTE": "50", "DAILY_QUOTA": "500", "RATE_LIMIT_WINDOW_SECONDS": "3600"})
+    api = Api(s.url)
+    a = api.signup()
+    for scopes in (["read:comment"], ["write:jes", "webhooks:manage"]):
+        k = api.create_key(a["token"], scopes=scopes, label="intro " + scopes[0], ipAllowlist=["127.0.0.0/8"])
+        h = {"CF-Connecting-IP": "127.0.0.1"}
+        r1 = api.get("/api/auth/key", token=k["key"], headers=h)
+        assert r1.status_code == 200, r1.text
+        body = r1.json()
+        assert body["id"] == k["id"] and body["maskedKey"] == k["maskedKey"]
+        assert body["label"] == k["label"] and body["scopes"] == scopes
+        assert body["ipAllowlist"] == ["127.0.0.0/8"] and body["expiresAt"] is None
+        assert body["status"] == "active" and k["key"] not in r1.text
+        assert body["limits"]["minute"]["limit"] == 50 and body["limits"]["day"]["limit"] == 500
+        r2 = api.get("/api/auth/key", token=k["key"], headers=h)
+        assert r2.json()["limits"]["minute"]["remaining"] == body["limits"]["minute"]["remaining"] - 1, "it counts"
+    assert_error(api.get("/api/auth/key", token=a["token"]), 403, "forbidden")
+
+
+def test_usage_counts_a_known_mix_of_outcomes(make_server):
+    s = make_server({"RATE_LIMIT_PER_MINUTE": "4", "RATE_LIMIT_WINDOW_SECONDS": "3600"})
+    api = Api(s.url)
+    a = api.signup()
+    k = api.create_key(a["token"], scopes=["read:comment"], ipAllowlist=["203.0.113.0/24"])
+    inside, outside = {"CF-Connecting-IP": "203.0.113.1"}, {"CF-Connecting-IP": "198.51.100.1"}
+    for _ in range(2):
+        assert_error(api.get("/api/auth/me", token=k["key"], headers=outside), 403, "ip_not_allowed")
+    for _ in range(3):
+        assert_error(api.get("/api/auth/scopes", token=k["key"], headers=inside), 403, "session_only")
+    codes = [api.get("/api/auth/me", token=k["key"], headers=inside).status_code for _ in range(6)]
+    assert codes == [200] * 4 + [429] * 2
+    r = api.get(f"/api/auth/api-keys/{k['id']}/usage", token=a["token"])
+    assert r.status_code == 200, r.text
+    days = r.json()["days"]
+    assert len(days) == 30
+    today = days[-1]
+    assert today["date"] == datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert (today["allowed"], today["rateLimited"], today["ipNotAllowed"], today["sessionOnly"]) == (4, 2, 2, 3)
+    assert today["quotaExceeded"] == 0 and today["total"] == 11
+    assert all(d["total"] == 0 for d in days[:-1])
+    # Other accounts cannot read it; keys cannot either.
+    b = api.signup()
+    assert_error(api.get(f"/api/auth/api-keys/{k['id']}/usage", token=b["token"]), 404, "not_found")
+    other = api.create_key(a["token"], scopes=["read:comment"])["key"]
+    assert_error(api.get(f"/api/auth/api-keys/{k['id']}/usage", token=other), 403, "session_only")
+
+
+def test_usage_reaches_d1_in_batches_not_per_request(make_server):
+    s = make_server({"USAGE_FLUSH_SECONDS": "4"})
+    api = Api(s.url)
+    a = api.signup()
+    k = api.create_key(a["token"])
+    for _ in range(5):
+        assert api.get("/api/auth/me", token=k["key"]).status_code == 200
+    sql = f"SELECT allowed FROM key_usage WHERE key_id = '{k['id']}'"
+    assert d1_query(s, sql) == [], "nothing is written per request"
+    rows = wait_for(lambda: d1_query(s, sql), timeout=15, step=1)
+    assert rows == [{"allowed": 5}]
+
+
+def test_quota_thresholds_notify_once_each(make_server):
+    s = make_server({"DAILY_QUOTA": "5"})
+    api = Api(s.url)
+    a = api.signup()
+    k = api.create_key(a["token"])
+    for i in range(3):
+        api.get("/api/auth/me", token=k["key"])
+    time.sleep(1)
+    assert notices(api, a["token"], "key.quota_threshold") == []
+    api.get("/api/auth/me", token=k["key"])  # 4 of 5 = 80 %
+    got = wait_for(lambda: notices(api, a["token"], "key.quota_threshold"))
+    assert [n["data"]["percent"] for n in got] == [80]
+    api.get("/api/auth/me", token=k["key"])  # 5 of 5
+    for _ in range(4):
+        assert_error(api.get("/api/auth/me", token=k["key"]), 429, "quota_exceeded")
+    got = wait_for(lambda: len(notices(api, a["token"], "key.quota_threshold")) >= 2 and notices(api, a["token"], "key.quota_threshold"))
+    time.sleep(1)
+    got = notices(api, a["token"], "key.quota_threshold")
+    assert sorted(n["data"]["percent"] for n in got) == [80, 100], "each threshold once, never repeated"
+    assert all(n["keyId"] == k["id"] and n["data"]["quota"] == 5 for n in got)
+
+
+def test_revocation_leaves_a_notice(api: Api):
+    a = api.signup()
+    k = api.create_key(a["token"])
+    api.delete(f"/api/auth/api-keys/{k['id']}", token=a["token"])
+    got = wait_for(lambda: notices(api, a["token"], "key.revoked"))
+    assert got and got[0]["keyId"] == k["id"]
+
+
+def _comparable(r):
+    drop = {"x-request-id", "date", "content-length", "transfer-encoding", "connection", "keep-alive"}
+    return r.status_code, r.json(), {k.lower(): v for k, v in r.headers.items() if k.lower() not in drop}
+
+
+def test_canary_keys_answer_like_unknown_keys_and_notify_the_owner_hourly(api: Api):
+    a = api.signup()
+    c = api.create_key(a["token"], scopes=["write:jes", "read:comment"], canary=True, label="honeytoken")
+    assert c["canary"] is True
+    h = {"CF-Connecting-IP": "198.51.100.23", "User-Agent": "curl/8.0 attacker"}
+    canary = api.get("/api/auth/me", token=c["key"], headers=h)
+    unknown = api.get("/api/auth/me", token=forge(), headers=h)
+    assert _comparable(canary) == _comparable(unknown)
+    assert_error(canary, 401, "invalid_api_key")
+    got = wait_for(lambda: notices(api, a["token"], "key.canary_used"))
+    assert len(got) == 1
+    assert got[0]["keyId"] == c["id"]
+    assert got[0]["data"]["ip"] == "198.51.100.23" and got[0]["data"]["userAgent"] == "curl/8.0 attacker"
+    api.get("/api/auth/me", token=c["key"], headers=h)
+    time.sleep(1)
+    assert len(notices(api, a["token"], "key.canary_used")) == 1, "at most one notice per hour"
+    listed = next(i for i in api.get("/api/auth/api-keys", token=a["token"]).json()["items"] if i["id"] == c["id"])
+    assert listed["canary"] is True
+
+
+# ---- Leaked-key reports (GitHub secret-scanning partner shape) --------------------------
+
+def _signer():
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(body: bytes) -> str:
+        import base64
+        return base64.b64encode(key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+
+    return pem, sign
+
+
+def test_signed_leak_reports_revoke_live_keys_and_say_which_were_live(make_server):
+    import json
+    pem, sign = _signer()
+    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem})
+    api = Api(s.url)
+    a = api.signup()
+    live = api.create_key(a["token"], label="leaky")
+    spare = api.create_key(a["token"], label="spare")
+    revoked = api.create_key(a["token"], label="old")
+    api.delete(f"/api/auth/api-keys/{revoked['id']}", token=a["token"])
+    assert api.get("/api/auth/me", token=live["key"]).status_code == 200
+    body = json.dumps([
+        {"token": live["key"], "type": "jestha_api_key", "url": "https://github.com/x/y/blob/main/.env", "source": "content"},
+        {"token": revoked["key"], "type": "jestha_api_key", "url": "https://gist.github.com/z", "source": "gist"},
+        {"token": forge(), "type": "jestha_api_key", "url": "https://example.com", "source": "content"},
+        {"token": "not-a-key", "type": "jestha_api_key", "url": "https://example.com", "source": "content"},
+    ]).encode()
+    r = api.post("/api/security/leaked-keys", data=body,
+                 headers={"Content-Type": "application/json", "Github-Public-Key-Identifier": "test",
+                          "Github-Public-Key-Signature": sign(body)})
+    assert r.status_code == 200, r.text
+    verdicts = r.json()
+    assert [(v["label"], v["live"]) for v in verdicts] == [
+        ("true_positive", True), ("true_positive", False), ("false_positive", False), ("false_positive", False)]
+    import hashlib
+    assert verdicts[0]["token_hash"] == hashlib.sha256(live["key"].encode()).hexdigest()
+    assert live["key"] not in r.text, "the answer never echoes a token"
+    assert_error(api.get("/api/auth/me", token=live["key"]), 401, "api_key_revoked")
+    assert api.get("/api/auth/me", token=spare["key"]).status_code == 200
+    got = wait_for(lambda: notices(api, a["token"], "key.leaked"))
+    assert {n["keyId"] for n in got} >= {live["id"]}
+    leaked = next(n for n in got if n["keyId"] == live["id"])
+    assert leaked["data"]["url"] == "https://github.com/x/y/blob/main/.env" and leaked["data"]["wasLive"] is True
+    rows = d1_query(s, "SELECT matched, live FROM leak_reports ORDER BY rowid")
+    assert [(r["matched"], r["live"]) for r in rows] == [(1, 1), (1, 0), (0, 0), (0, 0)]
+
+
+def test_unsigned_and_forged_leak_reports_change_nothing(make_server):
+    import json
+    pem, sign = _signer()
+    _, forge_sign = _signer()
+    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem})
+    api = Api(s.url)
+    a = api.signup()
+    k = api.create_key(a["token"])
+    body = json.dumps([{"token": k["key"], "type": "jestha_api_key", "url": "https://x", "source": "content"}]).encode()
+    h = {"Content-Type": "application/json"}
+    assert_error(api.post("/api/security/leaked-keys", data=body, headers=h), 401, "unauthenticated")
+    forged = {**h, "Github-Public-Key-Signature": forge_sign(body)}
+    assert_error(api.post("/api/security/leaked-keys", data=body, headers=forged), 401, "unauthenticated")
+    tampered = body.replace(b"https://x", b"https://y")
+    replayed = {**h, "Github-Public-Key-Signature": sign(body)}
+    assert_error(api.post("/api/security/leaked-keys", data=tampered, headers=replayed), 401, "unauthenticated")
+    assert api.get("/api/auth/me", token=k["key"]).status_code == 200
+    assert d1_query(s, "SELECT COUNT(*) AS n FROM leak_reports") == [{"n": 0}]
+
+
+def test_leak_reports_are_refused_when_no_key_is_trusted(api: Api):
+    body = b'[{"token":"jes_live_x","type":"t","url":"u","source":"s"}]'
+    r = api.post("/api/security/leaked-keys", data=body, headers={"Content-Type": "application/json",
+                                                                  "Github-Public-Key-Signature": "MEUCIQ=="})
+    assert_error(r, 401, "unauthenticated")
