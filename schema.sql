@@ -142,6 +142,14 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts(endpoint_id, id);
 CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts(delivery_id, attempt);
 
+-- key.expiring notices already sent, one row per key and threshold (seconds before expiry).
+CREATE TABLE IF NOT EXISTS key_expiry_notices (
+  key_id     TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  threshold  INTEGER NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  PRIMARY KEY (key_id, threshold)
+) STRICT;
+
 -- ==========================================================================
 -- Content (issue 6): Jes and JesClips, media, comments, engagement, follows,
 -- hashtags, search, idempotency. Jes and JesClips share `posts` (kind) so

@@ -33,11 +33,21 @@ pub enum EventType {
     JesclipCreated,
     #[serde(rename = "webhook.test")]
     WebhookTest,
+    #[serde(rename = "key.quota_threshold")]
+    KeyQuotaThreshold,
+    #[serde(rename = "key.expiring")]
+    KeyExpiring,
+    #[serde(rename = "key.revoked")]
+    KeyRevoked,
+    #[serde(rename = "key.leaked")]
+    KeyLeaked,
+    #[serde(rename = "key.canary_used")]
+    KeyCanaryUsed,
 }
 
 impl EventType {
     /// The catalog, in the order lists are stored and shown.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 12] = [
         EventType::PostCreated,
         EventType::PostUpdated,
         EventType::PostDeleted,
@@ -45,6 +55,11 @@ impl EventType {
         EventType::CommentCreated,
         EventType::JesclipCreated,
         EventType::WebhookTest,
+        EventType::KeyQuotaThreshold,
+        EventType::KeyExpiring,
+        EventType::KeyRevoked,
+        EventType::KeyLeaked,
+        EventType::KeyCanaryUsed,
     ];
 
     pub fn parse(s: &str) -> Option<EventType> {
@@ -60,7 +75,25 @@ impl EventType {
             EventType::CommentCreated => "comment.created",
             EventType::JesclipCreated => "jesclip.created",
             EventType::WebhookTest => "webhook.test",
+            EventType::KeyQuotaThreshold => "key.quota_threshold",
+            EventType::KeyExpiring => "key.expiring",
+            EventType::KeyRevoked => "key.revoked",
+            EventType::KeyLeaked => "key.leaked",
+            EventType::KeyCanaryUsed => "key.canary_used",
         }
+    }
+
+    /// Owner notices about one key: delivered to that key's own endpoints
+    /// only, whatever its scopes and even once it is revoked (`data.keyId`).
+    pub fn is_key_event(self) -> bool {
+        matches!(
+            self,
+            EventType::KeyQuotaThreshold
+                | EventType::KeyExpiring
+                | EventType::KeyRevoked
+                | EventType::KeyLeaked
+                | EventType::KeyCanaryUsed
+        )
     }
 }
 

@@ -63,8 +63,11 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
     Ok(())
 }
 
-/// Cron (wrangler.toml `[triggers]`): the outbox sweep.
+/// Cron (wrangler.toml `[triggers]`): expiry notices, then the outbox sweep.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = notify::expiring_sweep(&env).await {
+        log::error("cron", "expiring sweep", &e.to_string());
+    }
     consumer::sweep(env).await;
 }

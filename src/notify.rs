@@ -1,6 +1,7 @@
 //! Owner notices about keys (quota thresholds, expiry, revocation, leaks,
-//! canary use): a row the web UI lists. Webhook delivery of the same notices
-//! joins here once the webhook pipeline routes key events.
+//! canary use): a row the web UI lists, and in the same D1 batch an outbox
+//! event delivered to the key's own webhook endpoints (signed, retried, like
+//! every other event).
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -14,6 +15,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::domain::page::{finish, PageQuery};
 use crate::durable::protocol::Notice;
+use crate::events::{self, Event, EventType};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
 
@@ -23,19 +25,86 @@ pub const REVOKED: &str = "key.revoked";
 pub const LEAKED: &str = "key.leaked";
 pub const CANARY_USED: &str = "key.canary_used";
 
-/// Records one notice for `user_id`.
+fn event_type(kind: &str) -> Option<EventType> {
+    EventType::parse(kind).filter(|t| t.is_key_event())
+}
+
+/// Records one notice for `user_id` and, when it is about a key, the webhook
+/// event for that key's endpoints, atomically.
 pub async fn notify(app: &AppState, user_id: &str, key_id: Option<&str>, kind: &str, data: serde_json::Value) -> ApiResult<()> {
-    let db = d1::db(&app.env)?;
+    notify_env(&app.env, user_id, key_id, kind, data).await
+}
+
+/// `notify` for code without a request (the cron sweep).
+pub async fn notify_env(env: &worker::Env, user_id: &str, key_id: Option<&str>, kind: &str, data: serde_json::Value) -> ApiResult<()> {
+    let db = d1::db(env)?;
     let now = now_ms();
     let id = ids::ulid(now, random_bytes());
-    d1::stmt(
+    let mut batch = vec![d1::stmt(
         &db,
         "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[(&id).into(), user_id.into(), key_id.into(), kind.into(), d1::V::T(&data.to_string()), now.into()],
-    )?
-    .run()
-    .await?;
+    )?];
+    let event = match (event_type(kind), key_id) {
+        (Some(t), Some(_)) => Some(Event::new(t, user_id, now, data)),
+        _ => None,
+    };
+    if let Some(e) = &event {
+        batch.push(events::record(&db, e)?);
+    }
+    db.batch(batch).await?;
+    if let Some(e) = event {
+        // Already off the request's path (callers defer notify); failures are swept.
+        crate::adapters::webhooks::enqueue_event(env, e).await?;
+    }
     Ok(())
+}
+
+/// Cron: `key.expiring` once per threshold (default 7 days and 1 day before),
+/// claimed with INSERT … RETURNING so a notice is sent exactly once.
+pub async fn expiring_sweep(env: &worker::Env) -> ApiResult<usize> {
+    let thresholds = env
+        .var("EXPIRY_NOTICE_SECONDS")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "604800,86400".into());
+    let db = d1::db(env)?;
+    let now = now_ms();
+    #[derive(Deserialize)]
+    struct Claimed {
+        key_id: String,
+        user_id: String,
+        expires_at: f64,
+        threshold: f64,
+    }
+    let mut sent = 0;
+    for t in thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()) {
+        let claimed: Vec<Claimed> = d1::stmt(
+            &db,
+            "INSERT INTO key_expiry_notices (key_id, threshold, sent_at) \
+             SELECT id, ?2, ?1 FROM api_keys WHERE revoked_at IS NULL AND canary = 0 AND expires_at IS NOT NULL \
+             AND expires_at > ?1 AND expires_at <= ?1 + ?2 * 1000 \
+             AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n WHERE n.key_id = api_keys.id AND n.threshold = ?2) \
+             LIMIT 200 \
+             RETURNING key_id, threshold, \
+               (SELECT user_id FROM api_keys k WHERE k.id = key_id) AS user_id, \
+               (SELECT expires_at FROM api_keys k WHERE k.id = key_id) AS expires_at",
+            &[now.into(), t.into()],
+        )?
+        .all()
+        .await?
+        .results()?;
+        for c in claimed {
+            let data = serde_json::json!({
+                "keyId": c.key_id,
+                "expiresAt": rfc3339(c.expires_at as i64),
+                "secondsLeft": ((c.expires_at as i64 - now) / 1000).max(0),
+                "noticeSeconds": c.threshold as i64,
+            });
+            notify_env(env, &c.user_id, Some(&c.key_id), EXPIRING, data).await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
 }
 
 /// Turns a Gate notice into a recorded notice, after the response is sent.

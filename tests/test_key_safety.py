@@ -214,3 +214,79 @@ def test_leak_reports_are_refused_when_no_key_is_trusted(api: Api):
     r = api.post("/api/security/leaked-keys", data=body, headers={"Content-Type": "application/json",
                                                                   "Github-Public-Key-Signature": "MEUCIQ=="})
     assert_error(r, 401, "unauthenticated")
+
+
+# ---- Owner notices as signed webhook events to the key's own endpoints -----------------
+
+def _hook(api: Api, session: str, key_id: str, url: str, events: list[str]) -> dict:
+    r = api.post(f"/api/auth/api-keys/{key_id}/webhooks", token=session, json={"url": url, "events": events})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _verified(hook: dict, req: dict) -> dict:
+    from standardwebhooks.webhooks import Webhook
+    return Webhook(hook["secret"]).verify(req["body"], req["headers"])
+
+
+def test_quota_thresholds_reach_the_keys_own_endpoints_once_each(make_server):
+    from receiver import Receiver
+    rx = Receiver()
+    try:
+        s = make_server({"DAILY_QUOTA": "5", "WEBHOOK_ALLOW_LOOPBACK": "true", "WEBHOOK_RETRY_DELAYS": "1,1"})
+        api = Api(s.url)
+        a = api.signup()
+        k = api.create_key(a["token"], scopes=["read:comment"])
+        other = api.create_key(a["token"], scopes=["read:comment"])
+        mine, theirs = rx.new_path(), rx.new_path()
+        hook = _hook(api, a["token"], k["id"], rx.url(mine), ["key.quota_threshold", "key.revoked"])
+        _hook(api, a["token"], other["id"], rx.url(theirs), ["key.quota_threshold"])
+        for _ in range(5):
+            assert api.get("/api/auth/me", token=k["key"]).status_code == 200
+        for _ in range(3):
+            assert_error(api.get("/api/auth/me", token=k["key"]), 429, "quota_exceeded")
+        got = wait_for(lambda: len(rx.at(mine)) >= 2 and rx.at(mine), timeout=30)
+        time.sleep(2)
+        events = [_verified(hook, r) for r in rx.at(mine)]
+        assert sorted(e["data"]["percent"] for e in events) == [80, 100]
+        assert all(e["type"] == "key.quota_threshold" and e["data"]["keyId"] == k["id"] for e in events)
+        assert rx.at(theirs) == [], "another key's endpoint hears nothing about this key"
+        # Revocation is told to the revoked key's own endpoint.
+        api.delete(f"/api/auth/api-keys/{k['id']}", token=a["token"])
+        revoked = wait_for(lambda: [r for r in rx.at(mine) if '"key.revoked"' in r["body"]], timeout=30)
+        assert _verified(hook, revoked[0])["data"]["keyId"] == k["id"]
+    finally:
+        rx.stop()
+
+
+def test_expiring_keys_are_noticed_before_each_threshold(make_server):
+    import requests as rq
+    from datetime import timedelta
+    from receiver import Receiver
+    rx = Receiver()
+    try:
+        s = make_server({"EXPIRY_NOTICE_SECONDS": "30,8", "WEBHOOK_ALLOW_LOOPBACK": "true"})
+        api = Api(s.url)
+        a = api.signup()
+        at = (datetime.now(timezone.utc) + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+        k = api.create_key(a["token"], expiresAt=at)
+        far = api.create_key(a["token"], expiresIn="30d")
+        path = rx.new_path()
+        hook = _hook(api, a["token"], k["id"], rx.url(path), ["key.expiring"])
+        cron = lambda: rq.get(s.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30)
+        cron()
+        cron()  # a second sweep sends nothing new
+        first = wait_for(lambda: rx.at(path), timeout=30)
+        time.sleep(1)
+        assert len(rx.at(path)) == 1
+        e = _verified(hook, first[0])
+        assert e["type"] == "key.expiring" and e["data"]["keyId"] == k["id"] and e["data"]["noticeSeconds"] == 30
+        time.sleep(13)  # now within 8 s of expiry
+        cron()
+        wait_for(lambda: len(rx.at(path)) >= 2, timeout=30)
+        assert _verified(hook, rx.at(path)[1])["data"]["noticeSeconds"] == 8
+        notes = notices(api, a["token"], "key.expiring")
+        assert {n["keyId"] for n in notes} == {k["id"]}, "the 30-day key is not near its expiry"
+        assert len(notes) == 2
+    finally:
+        rx.stop()

@@ -245,12 +245,18 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
         EventType::WebhookTest => Some(event.data.get("endpointId").and_then(|v| v.as_str()).unwrap_or("").to_string()),
         _ => None,
     };
+    // A key notice goes to that key's endpoints even when the key is revoked,
+    // expired or a canary: it is about the key itself.
+    let about_key = event
+        .kind
+        .is_key_event()
+        .then(|| event.data.get("keyId").and_then(|v| v.as_str()).unwrap_or("").to_string());
     let candidates: Vec<Candidate> = d1::stmt(
         &db,
         "SELECT e.id, e.events, k.scopes FROM webhook_endpoints e JOIN api_keys k ON k.id = e.key_id \
-         WHERE e.user_id = ?1 AND e.enabled = 1 AND k.revoked_at IS NULL AND k.canary = 0 \
-         AND (k.expires_at IS NULL OR k.expires_at > ?2) AND (?3 IS NULL OR e.id = ?3)",
-        &[(&event.account_id).into(), now.into(), target.as_ref().into()],
+         WHERE e.user_id = ?1 AND e.enabled = 1 AND (?3 IS NULL OR e.id = ?3) AND (?4 IS NULL OR e.key_id = ?4) \
+         AND (?4 IS NOT NULL OR (k.revoked_at IS NULL AND k.canary = 0 AND (k.expires_at IS NULL OR k.expires_at > ?2)))",
+        &[(&event.account_id).into(), now.into(), target.as_ref().into(), about_key.as_ref().into()],
     )?
     .all()
     .await?
@@ -336,6 +342,8 @@ impl Target {
     fn blocked(&self, kind: Option<EventType>, now: i64) -> Option<&'static str> {
         if self.enabled == 0.0 {
             Some("endpoint disabled")
+        } else if kind.is_some_and(EventType::is_key_event) {
+            None
         } else if self.revoked_at.is_some() || self.expires_at.is_some_and(|t| t as i64 <= now) {
             Some("api key no longer active")
         } else if !kind.is_some_and(|k| wh::visible_to(k, wh::stored_scopes(&self.scopes))) {

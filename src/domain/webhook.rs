@@ -27,7 +27,8 @@ pub fn readers(kind: EventType) -> &'static [Scope] {
         PostCreated | PostUpdated | PostDeleted | PostBounced => &[Scope::WriteJes, Scope::ReadEngagement],
         JesclipCreated => &[Scope::WriteJesclip, Scope::ReadEngagement],
         CommentCreated => &[Scope::ReadComment],
-        WebhookTest => &[],
+        // The test event carries nothing; key notices concern the key itself.
+        WebhookTest | KeyQuotaThreshold | KeyExpiring | KeyRevoked | KeyLeaked | KeyCanaryUsed => &[],
     }
 }
 
