@@ -157,9 +157,11 @@ async fn envelope_rejections(res: axum::response::Response) -> axum::response::R
 /// Idempotency-Key replay (D1 would hold the plaintext).
 pub const SECRET_MINTING: [&str; 2] = ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks"];
 
-/// Every authenticated POST honours Idempotency-Key, except the secret-minting ones.
+/// Every authenticated POST honours Idempotency-Key, except the secret-minting
+/// ones and `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and
+/// pass it to the route they call, which would otherwise find it claimed).
 pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
-    *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path)
+    *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path) && path != "/mcp"
 }
 
 pub fn router() -> Router {
@@ -227,7 +229,7 @@ mod tests {
         let idem: Vec<&str> = routes().iter().filter(|r| idempotent(&r.method, r.path, r.access)).map(|r| r.path).collect();
         assert!(idem.contains(&"/api/posts") && idem.contains(&"/api/posts/{id}/comments"));
         assert!(!idem.contains(&"/api/auth/api-keys"), "a replay would store the plaintext key");
-        assert!(!idem.contains(&"/api/auth/signup"));
+        assert!(!idem.contains(&"/api/auth/signup") && !idem.contains(&"/mcp"));
         assert!(!idempotent(&Method::GET, "/api/posts/{id}", Access::Authenticated));
     }
 
