@@ -149,3 +149,118 @@ CREATE TABLE IF NOT EXISTS key_expiry_notices (
   sent_at    INTEGER NOT NULL,
   PRIMARY KEY (key_id, threshold)
 ) STRICT;
+
+-- ==========================================================================
+-- Content (issue 6): Jes and JesClips, media, comments, engagement, follows,
+-- hashtags, search, idempotency. Jes and JesClips share `posts` (kind) so
+-- comments, counts, visibility and media work the same for both.
+-- ==========================================================================
+CREATE TABLE IF NOT EXISTS posts (
+  rid           INTEGER PRIMARY KEY,          -- stable rowid: the FTS index keys on it
+  id            TEXT NOT NULL UNIQUE,
+  author_id     TEXT NOT NULL REFERENCES users(id),
+  kind          TEXT NOT NULL CHECK (kind IN ('jes', 'jesclip')),
+  content       TEXT NOT NULL DEFAULT '',     -- Jes text or JesClip caption; '' once deleted
+  visibility    TEXT NOT NULL CHECK (visibility IN ('PUBLIC', 'FOLLOWERS', 'PRIVATE')),
+  hub           TEXT,                         -- JeHub slug
+  bounce_of     TEXT REFERENCES posts(id),    -- bounce (content '') or quote-bounce
+  via_key_id    TEXT,                         -- the API key that made it, if any
+  via_label     TEXT,
+  like_count    INTEGER NOT NULL DEFAULT 0,   -- counters are set from COUNT(*) in the
+  comment_count INTEGER NOT NULL DEFAULT 0,   -- same batch as the change, so they are
+  bounce_count  INTEGER NOT NULL DEFAULT 0,   -- exact under concurrency
+  save_count    INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  deleted_at    INTEGER                       -- soft delete: threads keep their parent
+) STRICT;
+CREATE INDEX IF NOT EXISTS posts_author ON posts(author_id, id);
+CREATE INDEX IF NOT EXISTS posts_kind ON posts(kind, id);
+CREATE INDEX IF NOT EXISTS posts_hub ON posts(hub, id) WHERE hub IS NOT NULL;
+CREATE INDEX IF NOT EXISTS posts_bounce ON posts(bounce_of) WHERE bounce_of IS NOT NULL;
+-- One plain bounce per account and Jes; quote-bounces are unlimited.
+CREATE UNIQUE INDEX IF NOT EXISTS posts_one_bounce ON posts(author_id, bounce_of)
+  WHERE bounce_of IS NOT NULL AND content = '' AND deleted_at IS NULL;
+
+-- Uploaded files; the bytes live in R2 under r2_key (random, never derived from ids).
+CREATE TABLE IF NOT EXISTS media (
+  id            TEXT PRIMARY KEY,
+  owner_id      TEXT NOT NULL REFERENCES users(id),
+  post_id       TEXT REFERENCES posts(id),    -- NULL until attached (POST /api/media then mediaIds)
+  position      INTEGER NOT NULL DEFAULT 0,
+  r2_key        TEXT NOT NULL UNIQUE,
+  content_type  TEXT NOT NULL,                -- from the bytes, not the client
+  size          INTEGER NOT NULL,
+  etag          TEXT NOT NULL,                -- R2's HTTP ETag
+  created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS media_post ON media(post_id, position);
+CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
+
+CREATE TABLE IF NOT EXISTS comments (
+  id            TEXT PRIMARY KEY,
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  parent_id     TEXT REFERENCES comments(id),
+  author_id     TEXT NOT NULL REFERENCES users(id),
+  content       TEXT NOT NULL,
+  via_key_id    TEXT,
+  via_label     TEXT,
+  created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS comments_post ON comments(post_id, id);
+
+CREATE TABLE IF NOT EXISTS likes (
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  user_id       TEXT NOT NULL REFERENCES users(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (post_id, user_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS likes_recent ON likes(created_at);
+
+CREATE TABLE IF NOT EXISTS saves (
+  id            TEXT NOT NULL UNIQUE,         -- orders the caller's saved list
+  user_id       TEXT NOT NULL REFERENCES users(id),
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (user_id, post_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS follows (
+  follower_id   TEXT NOT NULL REFERENCES users(id),
+  followee_id   TEXT NOT NULL REFERENCES users(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (follower_id, followee_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS follows_followee ON follows(followee_id);
+
+CREATE TABLE IF NOT EXISTS hashtags (
+  tag           TEXT NOT NULL,
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (tag, post_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS hashtags_post ON hashtags(post_id);
+
+-- Full-text index of live posts, kept in step with `posts` by triggers.
+CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(content, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS posts_fts_insert AFTER INSERT ON posts BEGIN
+  INSERT INTO posts_fts (rowid, content) SELECT new.rid, new.content WHERE new.content != '';
+END;
+CREATE TRIGGER IF NOT EXISTS posts_fts_update AFTER UPDATE OF content, deleted_at ON posts BEGIN
+  DELETE FROM posts_fts WHERE rowid = old.rid;
+  INSERT INTO posts_fts (rowid, content) SELECT new.rid, new.content
+    WHERE new.content != '' AND new.deleted_at IS NULL;
+END;
+
+-- Idempotency-Key: one row per (account, key), 24 h. `running` is a claim;
+-- `done` holds the response to replay.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  account_id    TEXT NOT NULL,
+  key           TEXT NOT NULL,
+  fingerprint   TEXT NOT NULL,                -- SHA-256 of method, path and body
+  state         TEXT NOT NULL CHECK (state IN ('running', 'done')),
+  status        INTEGER,
+  body          TEXT,
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (account_id, key)
+) STRICT;

@@ -11,8 +11,8 @@ use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
 use crate::http::MAX_JSON_BYTES;
-use crate::auth::scope::Scope::WebhooksManage;
-use crate::routes::{accounts, bench, keys, meta, security, webhooks};
+use crate::h;
+use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
 
 pub struct Route {
     pub method: Method,
@@ -34,6 +34,7 @@ macro_rules! route {
 }
 
 pub fn routes() -> Vec<Route> {
+    use crate::auth::scope::Scope::*;
     use Access::*;
     vec![
         route!(GET "/health", Public, meta::health),
@@ -67,6 +68,46 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), webhooks::test),
         route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), webhooks::deliveries),
         // (end Webhooks)
+        // ---- Content (issue 6). Handlers are `async fn(Ctx)` wrapped by `h!`
+        // (one shared Handler type: see routes/shared.rs for why).
+        route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),
+        route!(GET "/api/posts/{id}", Authenticated, h!(posts::get)),
+        route!(PATCH "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::update)),
+        route!(DELETE "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::delete)),
+        route!(POST "/api/posts/{id}/bounce", Scopes(&[WriteJes]), h!(posts::bounce)),
+        route!(POST "/api/posts/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
+        route!(GET "/api/posts/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
+        route!(POST "/api/jesclips", Scopes(&[WriteJesclip]), h!(clips::create)),
+        route!(GET "/api/jesclips/{id}", Authenticated, h!(posts::get)),
+        route!(PATCH "/api/jesclips/{id}", Scopes(&[WriteJesclip]), h!(posts::update)),
+        route!(DELETE "/api/jesclips/{id}", Scopes(&[WriteJesclip]), h!(posts::delete)),
+        route!(POST "/api/jesclips/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
+        route!(GET "/api/jesclips/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
+        route!(POST "/api/media", Scopes(&[WriteJes]), h!(media::create)),
+        route!(GET "/api/media/{id}", Optional, h!(media::get)),
+        // Session-only surface
+        route!(GET "/api/feed/home", SessionOnly, h!(feeds::home)),
+        route!(GET "/api/feed/jehub/{hub}", SessionOnly, h!(feeds::jehub)),
+        route!(GET "/api/feed/jesclips", SessionOnly, h!(feeds::jesclips)),
+        route!(GET "/api/trending", SessionOnly, h!(feeds::trending)),
+        route!(GET "/api/discover", SessionOnly, h!(feeds::discover)),
+        route!(GET "/api/search", SessionOnly, h!(feeds::search)),
+        route!(GET "/api/users/{username}", SessionOnly, h!(feeds::profile)),
+        route!(GET "/api/users/{username}/posts", SessionOnly, h!(feeds::user_posts)),
+        route!(GET "/api/saves", SessionOnly, h!(feeds::saves)),
+        route!(PATCH "/api/account", SessionOnly, h!(account::update)),
+        route!(DELETE "/api/account", SessionOnly, h!(account::delete)),
+        route!(POST "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
+        route!(DELETE "/api/users/{username}/follow", SessionOnly, h!(feeds::follow)),
+        route!(POST "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/posts/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/posts/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
+        route!(POST "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
+        route!(DELETE "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
+        // ---- end Content
     ]
 }
 
@@ -112,11 +153,27 @@ async fn envelope_rejections(res: axum::response::Response) -> axum::response::R
     crate::error::ApiError::from_status(status, detail).into_response()
 }
 
+/// Routes whose responses carry a secret shown once: never stored for
+/// Idempotency-Key replay (D1 would hold the plaintext).
+pub const SECRET_MINTING: [&str; 2] = ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks"];
+
+/// Every authenticated POST honours Idempotency-Key, except the secret-minting
+/// ones and `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and
+/// pass it to the route they call, which would otherwise find it claimed).
+pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
+    *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path) && path != "/mcp"
+}
+
 pub fn router() -> Router {
     let mut router = Router::new();
     for r in routes() {
         let access = r.access;
-        let guarded = r.handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
+        let mut handler = r.handler;
+        // Content: Idempotency-Key, inside the guard so the account is known.
+        if idempotent(&r.method, r.path, access) {
+            handler = handler.layer(from_fn(|req, next| SendFuture::new(crate::idempotency::layer(req, next))));
+        }
+        let guarded = handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
         router = router.route(r.path, guarded);
     }
     router
@@ -159,6 +216,26 @@ mod tests {
 
     /// Public writes that authenticate by other means than a credential.
     const SIGNED_PUBLIC_WRITES: &[&str] = &["/api/security/leaked-keys"];
+
+    #[test]
+    fn the_listing_engagement_and_account_surface_is_session_only() {
+        let surface = ["/api/feed/", "/api/trending", "/api/discover", "/api/search", "/api/users/", "/api/saves", "/api/account"];
+        for r in routes() {
+            let engagement = r.path.ends_with("/like") || r.path.ends_with("/save");
+            if engagement || surface.iter().any(|p| r.path.starts_with(p)) {
+                assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_authenticated_post_but_the_secret_minting_ones_is_idempotent() {
+        let idem: Vec<&str> = routes().iter().filter(|r| idempotent(&r.method, r.path, r.access)).map(|r| r.path).collect();
+        assert!(idem.contains(&"/api/posts") && idem.contains(&"/api/posts/{id}/comments"));
+        assert!(!idem.contains(&"/api/auth/api-keys"), "a replay would store the plaintext key");
+        assert!(!idem.contains(&"/api/auth/signup") && !idem.contains(&"/mcp"));
+        assert!(!idempotent(&Method::GET, "/api/posts/{id}", Access::Authenticated));
+    }
 
     #[test]
     fn api_keys_never_reach_write_routes_without_a_scope() {

@@ -61,9 +61,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
-        }
+        // The body is read (within the limit) before any refusal: a response sent
+        // while the client is still uploading makes workerd drop the connection.
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(format!("JSON body larger than {MAX_JSON_BYTES} bytes"))
@@ -71,6 +70,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::invalid(format!("could not read body: {}", e.body_text()))
             }
         })?;
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
+        }
         parse_json(&bytes).map(JsonBody)
     }
 }

@@ -14,6 +14,7 @@ pub mod durable;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod log;
 pub mod mcp;
 pub mod notify;
@@ -23,13 +24,13 @@ pub mod web;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, Response as HttpResponse};
+use axum::http::HeaderValue;
 use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 pub use durable::gate::Gate;
 
 #[event(fetch)]
-async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<axum::body::Body>> {
+async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let started = http::now_ms();
     let request_id = format!("req_{}", domain::ids::ulid(started, adapters::crypto::random_bytes()));
     let method = req.method().to_string();
@@ -47,7 +48,14 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<HttpResponse<
     }
     let detail = res.extensions().get::<error::InternalDetail>().map(|d| d.0.clone());
     log::request(&request_id, &method, &path, res.status().as_u16(), http::now_ms() - started, detail.as_deref());
-    Ok(res)
+    // Content: media bodies the runtime streams itself (R2), handed over as
+    // is so Content-Length survives and no byte passes through wasm.
+    if let Some(body) = res.extensions_mut().remove::<adapters::media::JsBody>() {
+        if method != "HEAD" {
+            return adapters::media::js_response(&res, &body);
+        }
+    }
+    worker::IntoResponse::into_raw(res).map_err(|e| worker::Error::RustError(e.into().to_string()))
 }
 
 /// Webhook queue and its dead-letter queue (see `consumer`).

@@ -1,5 +1,6 @@
 //! Domain rules: pure, no bindings, tested natively.
 pub mod clock;
+pub mod content;
 pub mod ids;
 pub mod leak;
 pub mod limits;

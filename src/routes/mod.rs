@@ -1,7 +1,14 @@
 //! One file per resource; each handler's doc line names its route.
+pub mod account;
 pub mod accounts;
 pub mod bench;
+pub mod clips;
+pub mod comments;
+pub mod feeds;
 pub mod keys;
+pub mod media;
 pub mod meta;
+pub mod posts;
 pub mod security;
+pub mod shared;
 pub mod webhooks;

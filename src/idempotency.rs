@@ -1,0 +1,357 @@
+//! `Idempotency-Key` on authenticated POSTs (IETF draft
+//! `draft-ietf-httpapi-idempotency-key-header`, Stripe semantics), as one
+//! axum layer that runs after the auth guard:
+//!
+//! - the first request with a key claims it atomically (INSERT … ON CONFLICT
+//!   DO UPDATE only over an expired or abandoned row; `changes` says who won),
+//!   runs, and stores its status and body for 24 hours, per account;
+//! - the same key and the same request (method, path, body SHA-256) replays
+//!   the stored response with `Idempotent-Replayed: true` and creates nothing;
+//! - the same key with a different request is 422 `idempotency_key_reused`;
+//! - the same key while the first is still running is 409
+//!   `idempotency_in_flight`;
+//! - a 5xx answer releases the claim so a retry can run; a claim older than
+//!   `ABANDONED_MS` that never finished (the isolate died) is taken over.
+//!
+//! The decisions are pure functions, tested natively; the layer is plumbing.
+//! Routes that answer with a secret shown once (new API keys, webhook
+//! secrets) are left out in `app::router()`: storing their bodies would keep
+//! the plaintext secret in D1.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::adapters::d1::{self, V};
+use crate::auth::guard::Principal;
+use crate::domain::clock::DAY_MS;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
+use crate::routes::shared::{read_body, Row};
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+/// How long a finished key replays.
+pub const TTL_MS: i64 = DAY_MS;
+/// A claim this old that never finished is treated as abandoned.
+pub const ABANDONED_MS: i64 = 60_000;
+pub const MAX_KEY_LEN: usize = 255;
+/// Largest response body stored for replay (content responses are small).
+const MAX_STORED_BODY: usize = 256 * 1024;
+
+/// The header's value, checked: 1 to 255 visible ASCII characters.
+pub fn parse_key(raw: &[u8]) -> Result<&str, String> {
+    if raw.is_empty() || raw.len() > MAX_KEY_LEN {
+        return Err(format!("Idempotency-Key: must be 1 to {MAX_KEY_LEN} characters"));
+    }
+    if !raw.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return Err("Idempotency-Key: only visible ASCII characters are allowed".into());
+    }
+    std::str::from_utf8(raw).map_err(|_| "Idempotency-Key: only visible ASCII characters are allowed".into())
+}
+
+/// What identifies "the same request": method, path and query, body. For a
+/// multipart body the boundary is left out: clients draw a new random one for
+/// every attempt, so a faithful retry would otherwise never match.
+pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8], boundary: Option<&str>) -> String {
+    // Length-prefixed, so no two (method, path, body) triples hash alike.
+    let mut h = Sha256::new();
+    for part in [method.as_bytes(), path_and_query.as_bytes()] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    let mut rest = body;
+    if let Some(b) = boundary.map(str::as_bytes).filter(|b| !b.is_empty()) {
+        while let Some(at) = rest.windows(b.len()).position(|w| w == b) {
+            h.update((at as u64).to_be_bytes());
+            h.update(&rest[..at]);
+            rest = &rest[at + b.len()..];
+        }
+    }
+    h.update((rest.len() as u64).to_be_bytes());
+    h.update(rest);
+    hex::encode(h.finalize())
+}
+
+/// The `boundary` parameter of a multipart Content-Type.
+pub fn boundary(content_type: &str) -> Option<&str> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// A stored key, as read after a lost claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub fingerprint: String,
+    pub running: bool,
+    pub status: u16,
+    pub body: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Replay the stored response.
+    Replay { status: u16, body: String },
+    /// 409: the first request still runs.
+    InFlight,
+    /// 422: the key belongs to a different request.
+    Reused,
+    /// The row is expired or abandoned (the claim raced with its release or
+    /// takeover): try to claim again.
+    Retry,
+}
+
+/// What to answer when the claim was lost to an existing row.
+pub fn decide(stored: &Stored, fingerprint: &str, now: i64) -> Decision {
+    if stored.created_at <= now - TTL_MS || (stored.running && stored.created_at <= now - ABANDONED_MS) {
+        return Decision::Retry;
+    }
+    if stored.running {
+        // Whatever its body, a concurrent retry waits for the first to finish.
+        return Decision::InFlight;
+    }
+    if stored.fingerprint != fingerprint {
+        return Decision::Reused;
+    }
+    Decision::Replay { status: stored.status, body: stored.body.clone() }
+}
+
+/// Whether a finished response is kept for replay (5xx releases the claim).
+pub fn keeps(status: u16) -> bool {
+    status < 500
+}
+
+/// How large a body the layer reads to fingerprint it.
+pub fn body_limit(content_type: &str, max_upload: usize) -> usize {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("multipart/form-data") {
+        max_upload + 64 * 1024
+    } else {
+        MAX_JSON_BYTES
+    }
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut res = (status, body.clone()).into_response();
+    let h = res.headers_mut();
+    if !body.is_empty() {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    h.insert(REPLAYED, HeaderValue::from_static("true"));
+    res
+}
+
+/// The layer (see the module doc).
+pub async fn layer(req: Request, next: Next) -> Response {
+    match run(req, next).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(req: Request, next: Next) -> ApiResult<Response> {
+    let Some(raw) = req.headers().get(HEADER) else { return Ok(next.run(req).await) };
+    let key = parse_key(raw.as_bytes()).map_err(ApiError::invalid)?.to_string();
+    let (Some(app), Some(who)) = (req.extensions().get::<AppState>().cloned(), req.extensions().get::<Principal>().cloned())
+    else {
+        return Ok(next.run(req).await);
+    };
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let max_upload = crate::durable::gate::var_u32(&app.env, "MAX_UPLOAD_BYTES", 104_857_600) as usize;
+    let limit = body_limit(&ct, max_upload);
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, limit).await?;
+    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let fp = fingerprint(parts.method.as_str(), target, &bytes, boundary(&ct));
+    let db = d1::db(&app.env)?;
+    let account = who.user_id.as_str();
+    let mut claimed_at = None;
+    for _ in 0..2 {
+        let now = now_ms();
+        let won = d1::stmt(
+            &db,
+            "INSERT INTO idempotency_keys (account_id, key, fingerprint, state, created_at) VALUES (?1, ?2, ?3, 'running', ?4) \
+             ON CONFLICT (account_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', \
+             status = NULL, body = NULL, created_at = excluded.created_at \
+             WHERE idempotency_keys.created_at <= ?5 OR (idempotency_keys.state = 'running' AND idempotency_keys.created_at <= ?6)",
+            &[account.into(), V::T(&key), V::T(&fp), now.into(), (now - TTL_MS).into(), (now - ABANDONED_MS).into()],
+        )?
+        .run()
+        .await?
+        .meta()?
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+        if won == 1 {
+            claimed_at = Some(now);
+            break;
+        }
+        let row: Option<Row> = d1::stmt(
+            &db,
+            "SELECT fingerprint AS k, state AS v, coalesce(status, 0) AS n, coalesce(body, '') AS x, created_at AS o \
+             FROM idempotency_keys WHERE account_id = ?1 AND key = ?2",
+            &[account.into(), V::T(&key)],
+        )?
+        .first(None)
+        .await?;
+        let Some(row) = row else { continue };
+        let stored = Stored {
+            fingerprint: row.k,
+            running: row.v.as_deref() == Some("running"),
+            status: row.n as u16,
+            body: row.x.unwrap_or_default(),
+            created_at: row.o as i64,
+        };
+        match decide(&stored, &fp, now) {
+            Decision::Replay { status, body } => return Ok(replay(status, body)),
+            Decision::InFlight => return Err(ApiError::IdempotencyInFlight),
+            Decision::Reused => return Err(ApiError::IdempotencyKeyReused),
+            Decision::Retry => continue,
+        }
+    }
+    let Some(claimed_at) = claimed_at else { return Err(ApiError::IdempotencyInFlight) };
+    if claimed_at % 8 == 0 {
+        // Now and then, forget this account's expired keys (off the response path).
+        let env = app.env.clone();
+        let account = account.to_string();
+        app.defer("purge idempotency keys", async move {
+            let db = d1::db(&env)?;
+            d1::stmt(
+                &db,
+                "DELETE FROM idempotency_keys WHERE account_id = ?1 AND created_at <= ?2",
+                &[V::T(&account), (claimed_at - TTL_MS).into()],
+            )?
+            .run()
+            .await?;
+            Ok(())
+        });
+    }
+
+    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let ours = [account.into(), V::T(&key), claimed_at.into()];
+    let status = res.status().as_u16();
+    if !keeps(status) {
+        release(&db, &ours).await;
+        return Ok(res);
+    }
+    let (rparts, rbody) = res.into_parts();
+    let rbytes = match axum::body::to_bytes(rbody, MAX_STORED_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            release(&db, &ours).await;
+            return Err(ApiError::internal("idempotency: response body unreadable or too large"));
+        }
+    };
+    match std::str::from_utf8(&rbytes) {
+        Ok(text) => {
+            d1::stmt(
+                &db,
+                "UPDATE idempotency_keys SET state = 'done', status = ?4, body = ?5 \
+                 WHERE account_id = ?1 AND key = ?2 AND created_at = ?3",
+                &[account.into(), V::T(&key), claimed_at.into(), (status as i64).into(), V::T(text)],
+            )?
+            .run()
+            .await?;
+        }
+        Err(_) => release(&db, &ours).await,
+    }
+    Ok(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+/// Drops our claim (only ours: a takeover has another `created_at`).
+async fn release(db: &worker::D1Database, ours: &[V<'_>; 3]) {
+    if let Ok(s) = d1::stmt(
+        db,
+        "DELETE FROM idempotency_keys WHERE account_id = ?1 AND key = ?2 AND created_at = ?3 AND state = 'running'",
+        ours,
+    ) {
+        let _ = s.run().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn stored(running: bool, fp: &str, age: i64) -> Stored {
+        Stored { fingerprint: fp.into(), running, status: 201, body: "{\"id\":\"x\"}".into(), created_at: NOW - age }
+    }
+
+    #[test]
+    fn keys_are_1_to_255_visible_ascii_characters() {
+        assert_eq!(parse_key(b"order-42"), Ok("order-42"));
+        assert!(parse_key(b"").is_err());
+        assert!(parse_key(&[b'a'; 256]).unwrap_err().starts_with("Idempotency-Key:"));
+        assert!(parse_key(&[b'a'; 255]).is_ok());
+        assert!(parse_key(b"tab\there").is_err());
+        assert!(parse_key("caf\u{e9}".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn fingerprints_cover_method_path_and_body() {
+        let f = |m: &str, p: &str, b: &[u8]| fingerprint(m, p, b, None);
+        let a = f("POST", "/api/posts", b"{\"content\":\"hi\"}");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, f("POST", "/api/posts", b"{\"content\":\"hi\"}"));
+        assert_ne!(a, f("POST", "/api/posts", b"{\"content\":\"ho\"}"));
+        assert_ne!(a, f("POST", "/api/posts/1/bounce", b"{\"content\":\"hi\"}"));
+        assert_ne!(a, f("PUT", "/api/posts", b"{\"content\":\"hi\"}"));
+        // Length prefixes keep path and body apart.
+        assert_ne!(f("POST", "/a", b"\nb"), f("POST", "/a\n", b"b"));
+    }
+
+    #[test]
+    fn multipart_retries_match_whatever_their_boundary() {
+        let body = |b: &str, caption: &str| {
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n{caption}\r\n--{b}--\r\n").into_bytes()
+        };
+        let fp = |b: &str, caption: &str| fingerprint("POST", "/api/jesclips", &body(b, caption), Some(b));
+        assert_eq!(fp("aaa111", "hi"), fp("zzz999", "hi"));
+        assert_ne!(fp("aaa111", "hi"), fp("aaa111", "ho"));
+        assert_eq!(boundary("multipart/form-data; boundary=\"xyz\""), Some("xyz"));
+        assert_eq!(boundary("multipart/form-data;charset=utf-8; Boundary=q"), Some("q"));
+        assert_eq!(boundary("application/json; boundary=q"), None);
+        assert_eq!(boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn a_finished_key_replays_the_same_request_and_refuses_another() {
+        let s = stored(false, "fp1", 1000);
+        assert_eq!(decide(&s, "fp1", NOW), Decision::Replay { status: 201, body: "{\"id\":\"x\"}".into() });
+        assert_eq!(decide(&s, "fp2", NOW), Decision::Reused);
+    }
+
+    #[test]
+    fn a_running_key_is_in_flight_until_abandoned() {
+        assert_eq!(decide(&stored(true, "fp1", 1000), "fp1", NOW), Decision::InFlight);
+        assert_eq!(decide(&stored(true, "fp1", 1000), "other", NOW), Decision::InFlight);
+        assert_eq!(decide(&stored(true, "fp1", ABANDONED_MS - 1), "fp1", NOW), Decision::InFlight);
+        assert_eq!(decide(&stored(true, "fp1", ABANDONED_MS), "fp1", NOW), Decision::Retry);
+    }
+
+    #[test]
+    fn keys_expire_after_24_hours() {
+        assert_eq!(decide(&stored(false, "fp1", TTL_MS - 1), "other", NOW), Decision::Reused);
+        assert_eq!(decide(&stored(false, "fp1", TTL_MS), "other", NOW), Decision::Retry);
+    }
+
+    #[test]
+    fn server_errors_are_not_kept_and_uploads_get_a_larger_body_limit() {
+        assert!(keeps(201) && keeps(400) && keeps(404) && keeps(409) && keeps(422));
+        assert!(!keeps(500) && !keeps(503));
+        assert_eq!(body_limit("application/json", 1000), MAX_JSON_BYTES);
+        assert_eq!(body_limit("multipart/form-data; boundary=x", 1000), 1000 + 64 * 1024);
+    }
+}

@@ -1,0 +1,178 @@
+//! The caller's own account (sessions only): update profile fields, email
+//! and password, and delete the account. Deletion revokes every API key and
+//! session of the account, each in its Gate Durable Object first (so no
+//! request passes after the answer), then in D1.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::adapters::crypto::{pbkdf2_sha256, random_bytes};
+use crate::adapters::d1::{self, V};
+use crate::adapters::gate;
+use crate::auth::decide::CredentialKind;
+use crate::auth::password::{Stored, ITERATIONS};
+use crate::domain::clock::rfc3339;
+use crate::domain::validate;
+use crate::durable::protocol::GateRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json, now_ms};
+use crate::routes::accounts::UserResponse;
+use crate::routes::shared::{str_field, Ctx, Row};
+
+/// The caller's account as a `Row`: k id, j username, v email, x display
+/// name, n created_at.
+async fn user(c: &Ctx) -> ApiResult<Row> {
+    let db = d1::db(&c.app.env)?;
+    let row: Option<Row> = d1::stmt(
+        &db,
+        "SELECT id AS k, username AS j, email AS v, display_name AS x, created_at AS n FROM users \
+         WHERE id = ?1 AND deleted_at IS NULL",
+        &[(&c.who()?.user_id).into()],
+    )?
+    .first(None)
+    .await?;
+    row.ok_or(ApiError::NotFound)
+}
+
+/// Checks `currentPassword` against the account's stored hash (403 when wrong).
+async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
+    let given = given.ok_or_else(|| ApiError::invalid("currentPassword: required to change email or password"))?;
+    let db = d1::db(&c.app.env)?;
+    let hash: Option<String> = d1::stmt(
+        &db,
+        "SELECT password_hash FROM users WHERE id = ?1 AND deleted_at IS NULL",
+        &[(&c.who()?.user_id).into()],
+    )?
+    .first(Some("password_hash"))
+    .await?;
+    let stored = hash.as_deref().and_then(Stored::parse).ok_or(ApiError::NotFound)?;
+    let derived = pbkdf2_sha256(given.as_bytes(), &stored.salt, stored.iterations).await?;
+    if !stored.matches(&derived) {
+        return Err(ApiError::Forbidden("currentPassword: does not match".into()));
+    }
+    Ok(())
+}
+
+/// PATCH /api/account: `{displayName?, username?, email?, password?,
+/// currentPassword?}`; email and password changes need `currentPassword`. A
+/// new password ends every other session of the account.
+pub async fn update(mut c: Ctx) -> ApiResult<Response> {
+    let body = c.json(false).await?;
+    let display = str_field(&body, "displayName")?.map(|d| validate::text("displayName", d, 50)).transpose().map_err(ApiError::invalid)?;
+    let username = str_field(&body, "username")?.map(validate::username).transpose().map_err(ApiError::invalid)?;
+    let email = str_field(&body, "email")?.map(validate::email).transpose().map_err(ApiError::invalid)?;
+    let password = str_field(&body, "password")?.map(validate::password).transpose().map_err(ApiError::invalid)?;
+    if display.is_none() && username.is_none() && email.is_none() && password.is_none() {
+        return Err(ApiError::invalid("body: give at least one of displayName, username, email, password"));
+    }
+    if email.is_some() || password.is_some() {
+        check_password(&c, str_field(&body, "currentPassword")?).await?;
+    }
+    let hash = match password {
+        Some(pw) => {
+            let salt = random_bytes::<16>();
+            let hash = pbkdf2_sha256(pw.as_bytes(), &salt, ITERATIONS).await?;
+            Some(Stored { iterations: ITERATIONS, salt: salt.to_vec(), hash }.encode())
+        }
+        None => None,
+    };
+    let me = c.who()?.clone();
+    let db = d1::db(&c.app.env)?;
+    let written = d1::stmt(
+        &db,
+        "UPDATE users SET display_name = coalesce(?1, display_name), username = coalesce(?2, username), \
+         email = coalesce(?3, email), password_hash = coalesce(?4, password_hash) WHERE id = ?5 AND deleted_at IS NULL",
+        &[display.as_ref().into(), username.as_ref().into(), email.as_ref().into(), hash.as_ref().into(), (&me.user_id).into()],
+    )?
+    .run()
+    .await
+    .map_err(ApiError::from);
+    if let Err(e) = written {
+        if d1::is_unique_violation(&e) {
+            let field = if e.to_string().contains("users.email") { "email" } else { "username" };
+            return Err(ApiError::Conflict(format!("{field}: already taken")));
+        }
+        return Err(e);
+    }
+    if hash.is_some() {
+        revoke_all(&c, false, Some(&me.id)).await?;
+    }
+    refresh_all(&c).await?;
+    let u = user(&c).await?;
+    let res = UserResponse {
+        id: u.k,
+        username: u.j,
+        email: u.v.unwrap_or_default(),
+        display_name: u.x.unwrap_or_default(),
+        created_at: rfc3339(u.n as i64),
+    };
+    Ok(json(StatusCode::OK, &res))
+}
+
+/// The account's live credentials: (kind, id, token hash); keys only with `keys`.
+async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, String, String)>> {
+    let db = d1::db(&c.app.env)?;
+    let sql = if keys {
+        "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+         UNION ALL SELECT id AS k, token_hash AS j, 'key' AS v FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL"
+    } else {
+        "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
+    };
+    let rows: Vec<Row> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let kind = if r.v.as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
+            (kind, r.k, r.j)
+        })
+        .collect())
+}
+
+/// Revokes the account's live sessions (but `keep`) and, with `keys`, its
+/// API keys: all their Gate Durable Objects first, then D1.
+async fn revoke_all(c: &Ctx, keys: bool, keep: Option<&str>) -> ApiResult<()> {
+    let live: Vec<_> = credentials(c, keys).await?.into_iter().filter(|(_, id, _)| Some(id.as_str()) != keep).collect();
+    let env = &c.app.env;
+    // One at a time: a handful of DO round trips, and no join machinery in wasm.
+    for (kind, _, hash) in &live {
+        gate::revoke(env, &GateRequest::Revoke { kind: *kind, hash: hash.clone() }).await?;
+    }
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let mut stmts = Vec::new();
+    for (kind, id, _) in &live {
+        let table = if *kind == CredentialKind::Key { "api_keys" } else { "sessions" };
+        stmts.push(d1::stmt(
+            &db,
+            &format!("UPDATE {table} SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL"),
+            &[now.into(), V::T(id)],
+        )?);
+    }
+    if !stmts.is_empty() {
+        db.batch(stmts).await?;
+    }
+    Ok(())
+}
+
+/// Every live credential's Gate object caches the account profile (`/me`
+/// answers from it): reload them after a change.
+async fn refresh_all(c: &Ctx) -> ApiResult<()> {
+    for (kind, _, hash) in credentials(c, true).await? {
+        gate::refresh(&c.app.env, kind, hash).await?;
+    }
+    Ok(())
+}
+
+/// DELETE /api/account: soft-deletes the account (its content disappears
+/// from every read), ends its follows, and revokes all its keys and sessions.
+pub async fn delete(c: Ctx) -> ApiResult<Response> {
+    revoke_all(&c, true, None).await?;
+    let db = d1::db(&c.app.env)?;
+    let me = &c.who()?.user_id;
+    db.batch(vec![
+        d1::stmt(&db, "UPDATE users SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL", &[now_ms().into(), me.into()])?,
+        d1::stmt(&db, "DELETE FROM follows WHERE follower_id = ?1 OR followee_id = ?1", &[me.into()])?,
+    ])
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

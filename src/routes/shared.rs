@@ -1,0 +1,475 @@
+//! Plumbing shared by the content routes: the one handler adapter (`H`), the
+//! request context (`Ctx`), the SQL that renders a Jes as JSON, the visibility
+//! rule as SQL, and loading one Jes the caller may see.
+//!
+//! Why one adapter: axum monomorphises every handler signature separately,
+//! which costs about 1 KB of gzipped wasm per route; the content surface has
+//! thirty routes and the Worker a 300 KB budget. Every content route is a plain
+//! `async fn(Ctx) -> ApiResult<Response>` wrapped by `h!`, so they share one
+//! `Handler` type. Rendering happens in SQL (`json_object`) for the same
+//! reason: no row or response structs to (de)serialize per route.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::handler::Handler;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use worker::send::SendFuture;
+
+use crate::adapters::d1::{self, V};
+use crate::auth::decide::CredentialKind;
+use crate::auth::guard::Principal;
+use crate::auth::scope::Scope;
+use crate::domain::content::{may_see, Viewer, Visibility};
+use crate::domain::page::{encode_cursor, finish, Page, PageQuery};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{parse_json, AppState, MAX_JSON_BYTES};
+
+pub type Fut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
+
+/// A content route: `h!(posts::create)`.
+#[derive(Clone, Copy)]
+pub struct H(pub fn(Ctx) -> Fut);
+
+/// Marks `H`'s `Handler` impl apart from axum's own.
+pub struct Plain;
+
+impl<S: Clone + Send + Sync + 'static> Handler<Plain, S> for H {
+    type Future = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+    fn call(self, req: Request, _state: S) -> Self::Future {
+        Box::pin(SendFuture::new(async move {
+            let out = match Ctx::new(req).await {
+                Ok(ctx) => (self.0)(ctx).await,
+                Err(e) => Err(e),
+            };
+            out.unwrap_or_else(IntoResponse::into_response)
+        }))
+    }
+}
+
+/// Wraps `async fn(Ctx) -> ApiResult<Response>` as a route handler.
+#[macro_export]
+macro_rules! h {
+    ($f:path) => {
+        $crate::routes::shared::H(|c| Box::pin($f(c)))
+    };
+}
+
+/// What a content route gets: the runtime, the caller, the path parameter,
+/// the headers and the (unread) body.
+pub struct Ctx {
+    pub app: AppState,
+    /// The caller; `None` only on `Access::Optional` routes.
+    pub who: Option<Principal>,
+    /// The route's one path parameter (`{id}`, `{hub}`, `{username}`), or "".
+    pub id: String,
+    pub method: Method,
+    pub path: String,
+    query: String,
+    pub headers: HeaderMap,
+    body: Option<Body>,
+}
+
+impl Ctx {
+    async fn new(req: Request) -> ApiResult<Ctx> {
+        let (mut parts, body) = req.into_parts();
+        let app = parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))?;
+        let who = parts.extensions.get::<Principal>().cloned();
+        let id = match RawPathParams::from_request_parts(&mut parts, &()).await {
+            Ok(params) => params.iter().next().map(|(_, v)| v.to_string()).unwrap_or_default(),
+            Err(_) => return Err(ApiError::NotFound),
+        };
+        Ok(Ctx {
+            app,
+            who,
+            id,
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts.headers,
+            body: Some(body),
+        })
+    }
+
+    /// The caller, on routes that always have one.
+    pub fn who(&self) -> ApiResult<&Principal> {
+        self.who.as_ref().ok_or(ApiError::Unauthenticated)
+    }
+
+    /// The caller's account id, if any.
+    pub fn viewer(&self) -> Option<&str> {
+        self.who.as_ref().map(|p| p.user_id.as_str())
+    }
+
+    pub fn is_session(&self) -> bool {
+        self.who.as_ref().is_some_and(|p| p.kind == CredentialKind::Session)
+    }
+
+    /// Engagement counts are shown to sessions and to keys with read:engagement.
+    pub fn sees_counts(&self) -> bool {
+        self.who.as_ref().is_some_and(|p| p.can(Scope::ReadEngagement))
+    }
+
+    /// Routes under `/api/jesclips` act on JesClips, the rest on Jes.
+    pub fn kind(&self) -> &'static str {
+        if self.path.starts_with("/api/jesclips") {
+            "jesclip"
+        } else {
+            "jes"
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// One query-string parameter, percent-decoded.
+    pub fn q(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    pub fn page(&self) -> ApiResult<Page> {
+        PageQuery { limit: self.q("limit"), cursor: self.q("cursor") }.parse().map_err(ApiError::invalid)
+    }
+
+    pub fn content_type(&self) -> String {
+        self.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    }
+
+    pub fn is_multipart(&self) -> bool {
+        self.content_type() == "multipart/form-data"
+    }
+
+    /// Reads and drops the body (see `read_body`).
+    pub async fn drain(&mut self) {
+        if let Some(body) = self.body.take() {
+            let _ = read_body(body, 0).await;
+        }
+    }
+
+    /// The raw body, at most `limit` bytes (413 beyond).
+    pub async fn bytes(&mut self, limit: usize) -> ApiResult<Bytes> {
+        let body = self.body.take().ok_or_else(|| ApiError::internal("body read twice"))?;
+        read_body(body, limit).await
+    }
+
+    /// A JSON object body (415 for another type, 413 over 64 KiB, 400 when it
+    /// is not an object). `allow_empty`: an absent body reads as `{}`.
+    pub async fn json(&mut self, allow_empty: bool) -> ApiResult<Value> {
+        let ct = self.content_type();
+        let declared = self.header("content-length").is_some_and(|l| l != "0") || self.header("transfer-encoding").is_some();
+        if allow_empty && ct.is_empty() && !declared {
+            return Ok(Value::Object(Default::default()));
+        }
+        if !(ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"))) {
+            return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
+        }
+        let bytes = self.bytes(MAX_JSON_BYTES).await?;
+        if allow_empty && bytes.is_empty() {
+            return Ok(Value::Object(Default::default()));
+        }
+        let v: Value = parse_json(&bytes)?;
+        if !v.is_object() {
+            return Err(ApiError::invalid("body: must be a JSON object"));
+        }
+        Ok(v)
+    }
+}
+
+/// Reads a body of at most `limit` bytes; beyond that it reads on to the end,
+/// dropping the rest, and answers 413. (Answering before the body is read
+/// makes `wrangler dev`'s proxy fail the next request with a 503; the edge
+/// caps request bodies itself, so reading on costs at most that cap.)
+pub async fn read_body(mut body: Body, limit: usize) -> ApiResult<Bytes> {
+    use axum::body::HttpBody;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut over = false;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ApiError::invalid(format!("body: could not be read ({e})")))?;
+        if let Ok(data) = frame.into_data() {
+            if !over && buf.len() + data.len() <= limit {
+                buf.extend_from_slice(&data);
+            } else {
+                over = true;
+                buf = Vec::new();
+            }
+        }
+    }
+    if over {
+        return Err(ApiError::PayloadTooLarge(format!("body: larger than {limit} bytes")));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// A string field of a JSON object body: absent or null is `None`.
+pub fn str_field<'a>(body: &'a Value, name: &str) -> ApiResult<Option<&'a str>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!("{name}: must be a string"))),
+    }
+}
+
+/// A response whose body is JSON text rendered by SQL.
+pub fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// One row of a content query: a sort key and the rendered JSON, plus what
+/// single-item loads need to decide visibility.
+#[derive(Deserialize, Default)]
+pub struct Row {
+    /// Sort key / id.
+    pub k: String,
+    /// Rendered JSON (or another text column).
+    #[serde(default)]
+    pub j: String,
+    /// Visibility.
+    #[serde(default)]
+    pub v: Option<String>,
+    /// 1 when the caller is the author / owner.
+    #[serde(default)]
+    pub o: f64,
+    /// 1 when the caller follows the author.
+    #[serde(default)]
+    pub f: f64,
+    /// 1 when deleted (the Jes or its author's account).
+    #[serde(default)]
+    pub d: f64,
+    /// A second text column (bounce_of, r2 key, ...).
+    #[serde(default)]
+    pub x: Option<String>,
+    /// A number (media count, size, ...).
+    #[serde(default)]
+    pub n: f64,
+}
+
+impl Row {
+    /// The visibility decision for this row (`domain::content::may_see`).
+    pub fn visible(&self) -> bool {
+        let Some(vis) = self.v.as_deref().and_then(|v| Visibility::parse(v).ok()) else { return false };
+        may_see(vis, self.d != 0.0, Viewer { is_author: self.o != 0.0, follows_author: self.f != 0.0 })
+    }
+}
+
+/// `{"items":[…],"nextCursor":…}` from rows fetched with `limit + 1`.
+pub fn list(rows: Vec<Row>, limit: u32) -> Response {
+    let (rows, next) = finish(rows, limit, |r| r.k.clone());
+    page_response(&rows, next)
+}
+
+fn page_response(rows: &[Row], next: Option<String>) -> Response {
+    let mut out = String::with_capacity(rows.iter().map(|r| r.j.len() + 1).sum::<usize>() + 40);
+    out.push_str("{\"items\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&r.j);
+    }
+    out.push_str("],\"nextCursor\":");
+    out.push_str(&serde_json::to_string(&next).unwrap_or_else(|_| "null".into()));
+    out.push('}');
+    raw_json(StatusCode::OK, out)
+}
+
+/// Runs a list query fetching `page.limit + 1` rows and answers the page.
+pub async fn fetch_list(c: &Ctx, sql: &str, page: &Page, args: &[V<'_>]) -> ApiResult<Response> {
+    let db = d1::db(&c.app.env)?;
+    let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+    Ok(list(rows, page.limit))
+}
+
+/// The binds of a post list: `?1..?3` the viewer (`viewer_binds`), `?4` the
+/// cursor key, `?5` the limit + 1, then `extra` from `?6`.
+pub fn post_list_binds<'a>(c: &'a Ctx, page: &'a Page, extra: Vec<V<'a>>) -> Vec<V<'a>> {
+    let mut args = viewer_binds(c);
+    args.push(page.after.as_ref().into());
+    args.push(i64::from(page.limit + 1).into());
+    args.extend(extra);
+    args
+}
+
+/// `?1` the caller's account (or NULL), `?2` whether counts show, `?3`
+/// whether the caller's own like/save state shows (sessions).
+pub fn viewer_binds(c: &Ctx) -> Vec<V<'_>> {
+    vec![c.viewer().into(), i64::from(c.sees_counts()).into(), i64::from(c.is_session()).into()]
+}
+
+/// An RFC 3339 timestamp with milliseconds from a unix-ms column
+/// (the same text as `domain::content::ts`).
+#[macro_export]
+macro_rules! ts_sql {
+    ($col:literal) => {
+        concat!("strftime('%Y-%m-%dT%H:%M:%fZ', ", $col, " / 1000.0, 'unixepoch')")
+    };
+}
+
+/// The author's public snippet (`u` = users).
+#[macro_export]
+macro_rules! author_sql {
+    () => {
+        "json_object('id', u.id, 'username', u.username, 'displayName', u.display_name)"
+    };
+}
+
+/// One media item (`m` = media).
+#[macro_export]
+macro_rules! media_sql {
+    () => {
+        "json_object('id', m.id, 'url', '/api/media/' || m.id, 'contentType', m.content_type, 'size', m.size)"
+    };
+}
+
+/// A Jes or JesClip as the API returns it (`p` = posts, `u` = its author).
+/// Binds: ?1 viewer, ?2 counts shown, ?3 viewer state shown. Keep in step
+/// with `routes::posts::render_new` (tests compare the two).
+#[macro_export]
+macro_rules! post_sql {
+    () => {
+        concat!(
+            "json_patch(json_patch(json_patch(CASE p.kind WHEN 'jes' THEN json_object(",
+            "'id', p.id, 'type', 'jes', 'content', p.content, 'visibility', p.visibility, ",
+            "'author', ", $crate::author_sql!(), ", ",
+            "'media', json((SELECT json_group_array(", $crate::media_sql!(), ") ",
+            "FROM (SELECT * FROM media WHERE post_id = p.id ORDER BY position) m)), ",
+            "'hashtags', json((SELECT json_group_array(tag) FROM (SELECT tag FROM hashtags WHERE post_id = p.id ORDER BY rowid))), ",
+            "'hub', p.hub, 'bounceOf', p.bounce_of, ",
+            "'createdAt', ", $crate::ts_sql!("p.created_at"), ", 'updatedAt', ", $crate::ts_sql!("p.updated_at"), ") ",
+            "ELSE json_object(",
+            "'id', p.id, 'type', 'jesclip', 'caption', p.content, 'visibility', p.visibility, ",
+            "'author', ", $crate::author_sql!(), ", ",
+            "'video', json((SELECT ", $crate::media_sql!(), " FROM media m WHERE m.post_id = p.id LIMIT 1)), ",
+            "'hashtags', json((SELECT json_group_array(tag) FROM (SELECT tag FROM hashtags WHERE post_id = p.id ORDER BY rowid))), ",
+            "'createdAt', ", $crate::ts_sql!("p.created_at"), ", 'updatedAt', ", $crate::ts_sql!("p.updated_at"), ") END, ",
+            "CASE WHEN p.via_label IS NULL THEN '{}' ELSE json_object('via', json_object('label', p.via_label)) END), ",
+            "CASE WHEN ?2 THEN json_object('counts', json_object('likes', p.like_count, 'comments', p.comment_count, ",
+            "'bounces', p.bounce_count, 'saves', p.save_count)) ELSE '{}' END), ",
+            "CASE WHEN ?3 THEN json_object('viewer', json_object(",
+            "'liked', json(CASE WHEN EXISTS (SELECT 1 FROM likes WHERE post_id = p.id AND user_id = ?1) THEN 'true' ELSE 'false' END), ",
+            "'saved', json(CASE WHEN EXISTS (SELECT 1 FROM saves WHERE post_id = p.id AND user_id = ?1) THEN 'true' ELSE 'false' END))) ",
+            "ELSE '{}' END)"
+        )
+    };
+}
+
+/// The visibility rule of `domain::content::may_see` for list queries
+/// (`p` = posts, `u` = author, ?1 = the caller's account or NULL).
+#[macro_export]
+macro_rules! visible_sql {
+    () => {
+        concat!(
+            "p.deleted_at IS NULL AND u.deleted_at IS NULL AND (p.visibility = 'PUBLIC' OR p.author_id = ?1 ",
+            "OR (p.visibility = 'FOLLOWERS' AND EXISTS (SELECT 1 FROM follows fv WHERE fv.follower_id = ?1 AND fv.followee_id = p.author_id)))"
+        )
+    };
+}
+
+/// `post_sql!` and `visible_sql!` as values, for queries built at run time
+/// (one copy of the text in the binary however many lists use it).
+pub const POST_JSON: &str = post_sql!();
+pub const VISIBLE: &str = visible_sql!();
+
+/// A newest-first list of Jes/JesClips the caller may see, narrowed by
+/// `filter` (SQL over `p` = posts, `u` = author; its own binds from `?6`).
+pub async fn post_feed(c: &Ctx, filter: &str, extra: Vec<V<'_>>) -> ApiResult<Response> {
+    let page = c.page()?;
+    let sql = format!(
+        "SELECT p.id AS k, {POST_JSON} AS j FROM posts p JOIN users u ON u.id = p.author_id \
+         WHERE {VISIBLE} AND ({filter}) AND (?4 IS NULL OR p.id < ?4) ORDER BY p.id DESC LIMIT ?5"
+    );
+    fetch_list(c, &sql, &page, &post_list_binds(c, &page, extra)).await
+}
+
+/// Offset pagination for ranked lists (trending, hashtags): the cursor
+/// encodes `o<offset>`; at most `MAX_OFFSET` deep.
+pub const MAX_OFFSET: u32 = 1000;
+
+pub fn offset(page: &Page) -> ApiResult<u32> {
+    match page.after.as_deref() {
+        None => Ok(0),
+        Some(k) => k
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n <= MAX_OFFSET)
+            .ok_or_else(|| ApiError::invalid("cursor: invalid cursor")),
+    }
+}
+
+/// `{"items","nextCursor"}` for an offset-paginated list fetched with `limit + 1`.
+pub fn list_at(mut rows: Vec<Row>, page: &Page, at: u32) -> Response {
+    let more = rows.len() > page.limit as usize && at + page.limit < MAX_OFFSET;
+    rows.truncate(page.limit as usize);
+    page_response(&rows, more.then(|| encode_cursor(&format!("o{}", at + page.limit))))
+}
+
+/// What a single-Jes load selects (?1..?3 viewer binds, ?4 id, ?5 kind).
+const LOAD_SQL: &str = concat!(
+    "SELECT p.id AS k, ",
+    post_sql!(),
+    " AS j, p.visibility AS v, (p.author_id IS ?1) AS o, ",
+    "EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = p.author_id) AS f, ",
+    "(p.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS d, p.bounce_of AS x, ",
+    "(SELECT COUNT(*) FROM media WHERE post_id = p.id) AS n ",
+    "FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = ?4 AND p.kind = ?5"
+);
+
+/// Loads the Jes (or JesClip) `id` as the caller may see it, rendered; 404
+/// when it does not exist, is deleted, or the caller may not see it.
+/// `render`: false leaves counts and viewer state out (for write responses).
+pub async fn load_visible(c: &Ctx, id: &str, kind: &str, render: bool) -> ApiResult<Row> {
+    let db = d1::db(&c.app.env)?;
+    let mut args = if render { viewer_binds(c) } else { vec![c.viewer().into(), V::I(0), V::I(0)] };
+    args.push(id.into());
+    args.push(kind.into());
+    let row: Option<Row> = d1::stmt(&db, LOAD_SQL, &args)?.first(None).await?;
+    row.filter(Row::visible).ok_or(ApiError::NotFound)
+}
+
+/// Like `load_visible`, and the caller's account must own it (403 otherwise).
+pub async fn load_own(c: &Ctx, id: &str, kind: &str) -> ApiResult<Row> {
+    let row = load_visible(c, id, kind, false).await?;
+    if row.o == 0.0 {
+        return Err(ApiError::Forbidden(format!("this {} belongs to another account", if kind == "jes" { "Jes" } else { "JesClip" })));
+    }
+    Ok(row)
+}
+
+/// The author snippet of the caller's own account (what `author_sql!` renders),
+/// from the profile cached with the credential when the guard has it.
+pub async fn author_of(c: &Ctx, user_id: &str) -> ApiResult<Value> {
+    if let Some(p) = c.who.as_ref().filter(|p| p.user_id == user_id).and_then(|p| p.profile.as_ref()) {
+        return Ok(serde_json::json!({ "id": user_id, "username": p.username, "displayName": p.display_name }));
+    }
+    let db = d1::db(&c.app.env)?;
+    let j: Option<String> = d1::stmt(
+        &db,
+        concat!("SELECT ", author_sql!(), " AS j FROM users u WHERE u.id = ?1 AND u.deleted_at IS NULL"),
+        &[user_id.into()],
+    )?
+    .first(Some("j"))
+    .await?;
+    let j = j.ok_or(ApiError::NotFound)?;
+    Ok(serde_json::from_str(&j)?)
+}
+
+/// `SELECT json('') WHERE NOT (cond)`: a batch statement that aborts the whole
+/// batch (malformed JSON is a runtime error) unless `cond` holds. D1 batches
+/// are transactions, so a guard makes a multi-statement write all-or-nothing
+/// on a condition that only the database can check race-free.
+pub fn guard_sql(cond: &str) -> String {
+    format!("SELECT json('') WHERE NOT ({cond})")
+}
+
+/// True when a batch failed on a `guard_sql` statement.
+pub fn is_guard_failure(e: &ApiError) -> bool {
+    matches!(e, ApiError::Internal(m) if m.contains("malformed JSON"))
+}

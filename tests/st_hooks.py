@@ -1,0 +1,24 @@
+"""Schemathesis hooks for the fuzz run (loaded through SCHEMATHESIS_HOOKS)."""
+import os
+
+import schemathesis
+
+HELD = set(os.environ.get("JESTHA_KEY_SCOPES", "").split())
+IS_KEY = os.environ.get("JESTHA_CREDENTIAL", "key") == "key"
+
+
+@schemathesis.check
+def scopes_enforced(ctx, response, case):
+    """No request gets through with a key that lacks the operation's scopes,
+    or reaches a session-only operation at all."""
+    if not IS_KEY or response.status_code >= 400:
+        return None
+    raw = case.operation.definition.raw
+    access = raw.get("x-jestha-access")
+    missing = [s for s in raw.get("x-required-scopes", []) if s not in HELD]
+    if access == "session_only" or missing:
+        raise AssertionError(
+            f"{case.operation.label} answered {response.status_code} to a key holding {sorted(HELD)} "
+            f"(access {access}, missing {missing})"
+        )
+    return None

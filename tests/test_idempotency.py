@@ -1,0 +1,166 @@
+"""Idempotency-Key on POSTs over HTTP (issue 6): replay, reuse, in-flight,
+expiry, per-account scope, and exactly one Jes under retries and races."""
+import glob
+import os
+import sqlite3
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import Api, assert_error
+
+
+def d1(server) -> sqlite3.Connection:
+    """The local D1 database file of a running `wrangler dev` (for database effects)."""
+    files = [f for f in glob.glob(os.path.join(server.state, "v3/d1/miniflare-D1DatabaseObject/*.sqlite"))
+             if not f.endswith("metadata.sqlite")]
+    assert len(files) == 1, files
+    return sqlite3.connect(files[0], timeout=10)
+
+
+def jes_count(server, user_id: str) -> int:
+    with d1(server) as db:
+        return db.execute("SELECT COUNT(*) FROM posts WHERE author_id = ?", (user_id,)).fetchone()[0]
+
+
+def key() -> dict:
+    return {"Idempotency-Key": "k-" + uuid.uuid4().hex}
+
+
+BODY = {"content": "exactly once", "visibility": "PUBLIC"}
+
+
+def test_a_retry_replays_the_first_response_and_creates_nothing(server, api: Api):
+    a = api.signup()
+    h = key()
+    first = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    for _ in range(2):
+        again = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+        assert again.status_code == 201
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.headers["content-type"] == "application/json"
+        assert again.json() == first.json()
+    assert jes_count(server, a["user"]["id"]) == 1
+
+
+def test_the_same_key_with_another_request_is_422(api: Api):
+    a = api.signup()
+    h = key()
+    made = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+    assert made.status_code == 201
+    assert_error(api.post("/api/posts", token=a["token"], json={**BODY, "content": "changed"}, headers=h),
+                 422, "idempotency_key_reused")
+    # Same body on another route is another request too.
+    assert_error(api.post(f"/api/posts/{made.json()['id']}/comments", token=a["token"], json=BODY, headers=h),
+                 422, "idempotency_key_reused")
+
+
+def test_keys_are_scoped_per_account_and_shared_by_its_credentials(server, api: Api):
+    a, b = api.signup(), api.signup()
+    h = key()
+    mine = api.post("/api/posts", token=a["token"], json=BODY, headers=h).json()
+    theirs = api.post("/api/posts", token=b["token"], json=BODY, headers=h)
+    assert theirs.status_code == 201 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["id"] != mine["id"]
+    # A key of account a retrying the session's request replays it.
+    k = api.create_key(a["token"], scopes=["write:jes"])
+    again = api.post("/api/posts", token=k["key"], json=BODY, headers=h)
+    assert again.headers.get("idempotent-replayed") == "true" and again.json()["id"] == mine["id"]
+    assert jes_count(server, a["user"]["id"]) == 1
+
+
+def test_client_errors_are_replayed_too(api: Api):
+    a = api.signup()
+    h = key()
+    bad = api.post("/api/posts", token=a["token"], json={"content": ""}, headers=h)
+    assert_error(bad, 400, "invalid_request")
+    again = api.post("/api/posts", token=a["token"], json={"content": ""}, headers=h)
+    assert_error(again, 400, "invalid_request")
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_bad_keys_are_400s(api: Api):
+    a = api.signup()
+    err = assert_error(api.post("/api/posts", token=a["token"], json=BODY, headers={"Idempotency-Key": "x" * 256}),
+                       400, "invalid_request")
+    assert err["message"].startswith("Idempotency-Key")
+    assert api.post("/api/posts", token=a["token"], json=BODY, headers={"Idempotency-Key": "x" * 255}).status_code == 201
+
+
+def test_a_request_while_the_first_is_running_is_409_and_an_abandoned_claim_is_taken_over(server, api: Api):
+    a = api.signup()
+    h = key()
+    now = int(time.time() * 1000)
+    with d1(server) as db:
+        db.execute("INSERT INTO idempotency_keys (account_id, key, fingerprint, state, created_at) VALUES (?, ?, 'f', 'running', ?)",
+                   (a["user"]["id"], h["Idempotency-Key"], now))
+    r = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+    assert_error(r, 409, "idempotency_in_flight")
+    assert jes_count(server, a["user"]["id"]) == 0
+    with d1(server) as db:
+        db.execute("UPDATE idempotency_keys SET created_at = ? WHERE account_id = ?", (now - 61_000, a["user"]["id"]))
+    r = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+    assert r.status_code == 201 and "idempotent-replayed" not in r.headers
+    assert api.post("/api/posts", token=a["token"], json=BODY, headers=h).headers["idempotent-replayed"] == "true"
+
+
+def test_keys_expire_after_24_hours(server, api: Api):
+    a = api.signup()
+    h = key()
+    assert api.post("/api/posts", token=a["token"], json=BODY, headers=h).status_code == 201
+    with d1(server) as db:
+        db.execute("UPDATE idempotency_keys SET created_at = created_at - 86400000 WHERE account_id = ?", (a["user"]["id"],))
+    r = api.post("/api/posts", token=a["token"], json={**BODY, "content": "a new day"}, headers=h)
+    assert r.status_code == 201 and "idempotent-replayed" not in r.headers
+    assert jes_count(server, a["user"]["id"]) == 2
+
+
+def test_concurrent_retries_create_exactly_one_jes(server, api: Api):
+    a = api.signup()
+    h = key()
+
+    def send(_):
+        return api.post("/api/posts", token=a["token"], json=BODY, headers=h)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(send, range(8)))
+    created = [r for r in results if r.status_code == 201]
+    assert created, [r.text for r in results]
+    for r in results:
+        if r.status_code == 409:
+            assert_error(r, 409, "idempotency_in_flight")
+        else:
+            assert r.status_code == 201 and r.json() == created[0].json()
+    assert sum(1 for r in created if "idempotent-replayed" not in r.headers) == 1
+    assert jes_count(server, a["user"]["id"]) == 1
+
+
+def test_comments_and_bounces_honour_the_key(server, api: Api):
+    a = api.signup()
+    post = api.post("/api/posts", token=a["token"], json=BODY).json()
+    h = key()
+    c1 = api.post(f"/api/posts/{post['id']}/comments", token=a["token"], json={"content": "once"}, headers=h)
+    c2 = api.post(f"/api/posts/{post['id']}/comments", token=a["token"], json={"content": "once"}, headers=h)
+    assert c1.status_code == c2.status_code == 201 and c1.json() == c2.json()
+    assert api.get(f"/api/posts/{post['id']}", token=a["token"]).json()["counts"]["comments"] == 1
+    h = key()
+    b1 = api.post(f"/api/posts/{post['id']}/bounce", token=a["token"], headers=h)
+    b2 = api.post(f"/api/posts/{post['id']}/bounce", token=a["token"], headers=h)
+    assert b1.status_code == b2.status_code == 201 and b1.json() == b2.json()
+    assert b2.headers["idempotent-replayed"] == "true"
+
+
+def test_new_api_keys_are_never_stored_for_replay(server, api: Api):
+    a = api.signup()
+    h = key()
+    k1 = api.post("/api/auth/api-keys", token=a["token"], json={"label": "x", "scopes": ["write:jes"]}, headers=h)
+    k2 = api.post("/api/auth/api-keys", token=a["token"], json={"label": "x", "scopes": ["write:jes"]}, headers=h)
+    assert k1.status_code == k2.status_code == 201
+    assert k1.json()["key"] != k2.json()["key"]
+    with d1(server) as db:
+        stored = db.execute("SELECT COUNT(*) FROM idempotency_keys WHERE body LIKE '%jes_live_%'").fetchone()[0]
+    assert stored == 0
