@@ -62,6 +62,12 @@ async function generateKey(page, { label, scopes = ['write:jes'], allowlist = ''
   return (await page.locator('[data-secret]').textContent()).trim();
 }
 
+/** Clicks a main-navigation link and waits until its page has rendered. */
+async function navigate(page, name) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+  await page.locator('#main[aria-busy]').waitFor({ state: 'detached' });
+}
+
 function keyCard(page, label) {
   return page.locator('.key-card', { has: page.getByRole('heading', { name: label, exact: true }) });
 }
@@ -178,7 +184,7 @@ test('a new account signs up, generates a key, uses it with fetch, sees lastUsed
 
   // lastUsedAt goes from "Never used" to a time, seen by reloading the list.
   await eventually(async () => {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API access' }).click();
+    await navigate(page, 'API access');
     await keyCard(page, 'CI scheduler').waitFor();
     const text = await keyCard(page, 'CI scheduler').textContent();
     return !text.includes('Never used') && text.includes('just now');
@@ -236,7 +242,7 @@ test('a new account signs up, generates a key, uses it with fetch, sees lastUsed
   await keyCard(page, 'CI scheduler').locator('.badge', { hasText: 'revoked' }).waitFor();
   assert.equal(await keyCard(page, 'CI scheduler').getByRole('button', { name: 'Revoke' }).count(), 0);
   await eventually(async () => {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API access' }).click();
+    await navigate(page, 'API access');
     await keyCard(page, 'CI scheduler').waitFor();
     return (await page.locator('.notice[data-type="key.revoked"]').count()) > 0;
   }, { what: 'the revocation notice' });
@@ -467,13 +473,17 @@ test('webhook endpoints: add one, send a test, see the delivery with its status,
   await eventually(async () => received.some((r) => r.body.includes('webhook.test')), { timeout: 30_000, what: 'the test delivery to arrive' });
   const delivery = received.find((r) => r.body.includes('webhook.test'));
   assert.ok(delivery.headers['webhook-id'] && delivery.headers['webhook-timestamp'] && delivery.headers['webhook-signature']);
+  let lastRows = [];
   await eventually(async () => {
     await item.getByRole('button', { name: 'Refresh' }).click();
+    await item.locator('.deliveries[aria-busy]').waitFor({ state: 'detached' });
     const rows = item.locator('tbody tr');
     if ((await rows.count()) === 0) return false;
-    const row = await rows.first().textContent();
-    return /webhook\.test/.test(row) && /succeeded/.test(row) && /200/.test(row);
-  }, { timeout: 30_000, what: 'the delivery row' });
+    lastRows = await rows.allTextContents();
+    return lastRows.some((row) => /webhook\.test/.test(row) && /succeeded/.test(row) && /200/.test(row));
+  }, { timeout: 30_000, what: 'the delivery row' }).catch((e) => {
+    throw new Error(`${e.message}; rows seen: ${JSON.stringify(lastRows)}`);
+  });
   await shoot(page, '32-webhook-deliveries');
 
   await item.getByRole('button', { name: 'Remove' }).click();
@@ -545,7 +555,7 @@ test('a canary key is marked as one, never authorizes, and its use raises a noti
   const used = await pageFetch(page, '/api/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${key}` } });
   assert.equal(used.status, 401, 'a canary never authorizes');
   await eventually(async () => {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API access' }).click();
+    await navigate(page, 'API access');
     await keyCard(page, 'Decoy in the wiki').waitFor();
     return (await page.locator('.notice[data-type="key.canary_used"]').count()) > 0;
   }, { what: 'the canary notice' });

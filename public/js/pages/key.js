@@ -146,19 +146,23 @@ async function renderWebhooks(card, key, notice) {
 
 function webhookItem(w, key, refresh) {
   const status = h('p', { class: 'copy-status', role: 'status' });
-  const deliveries = h('div', { hidden: true });
+  const deliveries = h('div', { class: 'deliveries', hidden: true });
   const urlId = nextId('wh');
   const test = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Send test');
   const show = h('button', { type: 'button', class: 'btn btn-small', 'aria-expanded': 'false', 'aria-describedby': urlId }, 'Recent deliveries');
   const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', 'aria-describedby': urlId }, 'Remove');
 
+  // A refresh keeps the current table on screen until the new one is in.
   const loadDeliveries = async () => {
-    deliveries.replaceChildren(loading());
+    if (!deliveries.firstChild) deliveries.replaceChildren(loading());
+    deliveries.setAttribute('aria-busy', 'true');
     try {
       const res = await api.get(`${base(key.id)}/${encodeURIComponent(w.id)}/deliveries`);
       deliveries.replaceChildren(deliveryTable(Array.isArray(res) ? res : res.items || [], loadDeliveries));
     } catch (err) {
       deliveries.replaceChildren(h('p', { class: 'form-error' }, err.message));
+    } finally {
+      deliveries.removeAttribute('aria-busy');
     }
   };
   show.addEventListener('click', async () => {
