@@ -82,6 +82,11 @@ async function usageCard(key) {
   const sum = (f) => days.reduce((n, d) => n + Number(d[f] || 0), 0);
   const allowed = sum('allowed');
   const refused = REFUSALS.map(([f, label]) => [label, sum(f)]).filter(([, n]) => n > 0);
+  if (!days.some((d) => Number(d.total || 0) > 0)) {
+    return h('div', { class: 'card', id: 'usage' },
+      h('h2', null, 'Usage, last 30 days'),
+      h('p', { class: 'muted' }, 'No requests with this key in the last 30 days.'));
+  }
   const max = Math.max(1, ...days.map((d) => Number(d.total || 0)));
   const W = 300;
   const H = 60;
@@ -240,7 +245,7 @@ function deliveryTable(items, reload) {
     return h('tr', { dataset: { deliveryStatus: status } },
       h('td', null, h('code', null, d.eventType || d.type || d.event || d.eventId || '—')),
       h('td', null, badge(status, DELIVERY_TONE[status.toLowerCase()] || 'neutral')),
-      h('td', null, code ? String(code) : '—', d.error ? h('span', { class: 'small muted delivery-error' }, ` ${d.error}`) : null),
+      h('td', null, code ? String(code) : '—', d.error ? h('span', { class: 'small muted delivery-error' }, d.error) : null),
       h('td', null, String(d.attempts ?? d.attempt ?? '—')),
       h('td', null, time(d.deliveredAt || d.attemptedAt || d.updatedAt || d.createdAt) || '—'));
   });
