@@ -113,6 +113,17 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// A list page: `{"items": […], "nextCursor": …|null}`.
+pub fn page<T: Serialize>(items: &[T], next: Option<String>) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a, T> {
+        items: &'a [T],
+        next_cursor: Option<String>,
+    }
+    json(StatusCode::OK, &Page { items, next_cursor: next })
+}
+
 /// The client address: `CF-Connecting-IP`, which Cloudflare sets in production.
 pub fn client_ip(headers: &HeaderMap) -> Option<String> {
     headers

@@ -4,7 +4,6 @@
 //! every other event).
 
 use axum::extract::Query;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -13,11 +12,11 @@ use crate::adapters::d1;
 use crate::auth::guard::Principal;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
-use crate::domain::page::{finish, PageQuery};
+use crate::domain::page::PageQuery;
 use crate::durable::protocol::Notice;
 use crate::events::{self, Event, EventType};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{json, now_ms, AppState};
+use crate::http::{now_ms, AppState};
 
 pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
 pub const EXPIRING: &str = "key.expiring";
@@ -136,6 +135,12 @@ struct Row {
     read_at: Option<f64>,
 }
 
+impl d1::HasId for Row {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Item {
@@ -153,16 +158,8 @@ struct Item {
 pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
     let page = q.parse().map_err(ApiError::invalid)?;
     let db = d1::db(&app.env)?;
-    let rows: Vec<Row> = d1::stmt(
-        &db,
-        "SELECT id, key_id, type, data, created_at, read_at FROM notifications \
-         WHERE user_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        &[(&principal.user_id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let select = "SELECT id, key_id, type, data, created_at, read_at FROM notifications WHERE user_id = ?1";
+    let (rows, next) = d1::newest_first::<Row>(&db, select, &principal.user_id, &page).await?;
     let items: Vec<Item> = rows
         .into_iter()
         .map(|r| Item {
@@ -174,5 +171,5 @@ pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery
             read_at: r.read_at.map(|v| rfc3339(v as i64)),
         })
         .collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+    Ok(crate::http::page(&items, next))
 }

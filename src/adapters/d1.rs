@@ -59,3 +59,27 @@ pub fn stmt(db: &D1Database, sql: &str, args: &[V<'_>]) -> Result<D1PreparedStat
 pub fn is_unique_violation(e: &ApiError) -> bool {
     matches!(e, ApiError::Internal(m) if m.contains("UNIQUE constraint failed"))
 }
+
+/// One page of `select` (which ends in a `WHERE` on its owner, bound as ?1),
+/// newest first, keyset-paginated by `id`: the rows and the next cursor.
+pub async fn newest_first<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    select: &str,
+    owner: &str,
+    page: &crate::domain::page::Page,
+) -> Result<(Vec<T>, Option<String>), ApiError>
+where
+    T: HasId,
+{
+    let sql = format!("{select} AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
+    let rows: Vec<T> = stmt(db, &sql, &[V::T(owner), page.after.as_ref().into(), i64::from(page.limit + 1).into()])?
+        .all()
+        .await?
+        .results()?;
+    Ok(crate::domain::page::finish(rows, page.limit, |r| r.id().to_string()))
+}
+
+/// Rows that page by their `id`.
+pub trait HasId {
+    fn id(&self) -> &str;
+}

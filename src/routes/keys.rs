@@ -15,7 +15,7 @@ use crate::auth::guard::Principal;
 use crate::auth::scope::{Scope, ScopeSet, PRESETS};
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
-use crate::domain::page::{finish, PageQuery};
+use crate::domain::page::PageQuery;
 use crate::domain::{ids, validate};
 use crate::durable::protocol::GateRequest;
 use crate::error::{ApiError, ApiResult};
@@ -184,6 +184,12 @@ pub fn status(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> &'s
     }
 }
 
+impl d1::HasId for KeyRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl KeyRow {
     fn response(self, now: i64) -> KeyResponse {
         let (revoked, expires) = (self.revoked_at.map(|v| v as i64), self.expires_at.map(|v| v as i64));
@@ -211,21 +217,11 @@ const KEY_COLUMNS: &str =
 pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
     let page = q.parse().map_err(ApiError::invalid)?;
     let db = d1::db(&app.env)?;
-    let rows: Vec<KeyRow> = d1::stmt(
-        &db,
-        &format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 AND (?2 IS NULL OR id < ?2) \
-             ORDER BY id DESC LIMIT ?3"
-        ),
-        &[(&principal.user_id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let select = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1");
+    let (rows, next) = d1::newest_first::<KeyRow>(&db, &select, &principal.user_id, &page).await?;
     let now = now_ms();
     let items: Vec<KeyResponse> = rows.into_iter().map(|r| r.response(now)).collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+    Ok(crate::http::page(&items, next))
 }
 
 /// DELETE /api/auth/api-keys/{id}: immediate and permanent.

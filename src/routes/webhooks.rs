@@ -16,7 +16,7 @@ use crate::auth::guard::Principal;
 use crate::auth::scope::ScopeSet;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::ulid;
-use crate::domain::page::{finish, PageQuery};
+use crate::domain::page::PageQuery;
 use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
@@ -98,6 +98,12 @@ struct EndpointRow {
     disabled_at: Option<f64>,
     failing_since: Option<f64>,
     created_at: f64,
+}
+
+impl d1::HasId for EndpointRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, events, enabled, disabled_reason, disabled_at, failing_since, created_at";
@@ -213,20 +219,10 @@ pub async fn list(app: AppState, principal: Principal, Path(key_id): Path<String
     let page = q.parse().map_err(ApiError::invalid)?;
     let key = managed_key(&app, &principal, &key_id).await?;
     let db = d1::db(&app.env)?;
-    let rows: Vec<EndpointRow> = d1::stmt(
-        &db,
-        &format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE key_id = ?1 AND (?2 IS NULL OR id < ?2) \
-             ORDER BY id DESC LIMIT ?3"
-        ),
-        &[(&key.id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE key_id = ?1");
+    let (rows, next) = d1::newest_first::<EndpointRow>(&db, &select, &key.id, &page).await?;
     let items: Vec<EndpointResponse> = rows.into_iter().map(EndpointRow::response).collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+    Ok(crate::http::page(&items, next))
 }
 
 #[derive(Deserialize)]
@@ -328,6 +324,12 @@ struct AttemptRow {
     created_at: f64,
 }
 
+impl d1::HasId for AttemptRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AttemptResponse {
@@ -356,16 +358,9 @@ pub async fn deliveries(
     let key = managed_key(&app, &principal, &key_id).await?;
     let ep = endpoint(&app, &key, &webhook_id).await?;
     let db = d1::db(&app.env)?;
-    let rows: Vec<AttemptRow> = d1::stmt(
-        &db,
-        "SELECT id, delivery_id, event_id, event_type, attempt, status, response_code, duration_ms, error, created_at \
-         FROM webhook_attempts WHERE endpoint_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        &[(&ep.id).into(), page.after.as_ref().into(), i64::from(page.limit + 1).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let (rows, next) = finish(rows, page.limit, |r| r.id.clone());
+    let select = "SELECT id, delivery_id, event_id, event_type, attempt, status, response_code, duration_ms, error, created_at \
+                  FROM webhook_attempts WHERE endpoint_id = ?1";
+    let (rows, next) = d1::newest_first::<AttemptRow>(&db, select, &ep.id, &page).await?;
     let items: Vec<AttemptResponse> = rows
         .into_iter()
         .map(|r| AttemptResponse {
@@ -381,7 +376,7 @@ pub async fn deliveries(
             created_at: rfc3339(r.created_at as i64),
         })
         .collect();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items, "nextCursor": next })))
+    Ok(crate::http::page(&items, next))
 }
 
 #[cfg(test)]
