@@ -55,7 +55,9 @@ class Server:
             ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", self.state, "--file", "schema.sql"],
             cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state]
+        # Each instance gets its own inspector port: two on the default 9229 collide.
+        args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
+                "--inspector-port", str(free_port())]
         for k, v in self.vars.items():
             args += ["--var", f"{k}:{v}"]
         self.log = open(self.log_path, "w")
@@ -188,11 +190,20 @@ def api(server) -> Api:
     return Api(server.url)
 
 
+def d1_file(server: "Server") -> str:
+    """The local D1 database file of a running server."""
+    import glob
+    files = [f for f in glob.glob(os.path.join(server.state, "v3/d1/miniflare-D1DatabaseObject/*.sqlite"))
+             if not f.endswith("metadata.sqlite")]
+    assert len(files) == 1, files
+    return files[0]
+
+
 def d1_query(server: "Server", sql: str) -> list[dict]:
-    """Reads the server's local D1 database directly (for database-effect assertions)."""
-    import json as _json
-    out = subprocess.run(
-        ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", server.state, "--json", "--command", sql],
-        cwd=ROOT, env=ENV, check=True, capture_output=True, text=True,
-    ).stdout
-    return _json.loads(out)[0]["results"]
+    """Reads the server's local D1 database directly (for database-effect
+    assertions). sqlite in-process, not `wrangler d1 execute`, which fails
+    under load while wrangler dev holds the same database."""
+    import sqlite3
+    with sqlite3.connect(d1_file(server), timeout=10) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(sql)]

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import Api, assert_error
+from conftest import d1_file, Api, assert_error
 
 MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(200_000)
 WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" + os.urandom(5_000)
@@ -18,10 +18,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(3_000)
 
 
 def d1(server) -> sqlite3.Connection:
-    files = [f for f in glob.glob(os.path.join(server.state, "v3/d1/miniflare-D1DatabaseObject/*.sqlite"))
-             if not f.endswith("metadata.sqlite")]
-    assert len(files) == 1, files
-    return sqlite3.connect(files[0], timeout=10)
+    return sqlite3.connect(d1_file(server), timeout=10)
 
 
 def r2_keys(server) -> set[str]:

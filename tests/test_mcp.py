@@ -160,3 +160,88 @@ def test_each_tools_call_counts_once_against_the_rate_limit(make_server):
     assert remaining == [5, 4, 3, 2, 1, 0]
     r = requests.post(s.url + "/mcp", json=call, headers=h, timeout=10)
     assert_error(r, 429, "rate_limited")
+
+
+def test_every_tool_does_what_its_rest_route_does(make_server):
+    import os
+    from receiver import Receiver
+    rx = Receiver()
+    try:
+        s = make_server({"WEBHOOK_ALLOW_LOOPBACK": "true"})
+        api = Api(s.url)
+        a = api.signup()
+        k = api.create_key(a["token"], scopes=ALL, label="agent")
+        mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(4000)
+        video = api.post("/api/media", token=k["key"], files={"file": ("v.mp4", mp4, "video/mp4")}).json()
+        hook_path = rx.new_path()
+
+        async def go(sess, _):
+            out = {}
+            call = sess.call_tool
+            out["whoami"] = await call("whoami", {})
+            out["create"] = await call("create_jes", {"content": "from an agent #mcp", "visibility": "PUBLIC",
+                                                       "idempotencyKey": "mcp-create-1"})
+            out["create_again"] = await call("create_jes", {"content": "from an agent #mcp", "visibility": "PUBLIC",
+                                                             "idempotencyKey": "mcp-create-1"})
+            jes = out["create"].structured_content["id"]
+            out["edit"] = await call("edit_jes", {"id": jes, "content": "edited by an agent"})
+            out["comment"] = await call("add_comment", {"jesId": jes, "content": "first!"})
+            out["comments"] = await call("list_comments", {"jesId": jes, "limit": 10})
+            out["bounce"] = await call("bounce_jes", {"id": jes, "content": "quote"})
+            out["get"] = await call("get_jes", {"id": jes})
+            out["clip"] = await call("create_jesclip", {"mediaId": video["id"], "caption": "clip", "visibility": "PUBLIC"})
+            out["add_hook"] = await call("add_webhook", {"url": rx.url(hook_path), "events": ["webhook.test"]})
+            hook = out["add_hook"].structured_content["id"]
+            out["hooks"] = await call("list_webhooks", {})
+            out["test_hook"] = await call("test_webhook", {"webhookId": hook})
+            for _ in range(150):  # the delivery must land before the endpoint goes
+                if rx.at(hook_path):
+                    break
+                await asyncio.sleep(0.2)
+            out["remove_hook"] = await call("remove_webhook", {"webhookId": hook})
+            out["delete"] = await call("delete_jes", {"id": jes})
+            out["get_deleted"] = await call("get_jes", {"id": jes})
+            return out
+
+        out = mcp(s, k["key"], go)
+        errors = {name: r.content[0].text for name, r in out.items() if r.is_error and name != "get_deleted"}
+        assert not errors, errors
+        sc = {name: r.structured_content for name, r in out.items()}
+        assert sc["whoami"]["id"] == a["user"]["id"]
+        assert sc["create"]["via"] == {"label": "agent"} and sc["create_again"]["id"] == sc["create"]["id"]
+        assert sc["edit"]["content"] == "edited by an agent"
+        assert [c["content"] for c in sc["comments"]["items"]] == ["first!"]
+        assert sc["get"]["counts"]["comments"] == 1 and sc["get"]["counts"]["bounces"] == 1
+        assert sc["clip"]["type"] == "jesclip" and sc["clip"]["video"]["id"] == video["id"]
+        assert sc["add_hook"]["secret"].startswith("whsec_")
+        assert [h["id"] for h in sc["hooks"]["items"]] == [sc["add_hook"]["id"]]
+        assert out["get_deleted"].is_error and sc["get_deleted"]["error"]["code"] == "not_found"
+        got = wait_hook(rx, hook_path)
+        assert '"webhook.test"' in got[0]["body"]
+        # What the tools did is visible over REST: one Jes was created, not two.
+        mine = api.get(f"/api/users/{a['user']['username']}/posts", token=a["token"]).json()["items"]
+        assert sum(1 for p in mine if p.get("content", "").startswith("from an agent")) == 0, "it was edited, then deleted"
+    finally:
+        rx.stop()
+
+
+def wait_hook(rx, path, timeout=30):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if rx.at(path):
+            return rx.at(path)
+        time.sleep(0.2)
+    raise AssertionError("no delivery")
+
+
+def test_get_jes_shows_counts_only_with_read_engagement(server, api: Api):
+    a = api.signup()
+    writer = api.create_key(a["token"], scopes=["write:jes"])["key"]
+    analyst = api.create_key(a["token"], scopes=["write:jes", "read:engagement"])["key"]
+    jes = api.post("/api/posts", token=writer, json={"content": "count me", "visibility": "PUBLIC"}).json()["id"]
+
+    async def get(sess, _):
+        return await sess.call_tool("get_jes", {"id": jes})
+    assert "counts" not in mcp(server, writer, get).structured_content
+    assert mcp(server, analyst, get).structured_content["counts"]["likes"] == 0
