@@ -61,8 +61,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
-        // The body is read (within the limit) before any refusal: a response sent
-        // while the client is still uploading makes workerd drop the connection.
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(format!("JSON body larger than {MAX_JSON_BYTES} bytes"))

@@ -182,22 +182,6 @@ fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response 
 #[derive(Debug, Clone)]
 pub struct Delegated(pub Principal);
 
-/// Refuses a request after reading a small body to its end: workerd drops the
-/// connection when a response overtakes an upload still in flight. Large
-/// bodies are not read (the refusal costs nothing there but the connection).
-async fn refuse(req: Request, res: Response) -> Response {
-    let small = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > 0 && n <= 1 << 20);
-    if small {
-        let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
-    }
-    res
-}
-
 /// The middleware every non-public route runs behind.
 pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let Some(need) = access.need() else { return next.run(req).await };
@@ -214,22 +198,21 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let p = match presented(req.method(), req.headers()) {
         Ok(p) => p,
         Err(ApiError::Unauthenticated) if access == Access::Optional => return next.run(req).await,
-        Err(e) => return refuse(req, e.into_response()).await,
+        Err(e) => return e.into_response(),
     };
     let hash = token::hash(&p.token);
     let ip = client_ip(req.headers());
     let msg = GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need };
     let mut reply = match gate::authorize(&app.env, &msg).await {
         Ok(r) => r,
-        Err(e) => return refuse(req, e.into_response()).await,
+        Err(e) => return e.into_response(),
     };
     for notice in reply.notices.drain(..) {
         let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
         crate::notify::defer_notice(&app, notice, ip.clone(), ua);
     }
     if let Some(denial) = reply.denial {
-        let res = with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
-        return refuse(req, res).await;
+        return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
     }
     let (Some(identity), Some(standings)) = (reply.identity, reply.standings) else {
         return ApiError::internal("gate allowed without identity").into_response();
