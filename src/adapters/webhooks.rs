@@ -346,7 +346,7 @@ impl Target {
             None
         } else if self.revoked_at.is_some() || self.expires_at.is_some_and(|t| t as i64 <= now) {
             Some("api key no longer active")
-        } else if !kind.is_some_and(|k| wh::visible_to(k, wh::stored_scopes(&self.scopes))) {
+        } else if !kind.is_some_and(|k| wh::visible_to(k, crate::auth::scope::ScopeSet::from_stored(&self.scopes))) {
             Some("api key may not see this event type")
         } else {
             None

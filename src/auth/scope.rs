@@ -158,6 +158,11 @@ impl ScopeSet {
             .collect()
     }
 
+    /// Scopes as stored on a key row: space-separated names (unknown ones ignored).
+    pub fn from_stored(s: &str) -> ScopeSet {
+        ScopeSet(s.split(' ').filter_map(Scope::parse).fold(0, |acc, sc| acc | sc.bit()))
+    }
+
     pub fn names(self) -> Vec<&'static str> {
         Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(Scope::as_str).collect()
     }
@@ -236,6 +241,14 @@ mod tests {
         let s = ScopeSet::of(&[Scope::WebhooksManage, Scope::WriteJesclip]);
         assert_eq!(ScopeSet::from_bits(s.bits()), s);
         assert_eq!(ScopeSet::from_bits(0xff), ScopeSet::all());
+    }
+
+    #[test]
+    fn stored_scope_lists_round_trip() {
+        let s = ScopeSet::of(&[Scope::WriteJes, Scope::ReadComment]);
+        assert_eq!(ScopeSet::from_stored(&s.names().join(" ")), s);
+        assert_eq!(ScopeSet::from_stored("write:jes bogus"), ScopeSet::of(&[Scope::WriteJes]));
+        assert_eq!(ScopeSet::from_stored(""), ScopeSet::EMPTY);
     }
 
     #[test]

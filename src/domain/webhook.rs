@@ -39,11 +39,6 @@ pub fn visible_to(kind: EventType, scopes: ScopeSet) -> bool {
     r.is_empty() || r.iter().any(|s| scopes.contains(*s))
 }
 
-/// Scopes as stored on a key row (space-separated names).
-pub fn stored_scopes(s: &str) -> ScopeSet {
-    ScopeSet::of(&s.split(' ').filter_map(Scope::parse).collect::<Vec<_>>())
-}
-
 /// A request's `events` list: non-empty, known names, each visible to the key.
 /// Duplicates collapse; the result is in catalog order.
 pub fn parse_events(list: &[String], scopes: ScopeSet) -> Result<Vec<EventType>, String> {
@@ -83,7 +78,7 @@ pub fn stored_events(s: &str) -> Vec<EventType> {
 
 /// Fan-out filter: the endpoint subscribed to `kind` and its key may see it.
 pub fn wants(endpoint_events: &str, key_scopes: &str, kind: EventType) -> bool {
-    stored_events(endpoint_events).contains(&kind) && visible_to(kind, stored_scopes(key_scopes))
+    stored_events(endpoint_events).contains(&kind) && visible_to(kind, ScopeSet::from_stored(key_scopes))
 }
 
 // ---------------------------------------------------------------- URLs and SSRF

@@ -157,10 +157,7 @@ impl Gate {
                     id: r.id,
                     user_id: r.user_id,
                     label: r.label,
-                    scopes: crate::auth::scope::ScopeSet::of(
-                        &r.scopes.split(' ').filter_map(crate::auth::scope::Scope::parse).collect::<Vec<_>>(),
-                    )
-                    .bits(),
+                    scopes: crate::auth::scope::ScopeSet::from_stored(&r.scopes).bits(),
                     expires_at: r.expires_at.map(|v| v as i64),
                     allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
                     // A deleted account's credentials are dead.

@@ -77,7 +77,7 @@ async fn managed_key(app: &AppState, principal: &Principal, key_id: &str) -> Api
         inactive: row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t as i64 <= now),
         id: row.id,
         user_id: row.user_id,
-        scopes: wh::stored_scopes(&row.scopes),
+        scopes: crate::auth::scope::ScopeSet::from_stored(&row.scopes),
     })
 }
 
