@@ -94,3 +94,42 @@ def test_query_and_path_oddities_never_5xx(api: Api):
         assert 400 <= r.status_code < 500 or r.status_code == 200, (path, r.status_code)
         if r.status_code >= 400:
             assert r.json()["error"]["code"]
+
+
+def test_truncated_and_malformed_multipart_are_400s_and_write_nothing(server, api: Api):
+    from conftest import d1_query
+    a = api.signup()
+    key = api.create_key(a["token"], scopes=["write:jes", "write:jesclip"])["key"]
+    mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 2000
+    head = (b"--XBOUNDARY\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nhi\r\n"
+            b"--XBOUNDARY\r\nContent-Disposition: form-data; name=\"video\"; filename=\"v.mp4\"\r\n"
+            b"Content-Type: video/mp4\r\n\r\n")
+    bodies = {
+        "no closing boundary": head + mp4,
+        "cut inside the headers": head[:70],
+        "wrong boundary": head.replace(b"XBOUNDARY", b"OTHER") + mp4 + b"\r\n--OTHER--\r\n",
+    }
+    before = d1_query(server, "SELECT COUNT(*) AS n FROM media")[0]["n"]
+    for name, body in bodies.items():
+        for path in ("/api/jesclips", "/api/posts"):
+            r = api.post(path, token=key, data=body, headers={"Content-Type": "multipart/form-data; boundary=XBOUNDARY"})
+            assert 400 <= r.status_code < 500, (name, path, r.status_code, r.text)
+            assert r.json()["error"]["code"] in ("invalid_request", "unsupported_media_type"), (name, r.text)
+    assert d1_query(server, "SELECT COUNT(*) AS n FROM media")[0]["n"] == before
+
+
+def test_forged_and_replayed_webhook_test_calls(server, api: Api):
+    a, b = api.signup(), api.signup()
+    ka = api.create_key(a["token"], scopes=["webhooks:manage"])
+    kb = api.create_key(b["token"], scopes=["webhooks:manage"])
+    hook = api.post(f"/api/auth/api-keys/{kb['id']}/webhooks", token=kb["key"],
+                    json={"url": "https://hooks.example.com/jestha", "events": ["webhook.test"]}).json()
+    # Forged: another account's key naming B's key and endpoint, or its own key with B's endpoint.
+    for path in (f"/api/auth/api-keys/{kb['id']}/webhooks/{hook['id']}/test",
+                 f"/api/auth/api-keys/{ka['id']}/webhooks/{hook['id']}/test"):
+        assert_error(api.post(path, token=ka["key"], json={}), 404, "not_found")
+    # Replayed: each genuine call is a new test event with its own id.
+    path = f"/api/auth/api-keys/{kb['id']}/webhooks/{hook['id']}/test"
+    r1, r2 = api.post(path, token=kb["key"], json={}), api.post(path, token=kb["key"], json={})
+    assert r1.status_code == r2.status_code == 202
+    assert r1.json()["id"] != r2.json()["id"]
