@@ -58,23 +58,9 @@ pub async fn table() -> Response {
     json(StatusCode::OK, &serde_json::json!({ "items": items }))
 }
 
-thread_local! {
-    static OPENAPI: String = {
-        let table = routes();
-        let methods: Vec<String> = table.iter().map(|r| r.method.to_string()).collect();
-        let docs: Vec<crate::openapi::RouteDoc<'_>> = table
-            .iter()
-            .zip(&methods)
-            .map(|(r, m)| crate::openapi::RouteDoc { method: m, path: r.path, access: r.access })
-            .collect();
-        crate::openapi::document(&docs).to_string()
-    };
-}
-
 /// GET /openapi.json
 pub async fn openapi() -> Response {
-    let body = OPENAPI.with(String::clone);
-    let mut res = (StatusCode::OK, body).into_response();
+    let mut res = (StatusCode::OK, crate::openapi::DOCUMENT).into_response();
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     res
 }
