@@ -42,6 +42,7 @@ token=$(curl -sS -X POST "$BASE/api/auth/login" -H 'content-type: application/js
 cat <<MSG
 
 Jestha Edge is running on $BASE (state in $STATE_DIR)
+  web app:        $BASE/
   demo login:     $DEMO_USER / $DEMO_PASSWORD
   session token:  $token
   try:            curl $BASE/api/auth/me -H "Authorization: Bearer $token"
