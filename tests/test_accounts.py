@@ -1,4 +1,5 @@
 """Accounts, sessions and the request pipeline, over HTTP (issue: foundation)."""
+import time
 import uuid
 
 import pytest
@@ -156,3 +157,42 @@ def test_logs_never_contain_credentials(server, api: Api):
     assert '"msg":"request"' in logs.replace(" ", "") or "request" in logs
     assert a["token"] not in logs
     assert "very secret password 1" not in logs
+
+
+def test_the_harness_leaves_no_wrangler_or_workerd_process_behind(make_server):
+    import os
+    s = make_server()
+    pgid = s.proc.pid
+    members = [p for p in os.listdir("/proc") if p.isdigit() and _pgid(p) == pgid]
+    assert len(members) >= 2, "wrangler and its workerd children share one process group"
+    s.stop()
+    deadline = time.time() + 10
+    while True:
+        # Zombies are dead and only wait for init to reap them.
+        left = [p for p in os.listdir("/proc") if p.isdigit() and _pgid(p) == pgid and _state(p) != "Z"]
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == [], f"processes left running in the group: {[(p, _state(p), _cmd(p)) for p in left]}"
+
+
+def _state(pid: str) -> str | None:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _cmd(pid: str) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return ""
+
+
+def _pgid(pid: str) -> int | None:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        return int(stat.rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -161,6 +161,12 @@ def test_each_tools_call_counts_once_against_the_rate_limit(make_server):
     r = requests.post(s.url + "/mcp", json=call, headers=h, timeout=10)
     assert_error(r, 429, "rate_limited")
 
+    # The SDK client sees the same refusal: the limit is spent.
+    async def go(sess, _):
+        return await sess.call_tool("whoami", {})
+    with pytest.raises(BaseException):
+        mcp(s, key, go)
+
 
 def test_every_tool_does_what_its_rest_route_does(make_server):
     import os
