@@ -111,14 +111,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Scopes a route needs, for tests and documents.
-pub fn required_scopes(access: Access) -> &'static [crate::auth::scope::Scope] {
-    match access {
-        Access::Scopes(s) => s,
-        _ => &[],
-    }
-}
-
 thread_local! {
     /// Built once per isolate: the table does not change between requests.
     static ROUTER: Router = router();
@@ -254,6 +246,5 @@ mod tests {
                 );
             }
         }
-        let _ = required_scopes(Access::Scopes(&[crate::auth::scope::Scope::WriteJes]));
     }
 }

@@ -58,7 +58,8 @@ pub struct Credential {
     pub profile: Option<Profile>,
 }
 
-/// What a route asks of its caller (see `app::ROUTES`).
+/// What a route asks of its caller (see `app::routes()`). Every request that
+/// passes these checks is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Need {
@@ -66,22 +67,15 @@ pub struct Need {
     pub session_only: bool,
     /// Scopes an API key must hold (sessions hold every scope).
     pub scopes: u8,
-    /// Whether this request counts against the limits (always, for now).
-    #[serde(default = "yes")]
-    pub count: bool,
     /// Sessions are refused (key introspection, MCP).
     #[serde(default)]
     pub key_only: bool,
 }
 
-fn yes() -> bool {
-    true
-}
-
 impl Default for Need {
     /// Any valid credential, counted.
     fn default() -> Self {
-        Need { session_only: false, scopes: 0, count: true, key_only: false }
+        Need { session_only: false, scopes: 0, key_only: false }
     }
 }
 
@@ -176,9 +170,6 @@ pub fn decide(
     if let Some(denial) = route_denial(cred.kind, cred.scopes, need) {
         return Decision { denial: Some(denial), standings: Some(counters.standings(policy, now)) };
     }
-    if !need.count {
-        return Decision { denial: None, standings: Some(counters.standings(policy, now)) };
-    }
     let (outcome, standings) = counters.take(policy, now);
     let denial = match outcome {
         LimitOutcome::Allowed => None,
@@ -256,7 +247,7 @@ mod tests {
     }
 
     fn need(scopes: &[Scope]) -> Need {
-        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), count: true, key_only: false }
+        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), key_only: false }
     }
 
     fn run(c: &Credential, n: Need, ip: Option<&str>) -> (Option<Denial>, Counters) {
