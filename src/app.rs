@@ -1,4 +1,5 @@
-//! The one route table: method, path, what the caller needs, handler. The
+//! The one route table: method, path, what the caller needs, handler (every
+//! handler an `async fn(Ctx)` wrapped by `h!`: see routes/shared.rs). The
 //! router is built from it, the auth guard reads each route's `Access` from it,
 //! and tests iterate over it (natively, and over HTTP via `GET /api/routes`).
 
@@ -10,8 +11,8 @@ use axum::Router;
 use worker::send::SendFuture;
 
 use crate::auth::guard::{guard, Access};
-use crate::http::MAX_JSON_BYTES;
 use crate::h;
+use crate::http::MAX_JSON_BYTES;
 use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
 
 pub struct Route {
@@ -37,39 +38,38 @@ pub fn routes() -> Vec<Route> {
     use crate::auth::scope::Scope::*;
     use Access::*;
     vec![
-        route!(GET "/health", Public, meta::health),
-        route!(GET "/api/routes", Public, meta::table),
-        route!(GET "/openapi.json", Public, meta::openapi),
-        route!(GET "/__bench/baseline", Public, bench::baseline),
-        route!(GET "/__bench/floor", Public, bench::floor),
+        route!(GET "/health", Public, h!(meta::health)),
+        route!(GET "/api/routes", Public, h!(meta::table)),
+        route!(GET "/openapi.json", Public, h!(meta::openapi)),
+        route!(GET "/__bench/baseline", Public, h!(bench::baseline)),
+        route!(GET "/__bench/floor", Public, h!(bench::floor)),
         // Accounts and sessions
-        route!(POST "/api/auth/signup", Public, accounts::signup),
-        route!(POST "/api/auth/login", Public, accounts::login),
-        route!(POST "/api/auth/logout", SessionOnly, accounts::logout),
-        route!(GET "/api/auth/me", Authenticated, accounts::me),
+        route!(POST "/api/auth/signup", Public, h!(accounts::signup)),
+        route!(POST "/api/auth/login", Public, h!(accounts::login)),
+        route!(POST "/api/auth/logout", SessionOnly, h!(accounts::logout)),
+        route!(GET "/api/auth/me", Authenticated, h!(accounts::me)),
         // API keys (sessions only)
-        route!(GET "/api/auth/scopes", SessionOnly, keys::scopes),
-        route!(POST "/api/auth/api-keys", SessionOnly, keys::create),
-        route!(GET "/api/auth/api-keys", SessionOnly, keys::list),
-        route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
-        route!(GET "/api/auth/api-keys/{id}/usage", SessionOnly, keys::usage),
+        route!(GET "/api/auth/scopes", SessionOnly, h!(keys::scopes)),
+        route!(POST "/api/auth/api-keys", SessionOnly, h!(keys::create)),
+        route!(GET "/api/auth/api-keys", SessionOnly, h!(keys::list)),
+        route!(DELETE "/api/auth/api-keys/{id}", SessionOnly, h!(keys::revoke)),
+        route!(GET "/api/auth/api-keys/{id}/usage", SessionOnly, h!(keys::usage)),
         // Key safety
-        route!(GET "/api/auth/key", KeyOnly, keys::introspect),
-        route!(GET "/api/notifications", SessionOnly, crate::notify::list),
-        route!(POST "/api/security/leaked-keys", Public, security::report),
+        route!(GET "/api/auth/key", KeyOnly, h!(keys::introspect)),
+        route!(GET "/api/notifications", SessionOnly, h!(crate::notify::list)),
+        route!(POST "/api/security/leaked-keys", Public, h!(security::report)),
         // MCP (API keys only; tools dispatch back through this table)
-        route!(POST "/mcp", KeyOnly, crate::mcp::post),
+        route!(POST "/mcp", KeyOnly, h!(crate::mcp::post)),
         // Webhooks: the owning session, or that same key with webhooks:manage
         // (sessions pass scope checks; the handlers refuse any other key with 404).
-        route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::create),
-        route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::list),
-        route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::update),
-        route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), webhooks::delete),
-        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), webhooks::test),
-        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), webhooks::deliveries),
+        route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), h!(webhooks::create)),
+        route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), h!(webhooks::list)),
+        route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::update)),
+        route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::delete)),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), h!(webhooks::test)),
+        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries)),
         // (end Webhooks)
-        // ---- Content (issue 6). Handlers are `async fn(Ctx)` wrapped by `h!`
-        // (one shared Handler type: see routes/shared.rs for why).
+        // ---- Content (issue 6)
         route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),
         route!(GET "/api/posts/{id}", Authenticated, h!(posts::get)),
         route!(PATCH "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::update)),

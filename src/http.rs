@@ -1,11 +1,9 @@
-//! Request plumbing shared by every handler: the per-request context, the JSON
-//! body extractor whose every rejection is an `ApiError`, and response helpers.
+//! Request plumbing shared by every handler: the per-request context, JSON
+//! body parsing whose every error is an `ApiError`, and response helpers.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,47 +31,8 @@ impl AppState {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AppState {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))
-    }
-}
-
 /// Largest JSON body any route accepts.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
-
-/// A JSON request body. Wrong content type is 415, over 64 KiB is 413, and
-/// malformed JSON or a bad field is 400 with serde's message naming the field.
-pub struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!("JSON body larger than {MAX_JSON_BYTES} bytes"))
-            } else {
-                ApiError::invalid(format!("could not read body: {}", e.body_text()))
-            }
-        })?;
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
-        }
-        parse_json(&bytes).map(JsonBody)
-    }
-}
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > MAX_JSON_BYTES {

@@ -3,20 +3,18 @@
 //! event delivered to the key's own webhook endpoints (signed, retried, like
 //! every other event).
 
-use axum::extract::Query;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
-use crate::auth::guard::Principal;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
-use crate::domain::page::PageQuery;
 use crate::durable::protocol::Notice;
+use crate::error::ApiResult;
 use crate::events::{self, Event, EventType};
-use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState};
+use crate::routes::shared::Ctx;
 
 pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
 pub const EXPIRING: &str = "key.expiring";
@@ -154,9 +152,10 @@ struct Item {
 }
 
 /// GET /api/notifications (newest first)
-#[worker::send]
-pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
-    let page = q.parse().map_err(ApiError::invalid)?;
+pub async fn list(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let page = c.page()?;
     let db = d1::db(&app.env)?;
     let select = "SELECT id, key_id, type, data, created_at, read_at FROM notifications WHERE user_id = ?1";
     let (rows, next) = d1::newest_first::<Row>(&db, select, &principal.user_id, &page).await?;

@@ -4,8 +4,8 @@
 //! Durable Object to run the checks in API.md's order and count the request,
 //! then hands the handler a `Principal`. Handlers never re-check.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request};
-use axum::http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -48,7 +48,7 @@ impl Access {
     }
 }
 
-/// The authenticated caller, available to handlers as an extractor.
+/// The authenticated caller, available to handlers as `Ctx::who`.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub kind: CredentialKind,
@@ -76,22 +76,6 @@ impl Principal {
     /// `via: {label}` for what a key creates.
     pub fn via(&self) -> Option<&str> {
         self.is_key().then_some(self.label.as_str())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.get::<Principal>().cloned().ok_or(ApiError::Unauthenticated)
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, ApiError> {
-        Ok(parts.extensions.get::<Principal>().cloned())
     }
 }
 

@@ -7,14 +7,16 @@
 pub mod rpc;
 pub mod tools;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::auth::decide::route_denial;
 use crate::auth::guard::{Delegated, Principal};
+use crate::error::ApiResult;
 use crate::http::AppState;
+use crate::routes::shared::Ctx;
 use rpc::Incoming;
 
 const SERVER_NAME: &str = "jestha-edge";
@@ -41,15 +43,19 @@ fn visible(principal: &Principal) -> Vec<tools::Tool> {
 }
 
 /// POST /mcp
-#[worker::send]
-pub async fn post(app: AppState, principal: Principal, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(mut c: Ctx) -> ApiResult<Response> {
+    let body = c.bytes(crate::http::MAX_JSON_BYTES).await?;
+    Ok(answer(&c.app, c.who()?, &c.headers, &body).await)
+}
+
+async fn answer(app: &AppState, principal: &Principal, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Some(v) = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
         if !rpc::PROTOCOL_VERSIONS.contains(&v) {
             let msg = format!("Unsupported MCP-Protocol-Version: {v}");
             return reply(StatusCode::BAD_REQUEST, &rpc::error(Value::Null, rpc::INVALID_REQUEST, &msg));
         }
     }
-    let (id, method, params) = match rpc::classify(&body) {
+    let (id, method, params) = match rpc::classify(body) {
         Incoming::Invalid(err) => return reply(StatusCode::BAD_REQUEST, &err),
         Incoming::Notification { .. } | Incoming::ClientResponse => return StatusCode::ACCEPTED.into_response(),
         Incoming::Request { id, method, params } => (id, method, params),
@@ -66,10 +72,10 @@ pub async fn post(app: AppState, principal: Principal, headers: HeaderMap, body:
         ),
         "ping" => rpc::result(id, json!({})),
         "tools/list" => {
-            let list: Vec<Value> = visible(&principal).iter().map(tools::describe).collect();
+            let list: Vec<Value> = visible(principal).iter().map(tools::describe).collect();
             rpc::result(id, json!({ "tools": list }))
         }
-        "tools/call" => call_tool(&app, &principal, &headers, id, &params).await,
+        "tools/call" => call_tool(app, principal, headers, id, &params).await,
         _ => rpc::error(id, rpc::METHOD_NOT_FOUND, &format!("Method not found: {method}")),
     };
     reply(StatusCode::OK, &answer)

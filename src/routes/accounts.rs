@@ -10,14 +10,14 @@ use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::cookies;
 use crate::auth::decide::CredentialKind;
-use crate::auth::guard::Principal;
 use crate::auth::password::{Stored, ITERATIONS};
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::{rfc3339, DAY_MS};
 use crate::domain::{ids, validate};
 use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{client_ip, json, now_ms, AppState, JsonBody};
+use crate::http::{client_ip, json, now_ms, AppState};
+use crate::routes::shared::Ctx;
 
 const SESSION_TTL_MS: i64 = 14 * DAY_MS;
 
@@ -101,8 +101,10 @@ fn new_session(db: &worker::D1Database, user_id: &str, now: i64) -> ApiResult<(S
 }
 
 /// POST /api/auth/signup
-#[worker::send]
-pub async fn signup(app: AppState, headers: HeaderMap, JsonBody(req): JsonBody<SignupRequest>) -> ApiResult<Response> {
+pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let req: SignupRequest = c.body().await?;
+    let headers = std::mem::take(&mut c.headers);
     let username = validate::username(&req.username).map_err(ApiError::invalid)?;
     let email = validate::email(&req.email).map_err(ApiError::invalid)?;
     let password = validate::password(&req.password).map_err(ApiError::invalid)?;
@@ -149,8 +151,10 @@ fn throttle_subjects(login: &str, ip: Option<&str>, max: u32) -> Vec<(String, u3
 }
 
 /// POST /api/auth/login
-#[worker::send]
-pub async fn login(app: AppState, headers: axum::http::HeaderMap, JsonBody(req): JsonBody<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let req: LoginRequest = c.body().await?;
+    let headers = std::mem::take(&mut c.headers);
     let login = req.login.trim().to_ascii_lowercase();
     if login.is_empty() || login.len() > 254 {
         return Err(ApiError::invalid("login: username or email is required"));
@@ -202,8 +206,9 @@ pub async fn login(app: AppState, headers: axum::http::HeaderMap, JsonBody(req):
 }
 
 /// POST /api/auth/logout
-#[worker::send]
-pub async fn logout(app: AppState, principal: Principal) -> ApiResult<Response> {
+pub async fn logout(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
     let db = d1::db(&app.env)?;
     let hash: Option<String> = d1::stmt(&db, "SELECT token_hash FROM sessions WHERE id = ?1", &[(&principal.id).into()])?
         .first(Some("token_hash"))
@@ -220,8 +225,9 @@ pub async fn logout(app: AppState, principal: Principal) -> ApiResult<Response> 
 }
 
 /// GET /api/auth/me: answered from the profile cached with the credential.
-#[worker::send]
-pub async fn me(app: AppState, principal: Principal) -> ApiResult<Response> {
+pub async fn me(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
     if let Some(p) = &principal.profile {
         let user = UserResponse {
             id: principal.user_id.clone(),

@@ -9,13 +9,15 @@ use axum::response::Response;
 use crate::adapters::gate;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, AppState};
+use crate::routes::shared::Ctx;
 
 fn enabled(app: &AppState) -> bool {
     app.env.var("BENCH_ROUTES").map(|v| v.to_string() == "true").unwrap_or(false)
 }
 
 /// GET /__bench/baseline
-pub async fn baseline(app: AppState) -> ApiResult<Response> {
+pub async fn baseline(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
     if !enabled(&app) {
         return Err(ApiError::NotFound);
     }
@@ -23,8 +25,8 @@ pub async fn baseline(app: AppState) -> ApiResult<Response> {
 }
 
 /// GET /__bench/floor
-#[worker::send]
-pub async fn floor(app: AppState) -> ApiResult<Response> {
+pub async fn floor(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
     if !enabled(&app) {
         return Err(ApiError::NotFound);
     }

@@ -1,7 +1,6 @@
 //! API keys, managed by sessions only: the scope catalog, create (plaintext
 //! shown once), list (masked), revoke (the key's Durable Object first, then D1).
 
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
@@ -11,24 +10,23 @@ use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::decide::{parse_allowlist, CredentialKind};
-use crate::auth::guard::Principal;
 use crate::auth::scope::{Scope, ScopeSet, PRESETS};
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
-use crate::domain::page::PageQuery;
 use crate::domain::{ids, validate};
 use crate::durable::protocol::GateRequest;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{json, now_ms, AppState, JsonBody};
+use crate::http::{json, now_ms, AppState};
+use crate::routes::shared::Ctx;
 
 pub const MAX_ACTIVE_KEYS: i64 = 50;
 pub const MAX_ALLOWLIST: usize = 20;
 pub const MAX_LABEL: usize = 64;
 
 /// GET /api/auth/scopes
-pub async fn scopes() -> Response {
+pub async fn scopes(_c: Ctx) -> ApiResult<Response> {
     let catalog: Vec<_> = Scope::ALL.into_iter().map(Scope::info).collect();
-    json(StatusCode::OK, &serde_json::json!({ "scopes": catalog, "presets": PRESETS }))
+    Ok(json(StatusCode::OK, &serde_json::json!({ "scopes": catalog, "presets": PRESETS })))
 }
 
 #[derive(Deserialize)]
@@ -87,8 +85,10 @@ struct CreatedKey {
 }
 
 /// POST /api/auth/api-keys
-#[worker::send]
-pub async fn create(app: AppState, principal: Principal, JsonBody(req): JsonBody<CreateKeyRequest>) -> ApiResult<Response> {
+pub async fn create(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let req: CreateKeyRequest = c.body().await?;
     let label = validate::text("label", &req.label, MAX_LABEL).map_err(ApiError::invalid)?;
     let scopes = ScopeSet::parse_request(req.scopes.as_deref(), req.preset.as_deref()).map_err(ApiError::invalid)?;
     let now = now_ms();
@@ -213,9 +213,10 @@ const KEY_COLUMNS: &str =
     "id, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at, last_used_at, revoked_at";
 
 /// GET /api/auth/api-keys (newest first)
-#[worker::send]
-pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery>) -> ApiResult<Response> {
-    let page = q.parse().map_err(ApiError::invalid)?;
+pub async fn list(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let page = c.page()?;
     let db = d1::db(&app.env)?;
     let select = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1");
     let (rows, next) = d1::newest_first::<KeyRow>(&db, &select, &principal.user_id, &page).await?;
@@ -225,8 +226,10 @@ pub async fn list(app: AppState, principal: Principal, Query(q): Query<PageQuery
 }
 
 /// DELETE /api/auth/api-keys/{id}: immediate and permanent.
-#[worker::send]
-pub async fn revoke(app: AppState, principal: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let id = std::mem::take(&mut c.id);
     let db = d1::db(&app.env)?;
     #[derive(Deserialize)]
     struct Row {
@@ -293,8 +296,9 @@ mod tests {
 }
 
 /// GET /api/auth/key: the calling key's own metadata and limit standing.
-#[worker::send]
-pub async fn introspect(app: AppState, principal: Principal) -> ApiResult<Response> {
+pub async fn introspect(c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
     let db = d1::db(&app.env)?;
     let row: KeyRow = d1::stmt(
         &db,
@@ -316,8 +320,10 @@ pub async fn introspect(app: AppState, principal: Principal) -> ApiResult<Respon
 }
 
 /// GET /api/auth/api-keys/{id}/usage: requests per UTC day by outcome, 30 days.
-#[worker::send]
-pub async fn usage(app: AppState, principal: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let id = std::mem::take(&mut c.id);
     use crate::domain::usage::{day_of, Outcomes, KEEP_DAYS};
     use crate::durable::protocol::UsageReply;
     use std::collections::BTreeMap;

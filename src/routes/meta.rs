@@ -1,18 +1,19 @@
 //! Routes about the API itself: health and the route table as data.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 
 use crate::app::{routes, Route};
 use crate::auth::guard::Access;
 use crate::auth::scope::ScopeSet;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::http::json;
+use crate::routes::shared::Ctx;
 
 /// GET /health
-pub async fn health() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+pub async fn health(_c: Ctx) -> ApiResult<Response> {
+    Ok(json(StatusCode::OK, &serde_json::json!({ "status": "ok" })))
 }
 
 #[derive(Serialize)]
@@ -53,16 +54,16 @@ pub fn api_md_path(axum_path: &str) -> String {
 }
 
 /// GET /api/routes: the route table, so clients and tests can iterate over it.
-pub async fn table() -> Response {
+pub async fn table(_c: Ctx) -> ApiResult<Response> {
     let items: Vec<RouteInfo> = routes().iter().map(RouteInfo::from).collect();
-    json(StatusCode::OK, &serde_json::json!({ "items": items }))
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
 /// GET /openapi.json
-pub async fn openapi() -> Response {
-    let mut res = (StatusCode::OK, crate::openapi::DOCUMENT).into_response();
+pub async fn openapi(_c: Ctx) -> ApiResult<Response> {
+    let mut res = Response::new(axum::body::Body::from(crate::openapi::DOCUMENT));
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
-    res
+    Ok(res)
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,8 +1,7 @@
 //! Leaked-key reports (GitHub secret-scanning partner shape): a trusted,
 //! signed report revokes every matching live key at once and tells its owner.
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -13,9 +12,10 @@ use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::domain::leak::{self, Verdict};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{json, now_ms, AppState, MAX_JSON_BYTES};
+use crate::http::{json, now_ms, MAX_JSON_BYTES};
 use crate::notify;
 use crate::routes::keys::revoke_hash;
+use crate::routes::shared::Ctx;
 
 pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
 pub const TOKEN_TYPE: &str = "jestha_api_key";
@@ -29,8 +29,10 @@ struct KeyRow {
 }
 
 /// POST /api/security/leaked-keys
-#[worker::send]
-pub async fn report(app: AppState, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn report(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let headers = std::mem::take(&mut c.headers);
+    let body = c.bytes(crate::http::MAX_JSON_BYTES).await?;
     if body.len() > MAX_JSON_BYTES {
         return Err(ApiError::PayloadTooLarge(format!("body larger than {MAX_JSON_BYTES} bytes")));
     }

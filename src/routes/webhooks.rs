@@ -4,7 +4,6 @@
 //! it holds webhooks:manage (the route table requires the scope; `managed_key`
 //! below is the one rule for which key a caller may reach).
 
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -16,11 +15,11 @@ use crate::auth::guard::Principal;
 use crate::auth::scope::ScopeSet;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids::ulid;
-use crate::domain::page::PageQuery;
 use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
-use crate::http::{json, now_ms, AppState, JsonBody};
+use crate::http::{json, now_ms, AppState};
+use crate::routes::shared::Ctx;
 
 /// Endpoints per key.
 pub const MAX_ENDPOINTS: i64 = 10;
@@ -158,13 +157,11 @@ pub struct CreateWebhookRequest {
 }
 
 /// POST /api/auth/api-keys/{id}/webhooks
-#[worker::send]
-pub async fn create(
-    app: AppState,
-    principal: Principal,
-    Path(key_id): Path<String>,
-    JsonBody(req): JsonBody<CreateWebhookRequest>,
-) -> ApiResult<Response> {
+pub async fn create(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let key_id = std::mem::take(&mut c.id);
+    let req: CreateWebhookRequest = c.body().await?;
     let key = managed_key(&app, &principal, &key_id).await?;
     let url = wh::validate_url(&req.url, allow_loopback(&app.env)).map_err(ApiError::invalid)?;
     let events = wh::parse_events(&req.events, key.scopes).map_err(ApiError::invalid)?;
@@ -214,9 +211,11 @@ pub async fn create(
 }
 
 /// GET /api/auth/api-keys/{id}/webhooks (newest first)
-#[worker::send]
-pub async fn list(app: AppState, principal: Principal, Path(key_id): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
-    let page = q.parse().map_err(ApiError::invalid)?;
+pub async fn list(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let key_id = std::mem::take(&mut c.id);
+    let page = c.page()?;
     let key = managed_key(&app, &principal, &key_id).await?;
     let db = d1::db(&app.env)?;
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE key_id = ?1");
@@ -233,13 +232,11 @@ pub struct UpdateWebhookRequest {
 /// PATCH /api/auth/api-keys/{id}/webhooks/{webhookId}: `{"enabled": true}`
 /// re-enables a disabled endpoint and clears its failure record;
 /// `{"enabled": false}` pauses it.
-#[worker::send]
-pub async fn update(
-    app: AppState,
-    principal: Principal,
-    Path((key_id, webhook_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<UpdateWebhookRequest>,
-) -> ApiResult<Response> {
+pub async fn update(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
+    let req: UpdateWebhookRequest = c.body().await?;
     let enabled = req.enabled.ok_or_else(|| ApiError::invalid("enabled: required (true or false)"))?;
     let key = managed_key(&app, &principal, &key_id).await?;
     let db = d1::db(&app.env)?;
@@ -265,8 +262,10 @@ pub async fn update(
 
 /// DELETE /api/auth/api-keys/{id}/webhooks/{webhookId}: the endpoint and its
 /// delivery record go together.
-#[worker::send]
-pub async fn delete(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn delete(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
     let key = managed_key(&app, &principal, &key_id).await?;
     let db = d1::db(&app.env)?;
     let owned = "EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2)";
@@ -287,8 +286,10 @@ pub async fn delete(app: AppState, principal: Principal, Path((key_id, webhook_i
 
 /// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
 /// event through the real pipeline to this one endpoint; 202 with the event.
-#[worker::send]
-pub async fn test(app: AppState, principal: Principal, Path((key_id, webhook_id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn test(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
     let key = managed_key(&app, &principal, &key_id).await?;
     let ep = endpoint(&app, &key, &webhook_id).await?;
     require_active(&key)?;
@@ -347,14 +348,11 @@ struct AttemptResponse {
 
 /// GET /api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries: every
 /// attempt, newest first.
-#[worker::send]
-pub async fn deliveries(
-    app: AppState,
-    principal: Principal,
-    Path((key_id, webhook_id)): Path<(String, String)>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Response> {
-    let page = q.parse().map_err(ApiError::invalid)?;
+pub async fn deliveries(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
+    let page = c.page()?;
     let key = managed_key(&app, &principal, &key_id).await?;
     let ep = endpoint(&app, &key, &webhook_id).await?;
     let db = d1::db(&app.env)?;
