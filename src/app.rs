@@ -83,7 +83,7 @@ pub fn routes() -> Vec<Route> {
         route!(DELETE "/api/jesclips/{id}", Scopes(&[WriteJesclip]), h!(posts::delete)),
         route!(POST "/api/jesclips/{id}/comments", Scopes(&[WriteComment]), h!(comments::create)),
         route!(GET "/api/jesclips/{id}/comments", Scopes(&[ReadComment]), h!(comments::list)),
-        route!(POST "/api/media", Scopes(&[WriteJes]), h!(media::create)),
+        route!(POST "/api/media", AnyScope(&[WriteJes, WriteJesclip]), h!(media::create)),
         route!(GET "/api/media/{id}", Optional, h!(media::get)),
         // Session-only surface
         route!(GET "/api/feed/home", SessionOnly, h!(feeds::home)),

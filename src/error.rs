@@ -26,6 +26,8 @@ pub enum ApiError {
     IpNotAllowed,
     /// 403: the key lacks scopes; carries the missing ones, in catalog order.
     InsufficientScope(Vec<&'static str>),
+    /// 403: the key holds none of the route's alternative scopes.
+    InsufficientAnyScope(Vec<&'static str>),
     /// 403: a route never open to API keys.
     SessionOnly,
     /// 403: acting on something the caller may see but not change.
@@ -95,7 +97,7 @@ impl ApiError {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession
             | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            IpNotAllowed | InsufficientScope(_) | SessionOnly | Forbidden(_) => StatusCode::FORBIDDEN,
+            IpNotAllowed | InsufficientScope(_) | InsufficientAnyScope(_) | SessionOnly | Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | IdempotencyInFlight => StatusCode::CONFLICT,
@@ -120,7 +122,7 @@ impl ApiError {
             InvalidSession => "invalid_session",
             InvalidCredentials => "invalid_credentials",
             IpNotAllowed => "ip_not_allowed",
-            InsufficientScope(_) => "insufficient_scope",
+            InsufficientScope(_) | InsufficientAnyScope(_) => "insufficient_scope",
             SessionOnly => "session_only",
             Forbidden(_) => "forbidden",
             NotFound => "not_found",
@@ -150,6 +152,7 @@ impl ApiError {
             InvalidCredentials => "Invalid login or password".into(),
             IpNotAllowed => "Request IP is not in this API key's allowlist".into(),
             InsufficientScope(missing) => format!("Token missing scope(s): {}", missing.join(", ")),
+            InsufficientAnyScope(any) => format!("Token needs one of these scopes: {}", any.join(", ")),
             SessionOnly => "This endpoint is not available to API keys".into(),
             NotFound => "Not found".into(),
             MethodNotAllowed => "Method not allowed on this route".into(),

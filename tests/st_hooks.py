@@ -16,6 +16,9 @@ def scopes_enforced(ctx, response, case):
     raw = case.operation.definition.raw
     access = raw.get("x-jestha-access")
     missing = [s for s in raw.get("x-required-scopes", []) if s not in HELD]
+    any_of = raw.get("x-any-of-scopes", [])
+    if any_of and not HELD.intersection(any_of):
+        missing = any_of
     if access == "session_only" or missing:
         raise AssertionError(
             f"{case.operation.label} answered {response.status_code} to a key holding {sorted(HELD)} "

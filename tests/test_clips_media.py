@@ -336,3 +336,35 @@ def test_idempotent_clip_upload_creates_one_clip(server, api: Api):
     assert r1.status_code == r2.status_code == 201
     assert r1.json() == r2.json() and r2.headers["idempotent-replayed"] == "true"
     assert media_rows(server, a["user"]["id"]) == 1
+
+
+def test_upload_is_part_of_each_write_scope_images_for_jes_videos_for_clips(server, api: Api):
+    """Seed 000: write:jesclip includes media upload, with no separate media scope.
+    POST /api/media takes either write scope; each uploads what it makes."""
+    a = api.signup()
+    clips_only = api.create_key(a["token"], scopes=["write:jesclip"], label="clips")["key"]
+    jes_only = api.create_key(a["token"], scopes=["write:jes"])["key"]
+    reader = api.create_key(a["token"], scopes=["read:comment"])["key"]
+    before_keys, before_rows = r2_keys(server), media_rows(server, a["user"]["id"])
+
+    def up(key, name, data, ctype):
+        return api.post("/api/media", token=key, files={"file": (name, data, ctype)})
+
+    err = assert_error(up(clips_only, "p.png", PNG, "image/png"), 403, "insufficient_scope")
+    assert err["message"] == "Token missing scope(s): write:jes"
+    err = assert_error(up(jes_only, "v.mp4", MP4, "video/mp4"), 403, "insufficient_scope")
+    assert err["message"] == "Token missing scope(s): write:jesclip"
+    err = assert_error(up(reader, "p.png", PNG, "image/png"), 403, "insufficient_scope")
+    assert err["message"] == "Token needs one of these scopes: write:jes, write:jesclip"
+    assert r2_keys(server) == before_keys and media_rows(server, a["user"]["id"]) == before_rows, "refusals store nothing"
+
+    video = up(clips_only, "v.mp4", MP4, "video/mp4")
+    assert video.status_code == 201, video.text
+    image = up(jes_only, "p.png", PNG, "image/png")
+    assert image.status_code == 201, image.text
+    assert len(r2_keys(server) - before_keys) == 2
+    r = api.post("/api/jesclips", token=clips_only, json={"mediaId": video.json()["id"], "caption": "by id"})
+    assert r.status_code == 201, r.text
+    assert r.json()["video"]["id"] == video.json()["id"] and r.json()["via"] == {"label": "clips"}
+    r = api.post("/api/posts", token=jes_only, json={"content": "pic", "mediaIds": [image.json()["id"]]})
+    assert r.status_code == 201, r.text

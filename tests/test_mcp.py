@@ -251,3 +251,21 @@ def test_get_jes_shows_counts_only_with_read_engagement(server, api: Api):
         return await sess.call_tool("get_jes", {"id": jes})
     assert "counts" not in mcp(server, writer, get).structured_content
     assert mcp(server, analyst, get).structured_content["counts"]["likes"] == 0
+
+
+def test_a_jesclip_only_key_posts_a_clip_through_mcp_after_uploading(server, api: Api):
+    """The MCP path for clips: upload over HTTP with the same key, then create_jesclip."""
+    a = api.signup()
+    key = api.create_key(a["token"], scopes=["write:jesclip"], label="clipper")["key"]
+    mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 4000
+    up = api.post("/api/media", token=key, files={"file": ("v.mp4", mp4, "video/mp4")})
+    assert up.status_code == 201, up.text
+
+    async def go(s, _):
+        names = {t.name for t in (await s.list_tools()).tools}
+        return names, await s.call_tool("create_jesclip", {"mediaId": up.json()["id"], "caption": "agent clip"})
+    names, res = mcp(server, key, go)
+    assert "create_jesclip" in names and "create_jes" not in names
+    assert not res.is_error, res.content[0].text
+    clip = res.structured_content
+    assert clip["type"] == "jesclip" and clip["video"]["id"] == up.json()["id"] and clip["via"] == {"label": "clipper"}

@@ -20,4 +20,7 @@ def test_openapi_document_covers_exactly_the_route_table(api: Api):
         if item["access"] == "scopes":
             assert op["x-required-scopes"] == item["scopes"]
             assert op["security"][0] == {"apiKey": item["scopes"]}
+        if item["access"] == "any_scope":
+            assert op["x-any-of-scopes"] == item["scopes"]
+            assert [x for x in op["security"] if "apiKey" in x] == [{"apiKey": [sc]} for sc in item["scopes"]]
     assert set(doc["components"]["securitySchemes"]) >= {"apiKey", "session", "sessionCookie"}

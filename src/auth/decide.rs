@@ -70,12 +70,15 @@ pub struct Need {
     /// Sessions are refused (key introspection, MCP).
     #[serde(default)]
     pub key_only: bool,
+    /// One of `scopes` is enough (e.g. media upload: write:jes or write:jesclip).
+    #[serde(default)]
+    pub any: bool,
 }
 
 impl Default for Need {
     /// Any valid credential, counted.
     fn default() -> Self {
-        Need { session_only: false, scopes: 0, key_only: false }
+        Need { session_only: false, scopes: 0, key_only: false, any: false }
     }
 }
 
@@ -91,6 +94,8 @@ pub enum Denial {
     SessionOnly,
     KeyOnly,
     InsufficientScope { missing: u8 },
+    /// The key holds none of a route's alternative scopes.
+    NoneOfScopes { any: u8 },
     RateLimited { retry_after: u64 },
     QuotaExceeded { retry_after: u64 },
 }
@@ -110,6 +115,7 @@ impl Denial {
             (Denial::InsufficientScope { missing }, _) => {
                 ApiError::InsufficientScope(ScopeSet::from_bits(missing).names())
             }
+            (Denial::NoneOfScopes { any }, _) => ApiError::InsufficientAnyScope(ScopeSet::from_bits(any).names()),
             (Denial::RateLimited { retry_after }, _) => ApiError::RateLimited { retry_after },
             (Denial::QuotaExceeded { retry_after }, _) => ApiError::QuotaExceeded { retry_after },
         }
@@ -120,7 +126,7 @@ impl Denial {
         match self {
             Denial::IpNotAllowed => Some(Outcome::IpNotAllowed),
             Denial::SessionOnly => Some(Outcome::SessionOnly),
-            Denial::InsufficientScope { .. } => Some(Outcome::InsufficientScope),
+            Denial::InsufficientScope { .. } | Denial::NoneOfScopes { .. } => Some(Outcome::InsufficientScope),
             Denial::RateLimited { .. } => Some(Outcome::RateLimited),
             Denial::QuotaExceeded { .. } => Some(Outcome::QuotaExceeded),
             Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::KeyOnly => None,
@@ -186,6 +192,10 @@ pub fn route_denial(kind: CredentialKind, scopes: u8, need: Need) -> Option<Deni
         CredentialKind::Session if need.key_only => Some(Denial::KeyOnly),
         CredentialKind::Session => None,
         CredentialKind::Key if need.session_only => Some(Denial::SessionOnly),
+        CredentialKind::Key if need.any => {
+            let any = ScopeSet::from_bits(need.scopes).bits();
+            (any != 0 && any & scopes == 0).then_some(Denial::NoneOfScopes { any })
+        }
         CredentialKind::Key => {
             let missing = ScopeSet::from_bits(need.scopes).bits() & !scopes;
             (missing != 0).then_some(Denial::InsufficientScope { missing })
@@ -247,7 +257,7 @@ mod tests {
     }
 
     fn need(scopes: &[Scope]) -> Need {
-        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), key_only: false }
+        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), key_only: false, any: false }
     }
 
     fn run(c: &Credential, n: Need, ip: Option<&str>) -> (Option<Denial>, Counters) {
@@ -274,6 +284,22 @@ mod tests {
             run(&c, need(&[Scope::WriteJes]), Some("10.1.2.3")).0,
             Some(Denial::InsufficientScope { missing })
         );
+    }
+
+    #[test]
+    fn one_of_alternative_scopes_is_enough() {
+        let either = Need { any: true, ..need(&[Scope::WriteJes, Scope::WriteJesclip]) };
+        let bits = |s: &[Scope]| ScopeSet::of(s).bits();
+        assert_eq!(route_denial(CredentialKind::Key, bits(&[Scope::WriteJesclip]), either), None);
+        assert_eq!(route_denial(CredentialKind::Key, bits(&[Scope::WriteJes]), either), None);
+        assert_eq!(
+            route_denial(CredentialKind::Key, bits(&[Scope::ReadComment]), either),
+            Some(Denial::NoneOfScopes { any: either.scopes })
+        );
+        assert_eq!(route_denial(CredentialKind::Session, 0, either), None);
+        let e = Denial::NoneOfScopes { any: either.scopes }.into_error(CredentialKind::Key);
+        assert_eq!(e.code(), "insufficient_scope");
+        assert_eq!(e.message(), "Token needs one of these scopes: write:jes, write:jesclip");
     }
 
     #[test]

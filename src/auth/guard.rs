@@ -27,6 +27,9 @@ pub enum Access {
     Authenticated,
     /// API keys need every listed scope; sessions hold them all.
     Scopes(&'static [Scope]),
+    /// API keys need at least one of the listed scopes; the handler decides
+    /// what each allows (media upload: images for write:jes, videos for write:jesclip).
+    AnyScope(&'static [Scope]),
     /// Sessions only: API keys get 403 session_only whatever their scopes.
     SessionOnly,
     /// Anyone; a presented credential is still checked and counted, and the
@@ -42,6 +45,7 @@ impl Access {
             Access::Public => None,
             Access::Authenticated | Access::Optional => Some(Need::default()),
             Access::Scopes(s) => Some(Need { scopes: ScopeSet::of(s).bits(), ..Need::default() }),
+            Access::AnyScope(s) => Some(Need { scopes: ScopeSet::of(s).bits(), any: true, ..Need::default() }),
             Access::SessionOnly => Some(Need { session_only: true, ..Need::default() }),
             Access::KeyOnly => Some(Need { key_only: true, ..Need::default() }),
         }

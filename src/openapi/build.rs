@@ -38,6 +38,12 @@ fn security(access: Access, op: &Value) -> Value {
         Access::Scopes(s) => {
             json!([{ "apiKey": ScopeSet::of(s).names() }, { "session": [] }, { "sessionCookie": [] }])
         }
+        // Security requirements are alternatives: one per scope.
+        Access::AnyScope(s) => {
+            let mut alts: Vec<Value> = ScopeSet::of(s).names().into_iter().map(|n| json!({ "apiKey": [n] })).collect();
+            alts.extend([json!({ "session": [] }), json!({ "sessionCookie": [] })]);
+            Value::Array(alts)
+        }
         Access::SessionOnly => session,
         Access::KeyOnly => json!([{ "apiKey": [] }]),
     }
@@ -49,6 +55,7 @@ fn access_name(access: Access) -> &'static str {
         Access::Optional => "optional",
         Access::Authenticated => "authenticated",
         Access::Scopes(_) => "scopes",
+        Access::AnyScope(_) => "any_scope",
         Access::SessionOnly => "session_only",
         Access::KeyOnly => "key_only",
     }
@@ -112,8 +119,14 @@ fn operation(route: &RouteDoc<'_>, op: &Value) -> Value {
     o.insert("responses".into(), Value::Object(responses));
     o.insert("security".into(), security(route.access, op));
     o.insert("x-jestha-access".into(), json!(access_name(route.access)));
-    if let Access::Scopes(s) = route.access {
-        o.insert("x-required-scopes".into(), json!(ScopeSet::of(s).names()));
+    match route.access {
+        Access::Scopes(s) => {
+            o.insert("x-required-scopes".into(), json!(ScopeSet::of(s).names()));
+        }
+        Access::AnyScope(s) => {
+            o.insert("x-any-of-scopes".into(), json!(ScopeSet::of(s).names()));
+        }
+        _ => {}
     }
     Value::Object(o)
 }

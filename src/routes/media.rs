@@ -13,6 +13,7 @@ use web_sys::File;
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
 use crate::adapters::media::{self, Form};
+use crate::auth::scope::Scope;
 use crate::domain::content::{
     self, body_text, declared_matches, etag_matches, hashtags, sniff, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES,
     SNIFF_BYTES,
@@ -101,10 +102,19 @@ async fn check(c: &Ctx, field: &str, file: &File, want: Want) -> ApiResult<conte
 /// Checks every file first (nothing is stored when one is refused), then
 /// puts them in R2 under random keys. A failed put deletes the earlier ones.
 pub async fn upload_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResult<Vec<Uploaded>> {
+    let kinds = check_all(c, field, files, want).await?;
+    store_all(c, files, kinds).await
+}
+
+async fn check_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResult<Vec<content::Sniffed>> {
     let mut kinds = Vec::with_capacity(files.len());
     for f in files {
         kinds.push(check(c, field, f, want).await?);
     }
+    Ok(kinds)
+}
+
+async fn store_all(c: &Ctx, files: &[File], kinds: Vec<content::Sniffed>) -> ApiResult<Vec<Uploaded>> {
     let mut done: Vec<Uploaded> = Vec::with_capacity(files.len());
     for (f, kind) in files.iter().zip(kinds) {
         let r2_key = format!("m/{}", hex::encode(random_bytes::<16>()));
@@ -150,13 +160,21 @@ pub async fn jes_draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
 /// POST /api/media: one image or video (`file`) for a later Jes's `mediaIds`
 /// (images) or JesClip's `mediaId` (a video), e.g. from an MCP client, which
 /// cannot send files. Until attached it is visible to its owner only.
+/// The route takes write:jes or write:jesclip; a key uploads what its scopes
+/// make: images (for a Jes) with write:jes, a video (for a JesClip) with
+/// write:jesclip, as the scope catalog says upload is part of each.
 pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let form = read_form(&mut c).await?;
     let files = form.files("file")?;
     if files.len() != 1 {
         return Err(ApiError::invalid("file: exactly one file is required"));
     }
-    let mut up = upload_all(&c, "file", &files, Want::Any).await?;
+    let kinds = check_all(&c, "file", &files, Want::Any).await?;
+    let need = if kinds[0].is_image() { Scope::WriteJes } else { Scope::WriteJesclip };
+    if !c.who()?.can(need) {
+        return Err(ApiError::InsufficientScope(vec![need.as_str()]));
+    }
+    let mut up = store_all(&c, &files, kinds).await?;
     let u = up.pop().ok_or_else(|| ApiError::internal("upload vanished"))?;
     let db = d1::db(&c.app.env)?;
     let me = &c.who()?.user_id;

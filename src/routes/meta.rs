@@ -22,7 +22,8 @@ pub struct RouteInfo {
     pub method: String,
     /// API.md notation: `/api/posts/:id`.
     pub path: String,
-    /// `public`, `optional`, `authenticated`, `scopes` or `session_only`.
+    /// `public`, `optional`, `authenticated`, `scopes` (all of them),
+    /// `any_scope` (one of them), `session_only` or `key_only`.
     pub access: &'static str,
     pub scopes: Vec<&'static str>,
 }
@@ -33,6 +34,7 @@ impl From<&Route> for RouteInfo {
             Access::Public => ("public", vec![]),
             Access::Authenticated => ("authenticated", vec![]),
             Access::Scopes(s) => ("scopes", ScopeSet::of(s).names()),
+            Access::AnyScope(s) => ("any_scope", ScopeSet::of(s).names()),
             Access::SessionOnly => ("session_only", vec![]),
             Access::Optional => ("optional", vec![]),
             Access::KeyOnly => ("key_only", vec![]),
