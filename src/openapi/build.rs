@@ -236,6 +236,15 @@ mod tests {
     }
 
     #[test]
+    fn the_route_table_schema_names_every_access_the_table_uses() {
+        let d = doc();
+        let allowed = &d["components"]["schemas"]["RouteTable"]["properties"]["items"]["items"]["properties"]["access"]["enum"];
+        for (m, p, a) in table() {
+            assert!(allowed.as_array().unwrap().contains(&json!(access_name(a))), "{m} {p}: {} undocumented", access_name(a));
+        }
+    }
+
+    #[test]
     fn scoped_operations_list_their_scopes_for_api_keys() {
         let d = doc();
         for (m, p, a) in table() {
