@@ -1,26 +1,29 @@
 //! The one route table: method, path, what the caller needs, handler (every
-//! handler an `async fn(Ctx)` wrapped by `h!`: see routes/shared.rs). The
-//! router is built from it, the auth guard reads each route's `Access` from it,
-//! and tests iterate over it (natively, and over HTTP via `GET /api/routes`).
+//! handler an `async fn(Ctx)` wrapped by `h!`: see routes/shared.rs). Requests
+//! are matched against it (`router::find`), the auth guard reads each route's
+//! `Access` from it, and tests iterate over it (natively, and over HTTP via
+//! `GET /api/routes`).
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
-use axum::middleware::from_fn;
-use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::Router;
-use worker::send::SendFuture;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 
 use crate::auth::guard::{guard, Access};
+use crate::error::ApiError;
 use crate::h;
-use crate::http::MAX_JSON_BYTES;
+use crate::router::{find, Found};
+use crate::routes::shared::{PathParams, H};
 use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
 
 pub struct Route {
     pub method: Method,
-    /// axum notation: `/api/posts/{id}`.
+    /// `{name}` marks a parameter: `/api/posts/{id}`.
     pub path: &'static str,
     pub access: Access,
-    pub handler: MethodRouter,
+    pub handler: H,
 }
 
 macro_rules! route {
@@ -29,7 +32,7 @@ macro_rules! route {
             method: Method::$method,
             path: $path,
             access: $access,
-            handler: on(MethodFilter::$method, $handler),
+            handler: $handler,
         }
     };
 }
@@ -113,24 +116,67 @@ pub fn routes() -> Vec<Route> {
 
 thread_local! {
     /// Built once per isolate: the table does not change between requests.
-    static ROUTER: Router = router();
+    static TABLE: Vec<Route> = routes();
 }
 
-/// Runs one request through the router (the Worker's entry and MCP's tools).
-pub async fn dispatch(req: axum::extract::Request) -> axum::response::Response {
-    use tower_service::Service;
-    let mut router = ROUTER.with(Router::clone);
-    let res = match router.call(req).await {
-        Ok(res) => res,
-        Err(never) => match never {},
-    };
+/// The rest of a request's way after a step (body, guard, idempotency): the
+/// steps are plain async functions chained by `dispatch`.
+pub struct Next(Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>);
+
+impl Next {
+    pub fn new<F: Future<Output = Response> + 'static>(step: impl FnOnce(Request) -> F + 'static) -> Next {
+        Next(Box::new(move |req| Box::pin(step(req))))
+    }
+
+    pub async fn run(self, req: Request) -> Response {
+        (self.0)(req).await
+    }
+}
+
+/// Runs one request (the Worker's entry and MCP's tools): small bodies are
+/// read first (src/body.rs), then the route's guard, Idempotency-Key for
+/// authenticated POSTs (inside the guard, so the account is known), and the
+/// handler. Unknown paths go to the web app's files (src/web.rs).
+pub async fn dispatch(req: Request) -> Response {
+    let head = req.method() == Method::HEAD;
+    let mut res = crate::body::read_small(req, Next::new(route)).await;
+    if head {
+        *res.body_mut() = axum::body::Body::empty();
+    }
     envelope_rejections(res).await
 }
 
-/// Extractor rejections (a bad path or query parameter, say) come from axum as
-/// plain text; the contract says every error is the JSON envelope.
-async fn envelope_rejections(res: axum::response::Response) -> axum::response::Response {
-    use axum::response::IntoResponse;
+async fn route(mut req: Request) -> Response {
+    let found = TABLE.with(|t| find(t.iter().map(|r| (&r.method, r.path)), req.method(), req.uri().path()));
+    let index = match found {
+        Found::Route { index, params } => {
+            req.extensions_mut().insert(PathParams(params));
+            index
+        }
+        Found::MethodNotAllowed { allow } => {
+            let mut res = ApiError::MethodNotAllowed.into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(axum::http::header::ALLOW, v);
+            }
+            return res;
+        }
+        Found::NotFound => return crate::web::fallback(req).await,
+    };
+    let (access, handler, idem) = TABLE.with(|t| {
+        let r = &t[index];
+        (r.access, r.handler, idempotent(&r.method, r.path, r.access))
+    });
+    let inner = if idem {
+        Next::new(move |req| crate::idempotency::layer(req, Next::new(move |req| handler.call(req))))
+    } else {
+        Next::new(move |req| handler.call(req))
+    };
+    guard(access, req, inner).await
+}
+
+/// Errors the platform or a body reader answers as plain text: the contract
+/// says every error is the JSON envelope.
+async fn envelope_rejections(res: Response) -> Response {
     let status = res.status();
     let is_json = res
         .headers()
@@ -142,7 +188,7 @@ async fn envelope_rejections(res: axum::response::Response) -> axum::response::R
     }
     let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
     let detail: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(200).collect();
-    crate::error::ApiError::from_status(status, detail).into_response()
+    ApiError::from_status(status, detail).into_response()
 }
 
 /// Routes whose responses carry a secret shown once: never stored for
@@ -154,28 +200,6 @@ pub const SECRET_MINTING: [&str; 2] = ["/api/auth/api-keys", "/api/auth/api-keys
 /// pass it to the route they call, which would otherwise find it claimed).
 pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
     *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path) && path != "/mcp"
-}
-
-pub fn router() -> Router {
-    let mut router = Router::new();
-    for r in routes() {
-        let access = r.access;
-        let mut handler = r.handler;
-        // Content: Idempotency-Key, inside the guard so the account is known.
-        if idempotent(&r.method, r.path, access) {
-            handler = handler.layer(from_fn(|req, next| SendFuture::new(crate::idempotency::layer(req, next))));
-        }
-        let guarded = handler.layer(from_fn(move |req, next| SendFuture::new(guard(access, req, next))));
-        router = router.route(r.path, guarded);
-    }
-    router
-        // Web UI (issue 8): the UI's files, else the 404 envelope (src/web.rs).
-        .fallback(crate::web::fallback)
-        .method_not_allowed_fallback(meta::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
-        // Web UI work (issue 8): small bodies are read before any route or
-        // guard answers; see src/body.rs for the local-runtime failure this avoids.
-        .layer(from_fn(|req, next| SendFuture::new(crate::body::read_small(req, next))))
 }
 
 #[cfg(test)]
@@ -192,8 +216,13 @@ mod tests {
     }
 
     #[test]
-    fn the_router_builds_from_the_table() {
-        let _ = router();
+    fn every_route_is_reached_by_its_own_path_and_no_other_route_shadows_it() {
+        let table = routes();
+        for (i, r) in table.iter().enumerate() {
+            let concrete: String = r.path.split('/').map(|s| if s.starts_with('{') { "x1" } else { s }).collect::<Vec<_>>().join("/");
+            let found = find(table.iter().map(|r| (&r.method, r.path)), &r.method, &concrete);
+            assert!(matches!(found, Found::Route { index, .. } if index == i), "{} {} -> {found:?}", r.method, r.path);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::CONTENT_LENGTH;
-use axum::middleware::Next;
+use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;

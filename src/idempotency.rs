@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on authenticated POSTs (IETF draft
 //! `draft-ietf-httpapi-idempotency-key-header`, Stripe semantics), as one
-//! axum layer that runs after the auth guard:
+//! step that runs after the auth guard:
 //!
 //! - the first request with a key claims it atomically (INSERT … ON CONFLICT
 //!   DO UPDATE only over an expired or abandoned row; `changes` says who won),
@@ -15,13 +15,13 @@
 //!
 //! The decisions are pure functions, tested natively; the layer is plumbing.
 //! Routes that answer with a secret shown once (new API keys, webhook
-//! secrets) are left out in `app::router()`: storing their bodies would keep
+//! secrets) are left out in `app::idempotent`: storing their bodies would keep
 //! the plaintext secret in D1.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 

@@ -19,6 +19,7 @@ pub mod log;
 pub mod mcp;
 pub mod notify;
 pub mod openapi;
+pub mod router;
 pub mod routes;
 pub mod web;
 

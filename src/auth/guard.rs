@@ -6,7 +6,7 @@
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
+use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::decide::{CredentialKind, Need};

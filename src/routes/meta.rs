@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::app::{routes, Route};
 use crate::auth::guard::Access;
 use crate::auth::scope::ScopeSet;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::json;
 use crate::routes::shared::Ctx;
 
@@ -44,8 +44,8 @@ impl From<&Route> for RouteInfo {
 }
 
 /// `/api/posts/{id}` → `/api/posts/:id`
-pub fn api_md_path(axum_path: &str) -> String {
-    axum_path
+pub fn api_md_path(table_path: &str) -> String {
+    table_path
         .split('/')
         .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(name) => format!(":{name}"),
@@ -66,14 +66,6 @@ pub async fn openapi(_c: Ctx) -> ApiResult<Response> {
     let mut res = Response::new(axum::body::Body::from(crate::openapi::DOCUMENT));
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Ok(res)
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
 }
 
 #[cfg(test)]

@@ -2,11 +2,12 @@
 //! context (`Ctx`), and for content the SQL that renders a Jes as JSON, the
 //! visibility rule as SQL, and loading one Jes the caller may see.
 //!
-//! Why one adapter: axum monomorphises every handler signature (each set of
-//! extractors) separately, which costs about 1 KB of gzipped wasm per route;
-//! the Worker has sixty routes and a 300 KB budget. Every route is a plain
-//! `async fn(Ctx) -> ApiResult<Response>` wrapped by `h!`, so they share one
-//! `Handler` type (moving the last twenty-five onto it saved 17.6 KB gzipped).
+//! Why one adapter: a framework's extractors compile a separate handler
+//! implementation per signature, about 1 KB of gzipped wasm per route; the
+//! Worker has sixty routes and a 300 KB budget. Every route is a plain
+//! `async fn(Ctx) -> ApiResult<Response>` wrapped by `h!` (moving the last
+//! twenty-five axum handlers onto it saved 17.6 KB gzipped; dropping axum's
+//! router for `router::find` saved more, see `app::dispatch`).
 //! Content renders in SQL (`json_object`) for the same reason: no row or
 //! response structs to (de)serialize per route.
 
@@ -14,14 +15,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, RawPathParams, Request};
-use axum::handler::Handler;
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use worker::send::SendFuture;
 
 use crate::adapters::d1::{self, V};
 use crate::auth::decide::CredentialKind;
@@ -38,22 +37,20 @@ pub type Fut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
 #[derive(Clone, Copy)]
 pub struct H(pub fn(Ctx) -> Fut);
 
-/// Marks `H`'s `Handler` impl apart from axum's own.
-pub struct Plain;
-
-impl<S: Clone + Send + Sync + 'static> Handler<Plain, S> for H {
-    type Future = Pin<Box<dyn Future<Output = Response> + Send>>;
-
-    fn call(self, req: Request, _state: S) -> Self::Future {
-        Box::pin(SendFuture::new(async move {
-            let out = match Ctx::new(req).await {
-                Ok(ctx) => (self.0)(ctx).await,
-                Err(e) => Err(e),
-            };
-            out.unwrap_or_else(IntoResponse::into_response)
-        }))
+impl H {
+    /// Runs the handler on a routed request (see `app::dispatch`).
+    pub async fn call(self, req: Request) -> Response {
+        let out = match Ctx::new(req) {
+            Ok(ctx) => (self.0)(ctx).await,
+            Err(e) => Err(e),
+        };
+        out.unwrap_or_else(IntoResponse::into_response)
     }
 }
+
+/// The matched route's path parameters, in order (set by `app::dispatch`).
+#[derive(Clone, Debug)]
+pub struct PathParams(pub Vec<String>);
 
 /// Wraps `async fn(Ctx) -> ApiResult<Response>` as a route handler.
 #[macro_export]
@@ -81,17 +78,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    async fn new(req: Request) -> ApiResult<Ctx> {
+    fn new(req: Request) -> ApiResult<Ctx> {
         let (mut parts, body) = req.into_parts();
         let app = parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))?;
         let who = parts.extensions.get::<Principal>().cloned();
-        let (id, sub_id) = match RawPathParams::from_request_parts(&mut parts, &()).await {
-            Ok(params) => {
-                let mut values = params.iter().map(|(_, v)| v.to_string());
-                (values.next().unwrap_or_default(), values.next().unwrap_or_default())
-            }
-            Err(_) => return Err(ApiError::NotFound),
-        };
+        let mut params = parts.extensions.remove::<PathParams>().map(|p| p.0).unwrap_or_default().into_iter();
+        let (id, sub_id) = (params.next().unwrap_or_default(), params.next().unwrap_or_default());
         Ok(Ctx {
             app,
             who,
