@@ -226,6 +226,34 @@ def test_email_and_password_changes_need_the_current_password(api: Api):
     assert_error(api.post("/api/auth/login", json={"login": email, "password": a["password"]}), 401, "invalid_credentials")
 
 
+def test_current_password_guesses_are_throttled_per_account(make_server):
+    """A stolen session must not become a password oracle (then an account takeover)."""
+    s = make_server({"LOGIN_MAX_FAILURES": "3"})
+    api = Api(s.url)
+    a, b = api.signup(), api.signup()
+    email = f"new{uuid.uuid4().hex[:8]}@example.com"
+    for i in range(3):
+        r = api.patch("/api/account", token=a["token"], json={"email": email, "currentPassword": f"guess number {i}"},
+                      headers={"CF-Connecting-IP": f"198.51.100.{i + 1}"})
+        assert_error(r, 403, "forbidden")
+    r = api.patch("/api/account", token=a["token"], json={"email": email, "currentPassword": a["password"]})
+    err = assert_error(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) >= 1 and err["retryAfter"] == int(r.headers["retry-after"])
+    assert api.get("/api/auth/me", token=a["token"]).json()["email"] != email, "nothing changed"
+    # Per account: another account's check is unaffected, and a right answer clears its count.
+    for i in range(2):
+        assert_error(api.patch("/api/account", token=b["token"], json={"email": email, "currentPassword": "nope nope"}),
+                     403, "forbidden")
+    r = api.patch("/api/account", token=b["token"], json={"email": email, "currentPassword": b["password"]})
+    assert r.status_code == 200, r.text
+    for i in range(2):
+        assert_error(api.patch("/api/account", token=b["token"], json={"password": "x" * 12, "currentPassword": "nope nope"}),
+                     403, "forbidden")
+    r = api.patch("/api/account", token=b["token"], json={"displayName": "B", "password": "another new password",
+                                                          "currentPassword": b["password"]})
+    assert r.status_code == 200, r.text
+
+
 def test_deleting_the_account_revokes_everything_and_hides_its_content(api: Api):
     a, b = api.signup(), api.signup()
     follow(api, b["token"], a["user"]["username"])

@@ -13,7 +13,7 @@ use crate::auth::decide::CredentialKind;
 use crate::auth::password::{Stored, ITERATIONS};
 use crate::domain::clock::rfc3339;
 use crate::domain::validate;
-use crate::durable::protocol::GateRequest;
+use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::routes::accounts::UserResponse;
@@ -34,9 +34,18 @@ async fn user(c: &Ctx) -> ApiResult<Row> {
     row.ok_or(ApiError::NotFound)
 }
 
-/// Checks `currentPassword` against the account's stored hash (403 when wrong).
+/// Checks `currentPassword` against the account's stored hash (403 when
+/// wrong). Throttled per account like logins (429 once `LOGIN_MAX_FAILURES`
+/// wrong guesses fall in the window), so a stolen session cannot be used to
+/// guess the password and take the account over for good.
 async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let given = given.ok_or_else(|| ApiError::invalid("currentPassword: required to change email or password"))?;
+    let (max, window) = crate::routes::accounts::login_limits(&c.app);
+    let subject = format!("password:acct:{}", c.who()?.user_id);
+    let t = gate::throttle(&c.app.env, &subject, ThrottleAction::Check, max, window).await?;
+    if !t.allowed {
+        return Err(ApiError::TooManyAttempts { retry_after: t.retry_after });
+    }
     let db = d1::db(&c.app.env)?;
     let hash: Option<String> = d1::stmt(
         &db,
@@ -48,8 +57,10 @@ async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let stored = hash.as_deref().and_then(Stored::parse).ok_or(ApiError::NotFound)?;
     let derived = pbkdf2_sha256(given.as_bytes(), &stored.salt, stored.iterations).await?;
     if !stored.matches(&derived) {
+        gate::throttle(&c.app.env, &subject, ThrottleAction::Fail, max, window).await?;
         return Err(ApiError::Forbidden("currentPassword: does not match".into()));
     }
+    gate::throttle(&c.app.env, &subject, ThrottleAction::Clear, max, window).await?;
     Ok(())
 }
 

@@ -134,7 +134,8 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
     Ok(session_reply(StatusCode::CREATED, &headers, AuthResponse { user, session }))
 }
 
-fn login_limits(app: &AppState) -> (u32, i64) {
+/// Failed password checks allowed per window: `LOGIN_MAX_FAILURES`, `LOGIN_WINDOW_SECONDS`.
+pub(crate) fn login_limits(app: &AppState) -> (u32, i64) {
     let max = crate::durable::gate::var_u32(&app.env, "LOGIN_MAX_FAILURES", 10);
     let window = crate::durable::gate::var_u32(&app.env, "LOGIN_WINDOW_SECONDS", 900) as i64;
     (max, window)
