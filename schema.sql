@@ -196,6 +196,10 @@ CREATE TABLE IF NOT EXISTS media (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS media_post ON media(post_id, position);
 CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
+-- The cron's media sweep (routes/media.rs) finds unattached uploads through
+-- media_post (post_id IS NULL) and deleted accounts through this, so a run
+-- reads deleted accounts, not every account.
+CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS comments (
   id            TEXT PRIMARY KEY,

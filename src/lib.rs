@@ -66,11 +66,15 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
     Ok(())
 }
 
-/// Cron (wrangler.toml `[triggers]`): expiry notices, then the outbox sweep.
+/// Cron (wrangler.toml `[triggers]`): expiry notices, unattached and deleted
+/// accounts' uploads, then the outbox sweep.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = notify::expiring_sweep(&env).await {
         log::error("cron", "expiring sweep", &e.to_string());
+    }
+    if let Err(e) = routes::media::sweep(&env).await {
+        log::error("cron", "media sweep", &e.to_string());
     }
     consumer::sweep(env).await;
 }

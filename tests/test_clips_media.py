@@ -368,3 +368,48 @@ def test_upload_is_part_of_each_write_scope_images_for_jes_videos_for_clips(serv
     assert r.json()["video"]["id"] == video.json()["id"] and r.json()["via"] == {"label": "clips"}
     r = api.post("/api/posts", token=jes_only, json={"content": "pic", "mediaIds": [image.json()["id"]]})
     assert r.status_code == 201, r.text
+
+
+def test_the_cron_sweeps_unattached_uploads_and_deleted_accounts_media(make_server):
+    import requests
+    s = make_server({"MEDIA_ORPHAN_SECONDS": "2"})
+    api = Api(s.url)
+    a, gone = api.signup(), api.signup()
+
+    def upload(token, name="p.png"):
+        r = api.post("/api/media", token=token, files={"file": (name, PNG, "image/png")})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def key_of(media_id):
+        with d1(s) as db:
+            row = db.execute("SELECT r2_key FROM media WHERE id = ?", (media_id,)).fetchone()
+        return row[0] if row else None
+
+    def cron():
+        assert requests.get(s.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+
+    stale, kept = upload(a["token"]), upload(a["token"])
+    post = api.post("/api/posts", token=a["token"], json={"content": "kept", "mediaIds": [kept["id"]]})
+    assert post.status_code == 201, post.text
+    theirs = upload(gone["token"])
+    theirs_post = api.post("/api/posts", token=gone["token"], json={"content": "mine", "mediaIds": [theirs["id"]]})
+    assert theirs_post.status_code == 201
+    objects = {m["id"]: key_of(m["id"]) for m in (stale, kept, theirs)}
+    assert set(objects.values()) <= r2_keys(s)
+
+    cron()
+    assert key_of(stale["id"]) is not None, "younger than MEDIA_ORPHAN_SECONDS: kept"
+    time.sleep(2.5)
+    fresh = upload(a["token"])
+    assert api.delete("/api/account", token=gone["token"]).status_code == 204
+    cron()
+    assert key_of(stale["id"]) is None and objects[stale["id"]] not in r2_keys(s), "an old unattached upload goes"
+    assert key_of(theirs["id"]) is None and objects[theirs["id"]] not in r2_keys(s), "a deleted account's media goes"
+    assert key_of(kept["id"]) == objects[kept["id"]] and objects[kept["id"]] in r2_keys(s), "attached media stays"
+    assert key_of(fresh["id"]) is not None, "a fresh upload stays"
+    assert api.get(kept["url"]).content == PNG
+    # Attaching a swept upload fails cleanly.
+    err = assert_error(api.post("/api/posts", token=a["token"], json={"content": "late", "mediaIds": [stale["id"]]}),
+                       400, "invalid_request")
+    assert err["message"].startswith("mediaIds")

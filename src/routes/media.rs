@@ -202,6 +202,34 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::CREATED, &u.render()))
 }
 
+/// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
+/// and every upload of a deleted account, leave D1 and R2: the rows first,
+/// in bounded batches, then their objects, so an attach racing the sweep
+/// either keeps its row or fails cleanly, and never points at a deleted
+/// object. (A failed object delete leaves an object no row names: logged.)
+/// Runs from the cron; returns how many uploads went.
+pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
+    const BATCH: i64 = 200;
+    let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
+    let db = d1::db(env)?;
+    let rows: Vec<Row> = d1::stmt(
+        &db,
+        "DELETE FROM media WHERE id IN (\
+           SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?1 \
+           UNION ALL \
+           SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL \
+           LIMIT ?2) \
+         RETURNING r2_key AS k",
+        &[(now_ms() - orphan_ms).into(), BATCH.into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
+    media::delete(env, &keys).await?;
+    Ok(keys.len())
+}
+
 /// Deletes R2 objects now (a failed write's uploads).
 pub async fn discard(c: &Ctx, keys: Vec<String>) {
     if let Err(e) = media::delete(&c.app.env, &keys).await {
