@@ -109,6 +109,14 @@ CREATE TABLE IF NOT EXISTS webhook_endpoints (
 CREATE INDEX IF NOT EXISTS webhook_endpoints_key ON webhook_endpoints(key_id, id);
 CREATE INDEX IF NOT EXISTS webhook_endpoints_user ON webhook_endpoints(user_id, enabled);
 
+-- The secret an endpoint had before its last rotation: deliveries carry its
+-- signature beside the new one until expires_at, so receivers can switch over.
+CREATE TABLE IF NOT EXISTS webhook_previous_secrets (
+  endpoint_id TEXT PRIMARY KEY REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  secret      TEXT NOT NULL,                  -- sealed like webhook_endpoints.secret
+  expires_at  INTEGER NOT NULL
+) STRICT;
+
 -- One event to one endpoint. UNIQUE(event_id, endpoint_id) makes fan-out
 -- idempotent; queued_at is set once its queue message is sent.
 CREATE TABLE IF NOT EXISTS webhook_deliveries (

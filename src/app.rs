@@ -70,6 +70,7 @@ pub fn routes() -> Vec<Route> {
         route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::update)),
         route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::delete)),
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), h!(webhooks::test)),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret", Scopes(&[WebhooksManage]), h!(webhooks::rotate_secret)),
         route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries)),
         // (end Webhooks)
         // ---- Content (issue 6)
@@ -193,7 +194,8 @@ async fn envelope_rejections(res: Response) -> Response {
 
 /// Routes whose responses carry a secret shown once: never stored for
 /// Idempotency-Key replay (D1 would hold the plaintext).
-pub const SECRET_MINTING: [&str; 2] = ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks"];
+pub const SECRET_MINTING: [&str; 3] =
+    ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks", "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret"];
 
 /// Every authenticated POST honours Idempotency-Key, except the secret-minting
 /// ones and `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and

@@ -494,3 +494,55 @@ def test_a_new_post_reaches_the_authors_webhook_and_no_one_elses(fapi: Api, rece
     assert post["id"] in json.dumps(event["data"])
     time.sleep(2)
     assert receiver.at(pb) == []
+
+
+def test_rotating_the_secret_signs_with_both_during_the_grace_period_then_only_the_new(make_server, receiver):
+    s = make_server({**FAST_VARS, "WEBHOOK_SECRET_GRACE_SECONDS": "3"})
+    api = Api(s.url)
+    acct, key = setup_account(api)
+    path = receiver.new_path()
+    hook = create_hook(api, key["key"], key["id"], receiver.url(path))
+    other_acct, other_key = setup_account(api)
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    # Only the owner (its key or its session) may rotate; nothing is revealed to others.
+    assert_error(api.post(f"{base}/rotate-secret", token=other_key["key"]), 404, "not_found")
+    assert_error(api.post(f"{base}/rotate-secret", token=other_acct["token"]), 404, "not_found")
+    assert_error(api.post(f"{hooks(key['id'])}/wh_nope/rotate-secret", token=key["key"]), 404, "not_found")
+
+    r = api.post(f"{base}/rotate-secret", token=acct["token"])
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != hook["secret"]
+    assert rotated["id"] == hook["id"] and rotated["url"] == hook["url"] and rotated["enabled"] is True
+    import calendar
+    left = calendar.timegm(time.strptime(rotated["previousSecretExpiresAt"][:19], "%Y-%m-%dT%H:%M:%S")) - time.time()
+    assert -1 < left <= 4
+    listed = api.get(hooks(key["id"]), token=key["key"]).json()["items"]
+    assert all("secret" not in h for h in listed), "the new secret is shown once"
+
+    assert api.post(f"{base}/test", token=key["key"]).status_code == 202
+    [during] = wait_for("a delivery during the grace period", lambda: receiver.at(path))
+    sigs = during["headers"]["webhook-signature"].split(" ")
+    assert len(sigs) == 2 and all(x.startswith("v1,") for x in sigs)
+    assert verify(new, during)["type"] == "webhook.test"
+    assert verify(hook["secret"], during)["type"] == "webhook.test", "receivers still on the old secret verify"
+
+    time.sleep(3.5)
+    assert api.post(f"{base}/test", token=key["key"]).status_code == 202
+    after = wait_for("a delivery after the grace period", lambda: receiver.at(path)[1:])[0]
+    assert len(after["headers"]["webhook-signature"].split(" ")) == 1
+    assert verify(new, after)["type"] == "webhook.test"
+    with pytest.raises(WebhookVerificationError):
+        verify(hook["secret"], after)
+
+    # Each rotation keeps only the secret it replaced: after two more, `new` no longer signs.
+    second = api.post(f"{base}/rotate-secret", token=key["key"]).json()["secret"]
+    third = api.post(f"{base}/rotate-secret", token=key["key"]).json()["secret"]
+    assert api.post(f"{base}/test", token=key["key"]).status_code == 202
+    latest = wait_for("a delivery after two rotations", lambda: receiver.at(path)[2:])[0]
+    assert verify(third, latest) and verify(second, latest)
+    for old in (hook["secret"], new):
+        with pytest.raises(WebhookVerificationError):
+            verify(old, latest)
+    assert api.delete(base, token=key["key"]).status_code == 204

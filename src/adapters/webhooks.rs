@@ -325,6 +325,8 @@ struct Target {
     attempts: f64,
     url: String,
     secret: String,
+    /// The rotated-out secret while its grace period lasts.
+    previous_secret: Option<String>,
     enabled: f64,
     failing_since: Option<f64>,
     consecutive_dead: f64,
@@ -354,14 +356,15 @@ impl Target {
     }
 }
 
-async fn load_target(db: &worker::D1Database, delivery_id: &str) -> ApiResult<Option<Target>> {
+async fn load_target(db: &worker::D1Database, delivery_id: &str, now: i64) -> ApiResult<Option<Target>> {
     Ok(d1::stmt(
         db,
-        "SELECT d.status, d.attempts, e.url, e.secret, e.enabled, e.failing_since, e.consecutive_dead, \
-                k.revoked_at, k.expires_at, k.scopes \
+        "SELECT d.status, d.attempts, e.url, e.secret, p.secret AS previous_secret, e.enabled, e.failing_since, \
+                e.consecutive_dead, k.revoked_at, k.expires_at, k.scopes \
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN api_keys k ON k.id = e.key_id \
+         LEFT JOIN webhook_previous_secrets p ON p.endpoint_id = e.id AND p.expires_at > ?2 \
          WHERE d.id = ?1",
-        &[delivery_id.into()],
+        &[delivery_id.into(), now.into()],
     )?
     .first(None)
     .await?)
@@ -401,14 +404,14 @@ fn attempt_insert(db: &worker::D1Database, r: &AttemptRecord<'_>) -> ApiResult<w
 
 /// The signed POST. Redirects are not followed (a 3xx is a failure), and a
 /// receiver that does not answer within `TIMEOUT_MS` is a failure too.
-async fn post(url: &str, key: &[u8], job: &DeliveryJob, now: i64) -> ApiResult<Outcome> {
+async fn post(url: &str, keys: &[Vec<u8>], job: &DeliveryJob, now: i64) -> ApiResult<Outcome> {
     let timestamp = now / 1000;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set("user-agent", "Jestha-Webhooks/1.0")?;
     headers.set("webhook-id", &job.event_id)?;
     headers.set("webhook-timestamp", &timestamp.to_string())?;
-    headers.set("webhook-signature", &wh::sign(key, &job.event_id, timestamp, &job.body))?;
+    headers.set("webhook-signature", &wh::signatures(keys, &job.event_id, timestamp, &job.body))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
@@ -426,13 +429,13 @@ async fn post(url: &str, key: &[u8], job: &DeliveryJob, now: i64) -> ApiResult<O
 /// One attempt of one delivery.
 pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<Action> {
     let db = d1::db(env)?;
-    let Some(t) = load_target(&db, &job.delivery_id).await? else {
+    let now = now_ms();
+    let Some(t) = load_target(&db, &job.delivery_id, now).await? else {
         return Ok(Action::Ack); // the endpoint was deleted
     };
     if t.status != "pending" {
         return Ok(Action::Ack); // a duplicate message of a finished delivery
     }
-    let now = now_ms();
     let attempt = t.attempts as u32 + 1;
     if let Some(why) = t.blocked(EventType::parse(&job.event_type), now) {
         let rec = AttemptRecord { job, attempt: attempt.max(1), status: "dead", code: None, duration_ms: None, error: Some(why.into()), now };
@@ -442,9 +445,12 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
     let (outcome, duration) = match wh::validate_url(&t.url, allow_loopback(env)) {
         Err(e) => (Outcome::Refused(e), None),
         Ok(_) => {
-            let key = open_secret(env, &job.endpoint_id, &t.secret).await?;
+            let mut keys = vec![open_secret(env, &job.endpoint_id, &t.secret).await?];
+            if let Some(previous) = &t.previous_secret {
+                keys.push(open_secret(env, &job.endpoint_id, previous).await?);
+            }
             let started = now_ms();
-            let o = post(&t.url, &key, job, now).await?;
+            let o = post(&t.url, &keys, job, now).await?;
             (o, Some(now_ms() - started))
         }
     };
@@ -537,7 +543,7 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
             crate::log::warn("webhooks", "fan-out dead-lettered; left to the sweep", &event.id);
         }
         Job::Deliver(d) => {
-            let Some(t) = load_target(&db, &d.delivery_id).await? else { return Ok(Action::Ack) };
+            let Some(t) = load_target(&db, &d.delivery_id, now).await? else { return Ok(Action::Ack) };
             if t.status != "pending" {
                 return Ok(Action::Ack);
             }

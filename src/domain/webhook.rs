@@ -294,6 +294,13 @@ pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
     B64.decode(b).map_err(|_| "secret: not base64".to_string())
 }
 
+/// The `webhook-signature` value for every signing key (the current secret,
+/// then a rotated-out one still in its grace period), space-separated as the
+/// Standard Webhooks spec allows: a receiver accepts any one that verifies.
+pub fn signatures(keys: &[Vec<u8>], msg_id: &str, timestamp_secs: i64, body: &str) -> String {
+    keys.iter().map(|k| sign(k, msg_id, timestamp_secs, body)).collect::<Vec<_>>().join(" ")
+}
+
 /// The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`.
 pub fn sign(key: &[u8], msg_id: &str, timestamp_secs: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
@@ -522,6 +529,15 @@ mod tests {
     }
 
     // -------- signing
+
+    #[test]
+    fn rotation_signs_with_every_key_space_separated() {
+        let (new, old) = (vec![1u8; 24], vec![2u8; 24]);
+        let both = signatures(&[new.clone(), old.clone()], "msg_1", 1_700_000_000, "{}");
+        let parts: Vec<&str> = both.split(' ').collect();
+        assert_eq!(parts, [sign(&new, "msg_1", 1_700_000_000, "{}"), sign(&old, "msg_1", 1_700_000_000, "{}")]);
+        assert_eq!(signatures(&[new.clone()], "msg_1", 1, "x"), sign(&new, "msg_1", 1, "x"));
+    }
 
     #[test]
     fn signature_matches_the_standard_webhooks_known_answer() {

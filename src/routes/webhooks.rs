@@ -120,6 +120,9 @@ struct EndpointResponse {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// After a rotation: until when the previous secret still signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<String>,
 }
 
 impl EndpointRow {
@@ -134,6 +137,7 @@ impl EndpointRow {
             failing_since: self.failing_since.map(|t| rfc3339(t as i64)),
             created_at: rfc3339(self.created_at as i64),
             secret: None,
+            previous_secret_expires_at: None,
         }
     }
 }
@@ -206,6 +210,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         failing_since: None,
         created_at: rfc3339(now),
         secret: Some(secret),
+        previous_secret_expires_at: None,
     };
     Ok(json(StatusCode::CREATED, &body))
 }
@@ -274,6 +279,7 @@ pub async fn delete(mut c: Ctx) -> ApiResult<Response> {
         .batch(vec![
             d1::stmt(&db, &format!("DELETE FROM webhook_attempts WHERE endpoint_id = ?1 AND {owned}"), &args)?,
             d1::stmt(&db, &format!("DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND {owned}"), &args)?,
+            d1::stmt(&db, &format!("DELETE FROM webhook_previous_secrets WHERE endpoint_id = ?1 AND {owned}"), &args)?,
             d1::stmt(&db, "DELETE FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2", &args)?,
         ])
         .await?;
@@ -282,6 +288,46 @@ pub async fn delete(mut c: Ctx) -> ApiResult<Response> {
         return Err(ApiError::NotFound);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret: a new
+/// `whsec_…` secret, shown once. The old one keeps signing beside it (two
+/// signatures in `webhook-signature`) for `WEBHOOK_SECRET_GRACE_SECONDS`
+/// (default a day), so a receiver can switch without missing a delivery;
+/// rotating again drops the older one at once.
+pub async fn rotate_secret(mut c: Ctx) -> ApiResult<Response> {
+    let app = c.app.clone();
+    let principal = c.who()?.clone();
+    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
+    let key = managed_key(&app, &principal, &key_id).await?;
+    let ep = endpoint(&app, &key, &webhook_id).await?;
+    let now = now_ms();
+    let grace_ms = crate::durable::gate::var_u32(&app.env, "WEBHOOK_SECRET_GRACE_SECONDS", 86_400) as i64 * 1000;
+    let secret = wh::encode_secret(&random_bytes::<SECRET_BYTES>());
+    let sealed = seal_secret(&app.env, &ep.id, &secret).await?;
+    let db = d1::db(&app.env)?;
+    let args: [V; 4] = [(&ep.id).into(), (&key.id).into(), (now + grace_ms).into(), (&sealed).into()];
+    // One transaction: the current secret becomes the previous one, then the new one replaces it.
+    let results = db
+        .batch(vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO webhook_previous_secrets (endpoint_id, secret, expires_at) \
+                 SELECT id, secret, ?3 FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2 \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET secret = excluded.secret, expires_at = excluded.expires_at",
+                &args[..3],
+            )?,
+            d1::stmt(&db, "UPDATE webhook_endpoints SET secret = ?4 WHERE id = ?1 AND key_id = ?2", &args)?,
+        ])
+        .await?;
+    let rotated = results.last().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    if rotated == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let mut body = ep.response();
+    body.secret = Some(secret);
+    body.previous_secret_expires_at = Some(rfc3339(now + grace_ms));
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
@@ -401,7 +447,7 @@ mod tests {
         use crate::auth::guard::Access;
         use crate::auth::scope::Scope;
         let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
-        assert_eq!(routes.len(), 6);
+        assert_eq!(routes.len(), 7);
         for r in routes {
             assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);
             assert_eq!(r.access, Access::Scopes(&[Scope::WebhooksManage]), "{} {}", r.method, r.path);
