@@ -142,6 +142,12 @@ pub async fn dispatch(req: Request) -> Response {
     let head = req.method() == Method::HEAD;
     let mut res = crate::body::read_small(req, Next::new(route)).await;
     if head {
+        // The GET answer's headers, its length included, without its body.
+        use axum::body::HttpBody;
+        let len = res.body().size_hint().exact();
+        if let (Some(n), false) = (len, res.headers().contains_key(axum::http::header::CONTENT_LENGTH)) {
+            res.headers_mut().insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
         *res.body_mut() = axum::body::Body::empty();
     }
     envelope_rejections(res).await

@@ -152,7 +152,8 @@ impl ApiError {
             InvalidCredentials => "Invalid login or password".into(),
             IpNotAllowed => "Request IP is not in this API key's allowlist".into(),
             InsufficientScope(missing) => format!("Token missing scope(s): {}", missing.join(", ")),
-            InsufficientAnyScope(any) => format!("Token needs one of these scopes: {}", any.join(", ")),
+            // API.md fixes the message's start; "or" says one of them is enough.
+            InsufficientAnyScope(any) => format!("Token missing scope(s): {}", any.join(" or ")),
             SessionOnly => "This endpoint is not available to API keys".into(),
             NotFound => "Not found".into(),
             MethodNotAllowed => "Method not allowed on this route".into(),

@@ -92,7 +92,9 @@ pub async fn fallback(req: Request) -> Response {
     let mut res = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else if req.method() == Method::HEAD {
-        (StatusCode::OK, Body::empty()).into_response()
+        let mut res = (StatusCode::OK, Body::empty()).into_response();
+        res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(file.body.len()));
+        res
     } else {
         (StatusCode::OK, Body::from(file.body)).into_response()
     };

@@ -85,6 +85,29 @@ def test_failed_logins_are_throttled_per_account(make_server):
     assert err["retryAfter"] == int(r.headers["retry-after"])
 
 
+def test_parallel_login_guesses_cannot_outrun_the_throttle(make_server):
+    """Each try is counted before the password is checked: a burst gets `limit` answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    s = make_server({"LOGIN_MAX_FAILURES": "3"})
+    api = Api(s.url)
+    a = api.signup()
+    guess = lambda i: api.post("/api/auth/login", json={"login": a["user"]["username"], "password": f"guess {i:04}"},
+                               headers={"CF-Connecting-IP": f"198.51.100.{i + 1}"})
+    with ThreadPoolExecutor(10) as pool:
+        codes = sorted(r.status_code for r in pool.map(guess, range(10)))
+    assert codes == [401] * 3 + [429] * 7, codes
+
+
+def test_successful_logins_do_not_use_up_the_address_allowance(make_server):
+    s = make_server({"LOGIN_MAX_FAILURES": "1"})
+    api = Api(s.url)
+    ip = {"CF-Connecting-IP": "203.0.113.60"}
+    users = [api.signup() for _ in range(8)]
+    for u in users:  # eight right answers from one address: more than its 5 x 1 failures allow
+        r = api.post("/api/auth/login", json={"login": u["user"]["username"], "password": u["password"]}, headers=ip)
+        assert r.status_code == 200, r.text
+
+
 def test_failed_logins_are_throttled_per_address(make_server):
     s = make_server({"LOGIN_MAX_FAILURES": "2"})
     api = Api(s.url)

@@ -293,7 +293,7 @@ def test_scope_matrix_every_route_every_scope_set(make_server):
                 elif code in ("insufficient_scope", "session_only") or r.status_code == 401:
                     failures.append((route, sorted(held), r.status_code, code))
             elif route["access"] == "any_scope" and not held.intersection(route["scopes"]):
-                want = "Token needs one of these scopes: " + ", ".join(route["scopes"])
+                want = "Token missing scope(s): " + " or ".join(route["scopes"])
                 if (r.status_code, code) != (403, "insufficient_scope") or r.json()["error"]["message"] != want:
                     failures.append((route, sorted(held), r.status_code, code))
             elif code in ("insufficient_scope", "session_only") or r.status_code == 401:

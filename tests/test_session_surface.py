@@ -226,21 +226,30 @@ def test_email_and_password_changes_need_the_current_password(api: Api):
     assert_error(api.post("/api/auth/login", json={"login": email, "password": a["password"]}), 401, "invalid_credentials")
 
 
-def test_current_password_guesses_are_throttled_per_account(make_server):
-    """A stolen session must not become a password oracle (then an account takeover)."""
+def test_current_password_guesses_are_throttled_per_session(make_server):
+    """A stolen session must not become a password oracle (then an account takeover),
+    nor lock the owner's own sessions out of changing the password."""
+    from concurrent.futures import ThreadPoolExecutor
     s = make_server({"LOGIN_MAX_FAILURES": "3"})
     api = Api(s.url)
     a, b = api.signup(), api.signup()
+    stolen = a["token"]
     email = f"new{uuid.uuid4().hex[:8]}@example.com"
-    for i in range(3):
-        r = api.patch("/api/account", token=a["token"], json={"email": email, "currentPassword": f"guess number {i}"},
-                      headers={"CF-Connecting-IP": f"198.51.100.{i + 1}"})
-        assert_error(r, 403, "forbidden")
-    r = api.patch("/api/account", token=a["token"], json={"email": email, "currentPassword": a["password"]})
+    # Parallel guesses: each is counted before it is checked, so only three get an answer.
+    guess = lambda i: api.patch("/api/account", token=stolen, json={"email": email, "currentPassword": f"guess {i:04}"})
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(r.status_code for r in pool.map(guess, range(8)))
+    assert codes == [403] * 3 + [429] * 5, codes
+    r = api.patch("/api/account", token=stolen, json={"email": email, "currentPassword": a["password"]})
     err = assert_error(r, 429, "rate_limited")
     assert int(r.headers["retry-after"]) >= 1 and err["retryAfter"] == int(r.headers["retry-after"])
-    assert api.get("/api/auth/me", token=a["token"]).json()["email"] != email, "nothing changed"
-    # Per account: another account's check is unaffected, and a right answer clears its count.
+    assert api.get("/api/auth/me", token=stolen).json()["email"] != email, "nothing changed"
+    # The owner, in a session of their own, is not locked out: the new password ends the stolen one.
+    mine = api.post("/api/auth/login", json={"login": a["user"]["username"], "password": a["password"]}).json()["session"]["token"]
+    r = api.patch("/api/account", token=mine, json={"password": "the owner's new password", "currentPassword": a["password"]})
+    assert r.status_code == 200, r.text
+    assert_error(api.get("/api/auth/me", token=stolen), 401, "invalid_session")
+    # Another account's check is unaffected, and a right answer clears the count.
     for i in range(2):
         assert_error(api.patch("/api/account", token=b["token"], json={"email": email, "currentPassword": "nope nope"}),
                      403, "forbidden")

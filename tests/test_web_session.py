@@ -141,6 +141,11 @@ def test_ui_files_revalidate_with_an_etag_and_only_get_and_head_serve_them(api):
     assert again.headers["etag"] == tag
     head = api.call("HEAD", "/js/app.js")
     assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(api.get("/js/app.js").content)
+    for path in ("/health", "/openapi.json"):
+        head = api.call("HEAD", path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert int(head.headers["content-length"]) == len(api.get(path).content), path
     assert_error(api.post("/", json={}), 404, "not_found")
     assert_error(api.get("/js/../Cargo.toml"), 404, "not_found")
 

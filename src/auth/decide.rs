@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(route_denial(CredentialKind::Session, 0, either), None);
         let e = Denial::NoneOfScopes { any: either.scopes }.into_error(CredentialKind::Key);
         assert_eq!(e.code(), "insufficient_scope");
-        assert_eq!(e.message(), "Token needs one of these scopes: write:jes, write:jesclip");
+        assert_eq!(e.message(), "Token missing scope(s): write:jes or write:jesclip");
     }
 
     #[test]

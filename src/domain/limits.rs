@@ -132,9 +132,50 @@ impl Standings {
     }
 }
 
+/// What a failure throttle (logins, `currentPassword` checks) is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleAction {
+    /// Forgets the failures (a right answer).
+    Clear,
+    /// Counts a try before it is made, if one is allowed: parallel tries then
+    /// cannot all pass one check while their answers are still being worked out.
+    Attempt,
+    /// Gives back one `Attempt` that turned out not to be a failure.
+    Refund,
+}
+
+/// Applies `action` to the window (already rolled to now); true when the try
+/// is allowed (for `Attempt`: counted and allowed).
+pub fn throttle_step(w: &mut Window, action: ThrottleAction, limit: u32) -> bool {
+    match action {
+        ThrottleAction::Clear => w.count = 0,
+        ThrottleAction::Refund => w.count = w.count.saturating_sub(1),
+        ThrottleAction::Attempt if w.count < limit => {
+            w.count += 1;
+            return true;
+        }
+        ThrottleAction::Attempt => return false,
+    }
+    w.count < limit
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_are_counted_before_they_are_made_and_refused_past_the_limit() {
+        let mut w = Window::default();
+        let allowed: Vec<bool> = (0..5).map(|_| throttle_step(&mut w, ThrottleAction::Attempt, 3)).collect();
+        assert_eq!(allowed, [true, true, true, false, false], "parallel tries: only `limit` get through");
+        assert_eq!(w.count, 3, "refused attempts are not counted");
+        assert!(throttle_step(&mut w, ThrottleAction::Refund, 3), "a success gives its attempt back");
+        assert_eq!(w.count, 2);
+        assert!(throttle_step(&mut w, ThrottleAction::Clear, 3) && w.count == 0);
+        w.count = 0;
+        assert!(throttle_step(&mut w, ThrottleAction::Refund, 3) && w.count == 0, "never below zero");
+    }
 
     const P: Policy = Policy { per_window: 3, window_secs: 60, per_day: Some(5) };
 

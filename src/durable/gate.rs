@@ -354,12 +354,7 @@ impl Gate {
             let w = guard.as_mut().expect("loaded above");
             let before = *w;
             w.roll(now_s, window_secs);
-            match action {
-                ThrottleAction::Fail => w.count = w.count.saturating_add(1),
-                ThrottleAction::Clear => w.count = 0,
-                ThrottleAction::Check => {}
-            }
-            let allowed = w.count < limit;
+            let allowed = crate::domain::limits::throttle_step(w, action, limit);
             let retry_after = if allowed { 0 } else { (w.reset_at(window_secs) - now_s).max(1) as u64 };
             (ThrottleReply { allowed, retry_after }, (*w != before).then_some(*w))
         };

@@ -29,13 +29,7 @@ pub enum GateRequest {
     Throttle { action: ThrottleAction, limit: u32, window_secs: i64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ThrottleAction {
-    Check,
-    Fail,
-    Clear,
-}
+pub use crate::domain::limits::ThrottleAction;
 
 /// Who the credential is, once it is known valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,14 +35,15 @@ async fn user(c: &Ctx) -> ApiResult<Row> {
 }
 
 /// Checks `currentPassword` against the account's stored hash (403 when
-/// wrong). Throttled per account like logins (429 once `LOGIN_MAX_FAILURES`
-/// wrong guesses fall in the window), so a stolen session cannot be used to
-/// guess the password and take the account over for good.
+/// wrong). Throttled per session like logins (429 once `LOGIN_MAX_FAILURES`
+/// tries fall in the window, each counted before it is checked), so a stolen
+/// session cannot be used to guess the password; per session, so it cannot
+/// lock the owner's own sessions out of changing it either.
 async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let given = given.ok_or_else(|| ApiError::invalid("currentPassword: required to change email or password"))?;
     let (max, window) = crate::routes::accounts::login_limits(&c.app);
-    let subject = format!("password:acct:{}", c.who()?.user_id);
-    let t = gate::throttle(&c.app.env, &subject, ThrottleAction::Check, max, window).await?;
+    let subject = format!("password:session:{}", c.who()?.id);
+    let t = gate::throttle(&c.app.env, &subject, ThrottleAction::Attempt, max, window).await?;
     if !t.allowed {
         return Err(ApiError::TooManyAttempts { retry_after: t.retry_after });
     }
@@ -57,7 +58,6 @@ async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let stored = hash.as_deref().and_then(Stored::parse).ok_or(ApiError::NotFound)?;
     let derived = pbkdf2_sha256(given.as_bytes(), &stored.salt, stored.iterations).await?;
     if !stored.matches(&derived) {
-        gate::throttle(&c.app.env, &subject, ThrottleAction::Fail, max, window).await?;
         return Err(ApiError::Forbidden("currentPassword: does not match".into()));
     }
     gate::throttle(&c.app.env, &subject, ThrottleAction::Clear, max, window).await?;

@@ -166,9 +166,14 @@ pub async fn login(mut c: Ctx) -> ApiResult<Response> {
     let (max, window) = login_limits(&app);
     let ip = client_ip(&headers);
     let subjects = throttle_subjects(&login, ip.as_deref(), max);
-    for (subject, limit) in &subjects {
-        let t = gate::throttle(&app.env, subject, ThrottleAction::Check, *limit, window).await?;
+    // Each try is counted before the password is derived, so parallel guesses
+    // cannot all pass one check; a right answer gives its count back.
+    for (i, (subject, limit)) in subjects.iter().enumerate() {
+        let t = gate::throttle(&app.env, subject, ThrottleAction::Attempt, *limit, window).await?;
         if !t.allowed {
+            for (taken, limit) in &subjects[..i] {
+                gate::throttle(&app.env, taken, ThrottleAction::Refund, *limit, window).await?;
+            }
             return Err(ApiError::TooManyAttempts { retry_after: t.retry_after });
         }
     }
@@ -192,14 +197,12 @@ pub async fn login(mut c: Ctx) -> ApiResult<Response> {
     let derived = pbkdf2_sha256(req.password.as_bytes(), &stored.salt, stored.iterations).await?;
     let user = match row {
         Some(r) if stored.matches(&derived) => r,
-        _ => {
-            for (subject, limit) in &subjects {
-                gate::throttle(&app.env, subject, ThrottleAction::Fail, *limit, window).await?;
-            }
-            return Err(ApiError::InvalidCredentials);
-        }
+        _ => return Err(ApiError::InvalidCredentials),
     };
     gate::throttle(&app.env, &subjects[0].0, ThrottleAction::Clear, max, window).await?;
+    for (subject, limit) in &subjects[1..] {
+        gate::throttle(&app.env, subject, ThrottleAction::Refund, *limit, window).await?;
+    }
     let now = now_ms();
     let (session, insert) = new_session(&db, &user.id, now)?;
     insert.run().await?;
