@@ -209,25 +209,31 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 /// object. (A failed object delete leaves an object no row names: logged.)
 /// Runs from the cron; returns how many uploads went.
 pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
+    /// Rows per statement (R2 deletes up to 1000 keys at once) and statements per run.
     const BATCH: i64 = 200;
+    const ROUNDS: usize = 5;
     let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
     let db = d1::db(env)?;
-    let rows: Vec<Row> = d1::stmt(
-        &db,
-        "DELETE FROM media WHERE id IN (\
-           SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?1 \
-           UNION ALL \
-           SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL \
-           LIMIT ?2) \
-         RETURNING r2_key AS k",
-        &[(now_ms() - orphan_ms).into(), BATCH.into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
-    media::delete(env, &keys).await?;
-    Ok(keys.len())
+    let cutoff = now_ms() - orphan_ms;
+    // Each kind has its own batches, so a flood of one never starves the other.
+    let kinds: [(&str, &[V]); 2] = [
+        ("SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1", &[V::I(BATCH), V::I(cutoff)]),
+        ("SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1", &[V::I(BATCH)]),
+    ];
+    let mut swept = 0;
+    for (select, args) in kinds {
+        for _ in 0..ROUNDS {
+            let sql = format!("DELETE FROM media WHERE id IN ({select}) RETURNING r2_key AS k");
+            let rows: Vec<Row> = d1::stmt(&db, &sql, args)?.all().await?.results()?;
+            let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
+            media::delete(env, &keys).await?;
+            swept += keys.len();
+            if (keys.len() as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(swept)
 }
 
 /// Deletes R2 objects now (a failed write's uploads).
