@@ -142,6 +142,13 @@ impl EndpointRow {
     }
 }
 
+/// The route's `{id}` key, as `managed_key` allows it, and its `{webhookId}` endpoint.
+async fn managed_endpoint(c: &Ctx) -> ApiResult<(ManagedKey, EndpointRow)> {
+    let key = managed_key(&c.app, c.who()?, &c.id).await?;
+    let ep = endpoint(&c.app, &key, &c.sub_id).await?;
+    Ok((key, ep))
+}
+
 async fn endpoint(app: &AppState, key: &ManagedKey, webhook_id: &str) -> ApiResult<EndpointRow> {
     let db = d1::db(&app.env)?;
     d1::stmt(
@@ -295,12 +302,9 @@ pub async fn delete(mut c: Ctx) -> ApiResult<Response> {
 /// signatures in `webhook-signature`) for `WEBHOOK_SECRET_GRACE_SECONDS`
 /// (default a day), so a receiver can switch without missing a delivery;
 /// rotating again drops the older one at once.
-pub async fn rotate_secret(mut c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
-    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
-    let key = managed_key(&app, &principal, &key_id).await?;
-    let ep = endpoint(&app, &key, &webhook_id).await?;
+pub async fn rotate_secret(c: Ctx) -> ApiResult<Response> {
+    let (key, ep) = managed_endpoint(&c).await?;
+    let app = &c.app;
     let now = now_ms();
     let grace_ms = crate::durable::gate::var_u32(&app.env, "WEBHOOK_SECRET_GRACE_SECONDS", 86_400) as i64 * 1000;
     let secret = wh::encode_secret(&random_bytes::<SECRET_BYTES>());
@@ -332,12 +336,9 @@ pub async fn rotate_secret(mut c: Ctx) -> ApiResult<Response> {
 
 /// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
 /// event through the real pipeline to this one endpoint; 202 with the event.
-pub async fn test(mut c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
-    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
-    let key = managed_key(&app, &principal, &key_id).await?;
-    let ep = endpoint(&app, &key, &webhook_id).await?;
+pub async fn test(c: Ctx) -> ApiResult<Response> {
+    let (key, ep) = managed_endpoint(&c).await?;
+    let app = &c.app;
     require_active(&key)?;
     if ep.enabled == 0.0 {
         return Err(ApiError::Conflict("endpoint is disabled: re-enable it with PATCH {\"enabled\": true}".into()));
@@ -394,13 +395,10 @@ struct AttemptResponse {
 
 /// GET /api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries: every
 /// attempt, newest first.
-pub async fn deliveries(mut c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
-    let (key_id, webhook_id) = (std::mem::take(&mut c.id), std::mem::take(&mut c.sub_id));
+pub async fn deliveries(c: Ctx) -> ApiResult<Response> {
     let page = c.page()?;
-    let key = managed_key(&app, &principal, &key_id).await?;
-    let ep = endpoint(&app, &key, &webhook_id).await?;
+    let (_, ep) = managed_endpoint(&c).await?;
+    let app = &c.app;
     let db = d1::db(&app.env)?;
     let select = "SELECT id, delivery_id, event_id, event_type, attempt, status, response_code, duration_ms, error, created_at \
                   FROM webhook_attempts WHERE endpoint_id = ?1";
