@@ -84,7 +84,7 @@ impl Default for Need {
 
 /// Why a credential was refused. Serialized in the Durable Object protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Denial {
     /// Unknown hash, or a canary key (answered identically).
     Unknown,

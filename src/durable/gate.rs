@@ -76,33 +76,18 @@ pub fn policy(env: &Env, kind: CredentialKind) -> Policy {
     }
 }
 
+/// A credential's record joined with its account: one row type for keys and
+/// sessions (a session's row has no label, scopes, allowlist or canary).
 #[derive(Deserialize)]
-struct KeyRow {
+struct CredentialRow {
     id: String,
     user_id: String,
-    label: String,
-    scopes: String,
+    label: Option<String>,
+    scopes: Option<String>,
     expires_at: Option<f64>,
-    ip_allowlist: String,
+    ip_allowlist: Option<String>,
     revoked_at: Option<f64>,
-    canary: f64,
-    #[serde(flatten)]
-    user: UserCols,
-}
-
-#[derive(Deserialize)]
-struct SessionRow {
-    id: String,
-    user_id: String,
-    expires_at: f64,
-    revoked_at: Option<f64>,
-    #[serde(flatten)]
-    user: UserCols,
-}
-
-/// The account columns joined onto a credential row.
-#[derive(Deserialize)]
-struct UserCols {
+    canary: Option<f64>,
     username: String,
     email: String,
     display_name: String,
@@ -110,13 +95,25 @@ struct UserCols {
     deleted_at: Option<f64>,
 }
 
-impl UserCols {
-    fn profile(self) -> Profile {
-        Profile {
-            username: self.username,
-            email: self.email,
-            display_name: self.display_name,
-            created_at: self.user_created_at as i64,
+impl CredentialRow {
+    fn credential(self, kind: CredentialKind) -> Credential {
+        Credential {
+            kind,
+            scopes: self.scopes.as_deref().map_or(0, |s| crate::auth::scope::ScopeSet::from_stored(s).bits()),
+            expires_at: self.expires_at.map(|v| v as i64),
+            allowlist: self.ip_allowlist.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
+            // A deleted account's credentials are dead.
+            revoked: self.revoked_at.is_some() || self.deleted_at.is_some(),
+            canary: self.canary.is_some_and(|c| c != 0.0),
+            profile: Some(Profile {
+                username: self.username,
+                email: self.email,
+                display_name: self.display_name,
+                created_at: self.user_created_at as i64,
+            }),
+            id: self.id,
+            user_id: self.user_id,
+            label: self.label.unwrap_or_default(),
         }
     }
 }
@@ -143,49 +140,18 @@ impl Gate {
     async fn load_record(&self, kind: CredentialKind, hash: &str) -> Result<Option<Credential>> {
         let db = self.env.d1(crate::adapters::d1::BINDING)?;
         let arg = [wasm_bindgen::JsValue::from_str(hash)];
-        Ok(match kind {
-            CredentialKind::Key => db
-                .prepare(&format!(
-                    "SELECT k.id, k.user_id, k.label, k.scopes, k.expires_at, k.ip_allowlist, k.revoked_at, k.canary, \
-                     {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?1"
-                ))
-                .bind(&arg)?
-                .first::<KeyRow>(None)
-                .await?
-                .map(|r| Credential {
-                    kind,
-                    id: r.id,
-                    user_id: r.user_id,
-                    label: r.label,
-                    scopes: crate::auth::scope::ScopeSet::from_stored(&r.scopes).bits(),
-                    expires_at: r.expires_at.map(|v| v as i64),
-                    allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
-                    // A deleted account's credentials are dead.
-                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
-                    canary: r.canary != 0.0,
-                    profile: Some(r.user.profile()),
-                }),
-            CredentialKind::Session => db
-                .prepare(&format!(
-                    "SELECT s.id, s.user_id, s.expires_at, s.revoked_at, {USER_COLS} \
-                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
-                ))
-                .bind(&arg)?
-                .first::<SessionRow>(None)
-                .await?
-                .map(|r| Credential {
-                    kind,
-                    id: r.id,
-                    user_id: r.user_id,
-                    label: String::new(),
-                    scopes: 0,
-                    expires_at: Some(r.expires_at as i64),
-                    allowlist: vec![],
-                    revoked: r.revoked_at.is_some() || r.user.deleted_at.is_some(),
-                    canary: false,
-                    profile: Some(r.user.profile()),
-                }),
-        })
+        let sql = match kind {
+            CredentialKind::Key => format!(
+                "SELECT k.id, k.user_id, k.label, k.scopes, k.expires_at, k.ip_allowlist, k.revoked_at, k.canary, \
+                 {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?1"
+            ),
+            CredentialKind::Session => format!(
+                "SELECT s.id, s.user_id, s.expires_at, s.revoked_at, {USER_COLS} \
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+            ),
+        };
+        let row = db.prepare(&sql).bind(&arg)?.first::<CredentialRow>(None).await?;
+        Ok(row.map(|r| r.credential(kind)))
     }
 
     fn install(&self, cred: Credential, tally: Tally) {
