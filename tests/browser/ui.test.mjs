@@ -486,6 +486,22 @@ test('webhook endpoints: add one, send a test, see the delivery with its status,
   });
   await shoot(page, '32-webhook-deliveries');
 
+  // Rotating the secret shows the new one once and says until when the old one signs.
+  const firstSecret = (await secret.textContent()).trim();
+  await item.getByRole('button', { name: 'Rotate secret' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Rotate secret' }).click();
+  const rotated = page.locator('[data-state="webhook-secret-rotated"]');
+  await rotated.waitFor();
+  const newSecret = (await rotated.locator('.secret').textContent()).trim();
+  assert.match(newSecret, /^whsec_/);
+  assert.notEqual(newSecret, firstSecret);
+  assert.match(await rotated.textContent(), /previous secret also signs deliveries until/);
+  await shoot(page, '33-webhook-secret-rotated');
+  const before = received.length;
+  await item.getByRole('button', { name: 'Send test' }).click();
+  await eventually(async () => received.length > before, { timeout: 30_000, what: 'a delivery after the rotation' });
+  assert.equal(received[received.length - 1].headers['webhook-signature'].split(' ').length, 2, 'new and old signatures');
+
   await item.getByRole('button', { name: 'Remove' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Remove endpoint' }).click();
   await page.getByText('Endpoint removed.').waitFor();

@@ -156,6 +156,7 @@ function webhookItem(w, key, refresh) {
   const test = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Send test');
   const show = h('button', { type: 'button', class: 'btn btn-small', 'aria-expanded': 'false', 'aria-describedby': urlId }, 'Recent deliveries');
   const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', 'aria-describedby': urlId }, 'Remove');
+  const rotate = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Rotate secret');
 
   // A refresh keeps the current table on screen until the new one is in.
   const loadDeliveries = async () => {
@@ -188,6 +189,21 @@ function webhookItem(w, key, refresh) {
       status.append(h('span', { class: 'field-error' }, err.message));
     }
   }, 'Sending…'));
+  rotate.addEventListener('click', async () => {
+    const yes = await confirmDialog({
+      title: 'Rotate the signing secret?',
+      body: h('p', null, 'A new secret signs every delivery to ', h('code', null, w.url),
+        '. The current one keeps signing beside it for a grace period, so the receiver can switch without missing an event.'),
+      confirmLabel: 'Rotate secret',
+    });
+    if (!yes) return;
+    try {
+      const rotated = await api.post(`${base(key.id)}/${encodeURIComponent(w.id)}/rotate-secret`);
+      refresh(secretNotice(rotated));
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  });
   remove.addEventListener('click', async () => {
     const yes = await confirmDialog({
       title: 'Remove this endpoint?',
@@ -204,7 +220,7 @@ function webhookItem(w, key, refresh) {
     }
   });
   const disabled = w.enabled === false;
-  const actions = h('div', { class: 'key-actions' }, test, show, remove);
+  const actions = h('div', { class: 'key-actions' }, test, show, rotate, remove);
   if (disabled) {
     const enable = h('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': urlId }, 'Re-enable');
     enable.addEventListener('click', () => busy(enable, async () => {
@@ -295,12 +311,17 @@ function addForm(key, refresh) {
   return h('div', { class: 'webhook' }, form);
 }
 
+/** The secret of a new endpoint, or of a rotation (which also says until when the old one signs). */
 function secretNotice(w) {
   const status = h('p', { class: 'copy-status', role: 'status' });
-  return h('div', { class: 'warning', role: 'note', dataset: { state: 'webhook-secret' } },
+  const rotated = Boolean(w.previousSecretExpiresAt);
+  return h('div', { class: 'warning', role: 'note', dataset: { state: rotated ? 'webhook-secret-rotated' : 'webhook-secret' } },
     h('span', { class: 'warning-icon', 'aria-hidden': 'true' }, '⚠'),
     h('div', null,
-      h('strong', null, 'Endpoint added. Copy its signing secret now: it is shown only this once.'),
+      h('strong', null, rotated
+        ? 'Secret rotated. Copy the new signing secret now: it is shown only this once.'
+        : 'Endpoint added. Copy its signing secret now: it is shown only this once.'),
       h('div', { class: 'secret-box' }, h('code', { class: 'secret' }, w.secret || ''), copyButton(() => w.secret || '', { label: 'Copy secret', status })),
+      rotated ? h('p', { class: 'small' }, 'The previous secret also signs deliveries until ', time(w.previousSecretExpiresAt), '.') : null,
       status));
 }
