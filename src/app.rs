@@ -120,6 +120,12 @@ thread_local! {
     static TABLE: Vec<Route> = routes();
 }
 
+/// The route table this isolate built (see `TABLE`), for code that reads it
+/// per request (MCP's tool list, `GET /api/routes`).
+pub fn with_table<R>(f: impl FnOnce(&[Route]) -> R) -> R {
+    TABLE.with(|t| f(t))
+}
+
 /// The rest of a request's way after a step (body, guard, idempotency): the
 /// steps are plain async functions chained by `dispatch`.
 pub struct Next(Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>);

@@ -10,9 +10,9 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::CONTENT_LENGTH;
-use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::app::Next;
 use crate::error::ApiError;
 use crate::http::MAX_JSON_BYTES;
 

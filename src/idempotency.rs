@@ -21,11 +21,11 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
+use crate::app::Next;
 use crate::auth::guard::Principal;
 use crate::domain::clock::DAY_MS;
 use crate::error::{ApiError, ApiResult};

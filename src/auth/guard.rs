@@ -6,13 +6,13 @@
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
-use crate::app::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::decide::{CredentialKind, Need};
 use super::scope::{Scope, ScopeSet};
 use super::token::{self, TokenKind};
 use crate::adapters::{d1, gate};
+use crate::app::Next;
 use crate::domain::limits::{header_fields, Standings};
 use crate::durable::protocol::GateRequest;
 use crate::error::ApiError;

@@ -29,17 +29,18 @@ fn reply(status: StatusCode, body: &Value) -> Response {
 
 /// The tools this key may call: exactly those whose route its scopes pass.
 fn visible(principal: &Principal) -> Vec<tools::Tool> {
-    let table = crate::app::routes();
-    tools::catalog()
-        .into_iter()
-        .filter(|t| {
-            table
-                .iter()
-                .find(|r| r.method == t.method && r.path == t.route)
-                .and_then(|r| r.access.need())
-                .is_some_and(|need| route_denial(principal.kind, principal.scopes.bits(), need).is_none())
-        })
-        .collect()
+    crate::app::with_table(|table| {
+        tools::catalog()
+            .into_iter()
+            .filter(|t| {
+                table
+                    .iter()
+                    .find(|r| r.method == t.method && r.path == t.route)
+                    .and_then(|r| r.access.need())
+                    .is_some_and(|need| route_denial(principal.kind, principal.scopes.bits(), need).is_none())
+            })
+            .collect()
+    })
 }
 
 /// POST /mcp

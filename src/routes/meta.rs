@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::app::{routes, Route};
+use crate::app::{with_table, Route};
 use crate::auth::guard::Access;
 use crate::auth::scope::ScopeSet;
 use crate::error::ApiResult;
@@ -57,7 +57,7 @@ pub fn api_md_path(table_path: &str) -> String {
 
 /// GET /api/routes: the route table, so clients and tests can iterate over it.
 pub async fn table(_c: Ctx) -> ApiResult<Response> {
-    let items: Vec<RouteInfo> = routes().iter().map(RouteInfo::from).collect();
+    let items: Vec<RouteInfo> = with_table(|t| t.iter().map(RouteInfo::from).collect());
     Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
