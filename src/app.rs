@@ -128,7 +128,9 @@ pub fn with_table<R>(f: impl FnOnce(&[Route]) -> R) -> R {
 
 /// The rest of a request's way after a step (body, guard, idempotency): the
 /// steps are plain async functions chained by `dispatch`.
-pub struct Next(Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>);
+pub struct Next(Step);
+
+type Step = Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>;
 
 impl Next {
     pub fn new<F: Future<Output = Response> + 'static>(step: impl FnOnce(Request) -> F + 'static) -> Next {

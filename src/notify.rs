@@ -153,8 +153,8 @@ struct Item {
 
 /// GET /api/notifications (newest first)
 pub async fn list(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
+    let app = &c.app;
+    let principal = c.who()?;
     let page = c.page()?;
     let db = d1::db(&app.env)?;
     let select = "SELECT id, key_id, type, data, created_at, read_at FROM notifications WHERE user_id = ?1";

@@ -62,15 +62,12 @@ pub fn is_unique_violation(e: &ApiError) -> bool {
 
 /// One page of `select` (which ends in a `WHERE` on its owner, bound as ?1),
 /// newest first, keyset-paginated by `id`: the rows and the next cursor.
-pub async fn newest_first<T: serde::de::DeserializeOwned>(
+pub async fn newest_first<T: serde::de::DeserializeOwned + HasId>(
     db: &D1Database,
     select: &str,
     owner: &str,
     page: &crate::domain::page::Page,
-) -> Result<(Vec<T>, Option<String>), ApiError>
-where
-    T: HasId,
-{
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let sql = format!("{select} AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
     let rows: Vec<T> = stmt(db, &sql, &[V::T(owner), page.after.as_ref().into(), i64::from(page.limit + 1).into()])?
         .all()

@@ -211,8 +211,8 @@ pub async fn login(mut c: Ctx) -> ApiResult<Response> {
 
 /// POST /api/auth/logout
 pub async fn logout(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
+    let app = &c.app;
+    let principal = c.who()?;
     let db = d1::db(&app.env)?;
     let hash: Option<String> = d1::stmt(&db, "SELECT token_hash FROM sessions WHERE id = ?1", &[(&principal.id).into()])?
         .first(Some("token_hash"))
@@ -230,8 +230,8 @@ pub async fn logout(c: Ctx) -> ApiResult<Response> {
 
 /// GET /api/auth/me: answered from the profile cached with the credential.
 pub async fn me(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
+    let app = &c.app;
+    let principal = c.who()?;
     if let Some(p) = &principal.profile {
         let user = UserResponse {
             id: principal.user_id.clone(),

@@ -17,8 +17,8 @@ fn enabled(app: &AppState) -> bool {
 
 /// GET /__bench/baseline
 pub async fn baseline(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    if !enabled(&app) {
+    let app = &c.app;
+    if !enabled(app) {
         return Err(ApiError::NotFound);
     }
     Ok(json(StatusCode::OK, &serde_json::json!({ "ok": true })))
@@ -26,8 +26,8 @@ pub async fn baseline(c: Ctx) -> ApiResult<Response> {
 
 /// GET /__bench/floor
 pub async fn floor(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    if !enabled(&app) {
+    let app = &c.app;
+    if !enabled(app) {
         return Err(ApiError::NotFound);
     }
     let n = gate::bench_increment(&app.env).await?;

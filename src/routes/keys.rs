@@ -214,8 +214,8 @@ const KEY_COLUMNS: &str =
 
 /// GET /api/auth/api-keys (newest first)
 pub async fn list(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
+    let app = &c.app;
+    let principal = c.who()?;
     let page = c.page()?;
     let db = d1::db(&app.env)?;
     let select = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1");
@@ -297,8 +297,8 @@ mod tests {
 
 /// GET /api/auth/key: the calling key's own metadata and limit standing.
 pub async fn introspect(c: Ctx) -> ApiResult<Response> {
-    let app = c.app.clone();
-    let principal = c.who()?.clone();
+    let app = &c.app;
+    let principal = c.who()?;
     let db = d1::db(&app.env)?;
     let row: KeyRow = d1::stmt(
         &db,

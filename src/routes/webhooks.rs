@@ -352,7 +352,7 @@ pub async fn test(c: Ctx) -> ApiResult<Response> {
     let db = d1::db(&app.env)?;
     events::record(&db, &event)?.run().await?;
     let body = wh::payload(&event);
-    events::dispatch(&app, event);
+    events::dispatch(app, event);
     let mut res = (StatusCode::ACCEPTED, body).into_response();
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Ok(res)
