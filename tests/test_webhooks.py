@@ -472,9 +472,14 @@ def test_the_cron_drops_delivery_records_older_than_thirty_days(fast, fapi: Api,
     got = wait_for("two attempts", lambda: (lambda a: a if len(a) == 2 else None)(attempts(fapi, acct["token"], key["id"], hook["id"])))
     old = int(time.time() * 1000) - 31 * 86_400_000
     d1(fast, f"UPDATE webhook_attempts SET created_at = {old} WHERE id = '{got[1]['id']}'")
+    # The outbox keeps sent events as long as the delivery record; unsent ones until sent.
+    stale, recent = got[1]["eventId"], got[0]["eventId"]
+    d1(fast, f"UPDATE event_outbox SET sent_at = {old} WHERE id = '{stale}'")
     sweep(fast)
     wait_for("the old attempt to be pruned",
              lambda: [a["id"] for a in attempts(fapi, acct["token"], key["id"], hook["id"])] == [got[0]["id"]], every=1)
+    left = {r["id"] for r in d1(fast, f"SELECT id FROM event_outbox WHERE id IN ('{stale}', '{recent}')")}
+    assert left == {recent}, left
 
 
 def test_a_new_post_reaches_the_authors_webhook_and_no_one_elses(fapi: Api, receiver):

@@ -164,7 +164,8 @@ struct OutboxRow {
 /// How long the delivery record (deliveries and attempts) is kept.
 pub const RETENTION_MS: i64 = 30 * crate::domain::clock::DAY_MS;
 
-/// Drops delivery records past retention, a bounded slice per run.
+/// Drops delivery records and sent outbox events past retention, a bounded
+/// slice of each per run. (Unsent events stay until the sweep sends them.)
 pub async fn prune(env: &Env) -> ApiResult<()> {
     let db = d1::db(env)?;
     let before = now_ms() - RETENTION_MS;
@@ -174,6 +175,11 @@ pub async fn prune(env: &Env) -> ApiResult<()> {
         d1::stmt(
             &db,
             "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
+            &args,
+        )?,
+        d1::stmt(
+            &db,
+            "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 1000)",
             &args,
         )?,
     ])
