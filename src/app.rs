@@ -71,6 +71,7 @@ pub fn routes() -> Vec<Route> {
         route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::delete)),
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), h!(webhooks::test)),
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret", Scopes(&[WebhooksManage]), h!(webhooks::rotate_secret)),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver", Scopes(&[WebhooksManage]), h!(webhooks::redeliver)),
         route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries)),
         // (end Webhooks)
         // ---- Content (issue 6)

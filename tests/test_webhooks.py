@@ -551,3 +551,40 @@ def test_rotating_the_secret_signs_with_both_during_the_grace_period_then_only_t
         with pytest.raises(WebhookVerificationError):
             verify(old, latest)
     assert api.delete(base, token=key["key"]).status_code == 204
+
+
+def test_redeliver_sends_again_what_was_given_up_on_with_the_same_id_and_body(fapi: Api, receiver):
+    acct, key = setup_account(fapi)
+    # Down for the whole schedule, then up.
+    path = receiver.new_path(statuses=[503] * ATTEMPTS)
+    hook = create_hook(fapi, acct["token"], key["id"], receiver.url(path))
+    base = f"{hooks(key['id'])}/{hook['id']}"
+    event = fapi.post(f"{base}/test", token=acct["token"]).json()
+
+    def dead():
+        got = attempts(fapi, acct["token"], key["id"], hook["id"])
+        return got if got and got[0]["status"] == "dead" else None
+    wait_for("the delivery to be given up on", dead, every=1)
+    assert len(receiver.at(path)) == ATTEMPTS
+
+    # Who may ask, and what is refused, as for the other webhook routes.
+    _, other_key = setup_account(fapi)
+    assert_error(fapi.post(f"{base}/redeliver", token=other_key["key"], json={}), 404, "not_found")
+    assert_error(fapi.post(f"{base}/redeliver", token=key["key"], json={"since": "yesterday"}), 400, "invalid_request")
+    r = fapi.post(f"{base}/redeliver", token=key["key"], json={"since": "2999-01-01T00:00:00Z"})
+    assert r.status_code == 202 and r.json()["redelivered"] == 0, r.text
+
+    r = fapi.post(f"{base}/redeliver", token=acct["token"])
+    assert r.status_code == 202, r.text
+    assert r.json()["redelivered"] == 1
+    got = wait_for("the redelivery", lambda: receiver.at(path)[ATTEMPTS:])
+    first, again = receiver.at(path)[0], got[0]
+    assert again["headers"]["webhook-id"] == event["id"] == first["headers"]["webhook-id"], "receivers dedupe on it"
+    assert again["body"] == first["body"] and verify(hook["secret"], again) == event
+    done = wait_for("the succeeded attempt", lambda: (lambda a: a if a[0]["status"] == "succeeded" else None)(
+        attempts(fapi, acct["token"], key["id"], hook["id"])), every=1)
+    assert done[0]["attempt"] == 1, "a fresh schedule"
+    # Nothing left to redeliver; a paused endpoint is refused.
+    assert fapi.post(f"{base}/redeliver", token=key["key"]).json()["redelivered"] == 0
+    assert fapi.patch(base, token=key["key"], json={"enabled": False}).status_code == 200
+    assert_error(fapi.post(f"{base}/redeliver", token=key["key"]), 409, "conflict")

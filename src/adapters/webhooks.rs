@@ -323,6 +323,85 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
     Ok(jobs.len())
 }
 
+// ---------------------------------------------------------------- redelivery
+
+#[derive(Deserialize)]
+struct Redelivery {
+    delivery_id: String,
+    id: String,
+    account_id: String,
+    kind: String,
+    payload: String,
+    created_at: f64,
+}
+
+/// Queues again an endpoint's deliveries given up on since `since` (unix ms;
+/// oldest first, at most `REDELIVER_BATCH`), each with its event as it was
+/// first sent (same `webhook-id`, same body) and a fresh retry schedule.
+/// Deliveries claimed here but not queued (a failed send) are picked up by
+/// the next call. Returns how many were queued.
+pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let rows: Vec<Redelivery> = d1::stmt(
+        &db,
+        "SELECT d.id AS delivery_id, o.id, o.account_id, o.type AS kind, o.payload, o.created_at \
+         FROM webhook_deliveries d JOIN event_outbox o ON o.id = d.event_id \
+         WHERE d.endpoint_id = ?1 AND d.created_at >= ?2 \
+         AND (d.status = 'dead' OR (d.status = 'pending' AND d.queued_at IS NULL)) \
+         ORDER BY d.created_at LIMIT ?3",
+        &[endpoint_id.into(), since.into(), REDELIVER_BATCH.into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Claim them (a fresh schedule, not yet queued) before anything is sent.
+    let claims = rows
+        .iter()
+        .map(|r| {
+            d1::stmt(
+                &db,
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, queued_at = NULL, updated_at = ?1 WHERE id = ?2",
+                &[now.into(), (&r.delivery_id).into()],
+            )
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    db.batch(claims).await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (Some(kind), Ok(data)) = (EventType::parse(&r.kind), serde_json::from_str(&r.payload)) else {
+            crate::log::error("redeliver", "unreadable outbox row", &r.id);
+            continue;
+        };
+        let event = Event { id: r.id, kind, account_id: r.account_id, created_at: r.created_at as i64, data };
+        jobs.push(Job::Deliver(DeliveryJob {
+            delivery_id: r.delivery_id,
+            endpoint_id: endpoint_id.to_string(),
+            body: wh::payload(&event),
+            event_type: event.kind.as_str().to_string(),
+            event_id: event.id,
+        }));
+    }
+    send_many(env, QUEUE_BINDING, &jobs).await?;
+    let marks = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Deliver(d) => Some(d1::stmt(&db, "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2", &[now.into(), (&d.delivery_id).into()])),
+            Job::FanOut { .. } => None,
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    if !marks.is_empty() {
+        db.batch(marks).await?;
+    }
+    Ok(jobs.len())
+}
+
+/// Deliveries one redeliver call queues at most.
+pub const REDELIVER_BATCH: i64 = 100;
+
 // ---------------------------------------------------------------- delivery
 
 #[derive(Deserialize)]

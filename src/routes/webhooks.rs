@@ -13,13 +13,13 @@ use crate::adapters::d1::{self, V};
 use crate::adapters::webhooks::{allow_loopback, seal_secret};
 use crate::auth::guard::Principal;
 use crate::auth::scope::ScopeSet;
-use crate::domain::clock::rfc3339;
+use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
-use crate::routes::shared::Ctx;
+use crate::routes::shared::{str_field, Ctx};
 
 /// Endpoints per key.
 pub const MAX_ENDPOINTS: i64 = 10;
@@ -334,6 +334,28 @@ pub async fn rotate_secret(c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &body))
 }
 
+/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver:
+/// `{"since": RFC 3339}` (default a day ago, at most the 30 days deliveries
+/// are kept): queues again every delivery to this endpoint given up on since
+/// then, say while the receiver was down or the endpoint disabled, each with
+/// its original `webhook-id` and body; 202 with how many.
+pub async fn redeliver(mut c: Ctx) -> ApiResult<Response> {
+    let body = c.json(true).await?;
+    let now = now_ms();
+    let since = match str_field(&body, "since")? {
+        None => now - DAY_MS,
+        Some(s) => parse_rfc3339(s).ok_or_else(|| ApiError::invalid("since: must be an RFC 3339 time"))?,
+    };
+    let (key, ep) = managed_endpoint(&c).await?;
+    require_active(&key)?;
+    if ep.enabled == 0.0 {
+        return Err(ApiError::Conflict("endpoint is disabled: re-enable it with PATCH {\"enabled\": true}".into()));
+    }
+    let since = since.max(now - crate::adapters::webhooks::RETENTION_MS);
+    let n = crate::adapters::webhooks::redeliver(&c.app.env, &ep.id, since).await?;
+    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "redelivered": n, "since": rfc3339(since) })))
+}
+
 /// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
 /// event through the real pipeline to this one endpoint; 202 with the event.
 pub async fn test(c: Ctx) -> ApiResult<Response> {
@@ -445,7 +467,7 @@ mod tests {
         use crate::auth::guard::Access;
         use crate::auth::scope::Scope;
         let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
-        assert_eq!(routes.len(), 7);
+        assert_eq!(routes.len(), 8);
         for r in routes {
             assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);
             assert_eq!(r.access, Access::Scopes(&[Scope::WebhooksManage]), "{} {}", r.method, r.path);
