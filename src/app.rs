@@ -60,6 +60,7 @@ pub fn routes() -> Vec<Route> {
         // Key safety
         route!(GET "/api/auth/key", KeyOnly, h!(keys::introspect)),
         route!(GET "/api/notifications", SessionOnly, h!(crate::notify::list)),
+        route!(POST "/api/notifications/read", SessionOnly, h!(crate::notify::mark_read)),
         route!(POST "/api/security/leaked-keys", Public, h!(security::report)),
         // MCP (API keys only; tools dispatch back through this table)
         route!(POST "/mcp", KeyOnly, h!(crate::mcp::post)),

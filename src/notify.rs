@@ -3,6 +3,7 @@
 //! event delivered to the key's own webhook endpoints (signed, retried, like
 //! every other event).
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -11,9 +12,9 @@ use crate::adapters::d1;
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::durable::protocol::Notice;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
-use crate::http::{now_ms, AppState};
+use crate::http::{json, now_ms, AppState};
 use crate::routes::shared::Ctx;
 
 pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
@@ -149,6 +150,38 @@ struct Item {
     data: serde_json::Value,
     created_at: String,
     read_at: Option<String>,
+}
+
+/// Notices one call marks at most.
+pub const MAX_MARK: usize = 100;
+
+/// POST /api/notifications/read: `{"ids": [...]}` (at most 100) or
+/// `{"all": true}` marks the account's unread notices read; 200 with how many
+/// changed. Another account's ids change nothing.
+pub async fn mark_read(mut c: Ctx) -> ApiResult<Response> {
+    let body = c.json(false).await?;
+    let ids = match (body.get("ids"), body.get("all")) {
+        (Some(ids), None) => {
+            let list = ids.as_array().filter(|l| !l.is_empty() && l.len() <= MAX_MARK && l.iter().all(|v| v.is_string()));
+            let list = list.ok_or_else(|| ApiError::invalid(format!("ids: 1 to {MAX_MARK} notification ids")))?;
+            Some(serde_json::Value::Array(list.clone()).to_string())
+        }
+        (None, Some(serde_json::Value::Bool(true))) => None,
+        _ => return Err(ApiError::invalid("body: give either ids (a list) or all: true")),
+    };
+    let db = d1::db(&c.app.env)?;
+    let marked = d1::stmt(
+        &db,
+        "UPDATE notifications SET read_at = ?2 WHERE user_id = ?1 AND read_at IS NULL \
+         AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3)))",
+        &[(&c.who()?.user_id).into(), now_ms().into(), ids.as_deref().into()],
+    )?
+    .run()
+    .await?
+    .meta()?
+    .and_then(|m| m.changes)
+    .unwrap_or(0);
+    Ok(json(StatusCode::OK, &serde_json::json!({ "marked": marked })))
 }
 
 /// GET /api/notifications (newest first)

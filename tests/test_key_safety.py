@@ -136,6 +136,30 @@ def test_canary_keys_answer_like_unknown_keys_and_notify_the_owner_hourly(api: A
     assert listed["canary"] is True
 
 
+def test_owner_notices_are_marked_read_by_id_or_all_and_only_the_owners(api: Api):
+    a, b = api.signup(), api.signup()
+    ids = []
+    for label in ("one", "two", "three"):
+        c = api.create_key(a["token"], scopes=["read:comment"], canary=True, label=label)
+        api.get("/api/auth/me", token=c["key"])
+        ids.append(wait_for(lambda: [n for n in notices(api, a["token"], "key.canary_used") if n["keyId"] == c["id"]])[0]["id"])
+    assert all(n["readAt"] is None for n in notices(api, a["token"]))
+    # Another account's session changes nothing; a key may not mark at all.
+    assert api.post("/api/notifications/read", token=b["token"], json={"ids": ids}).json() == {"marked": 0}
+    k = api.create_key(a["token"], scopes=["read:comment"])
+    assert_error(api.post("/api/notifications/read", token=k["key"], json={"all": True}), 403, "session_only")
+    for bad in ({}, {"ids": []}, {"ids": [1]}, {"ids": ids, "all": True}, {"all": False}, {"ids": ["x"] * 101}):
+        err = assert_error(api.post("/api/notifications/read", token=a["token"], json=bad), 400, "invalid_request")
+        assert err["message"].startswith(("ids", "body")), err
+    r = api.post("/api/notifications/read", token=a["token"], json={"ids": ids[:1]})
+    assert r.status_code == 200 and r.json() == {"marked": 1}
+    read = {n["id"]: n["readAt"] for n in notices(api, a["token"])}
+    assert read[ids[0]] is not None and read[ids[1]] is None and read[ids[2]] is None
+    assert api.post("/api/notifications/read", token=a["token"], json={"ids": ids[:1]}).json() == {"marked": 0}
+    assert api.post("/api/notifications/read", token=a["token"], json={"all": True}).json() == {"marked": 2}
+    assert all(n["readAt"] is not None for n in notices(api, a["token"]))
+
+
 # ---- Leaked-key reports (GitHub secret-scanning partner shape) --------------------------
 
 def _signer():
