@@ -576,6 +576,14 @@ test('a canary key is marked as one, never authorizes, and its use raises a noti
     return (await page.locator('.notice[data-type="key.canary_used"]').count()) > 0;
   }, { what: 'the canary notice' });
   assert.match(await page.locator('.notice[data-type="key.canary_used"]').textContent(), /Canary key “Decoy in the wiki” was used/);
+  assert.equal(await page.locator('.notice-unread').count(), 1, 'a new notice shows as unread');
   await shoot(page, '51-canary-notice');
+  await page.getByRole('button', { name: 'Mark all read' }).click();
+  await page.getByText('All notices marked read.').waitFor();
+  assert.equal(await page.locator('.notice-unread').count(), 0);
+  await navigate(page, 'API access');
+  await page.locator('.notice[data-type="key.canary_used"]').waitFor();
+  assert.equal(await page.locator('.notice-unread').count(), 0, 'read stays read');
+  assert.equal(await page.getByRole('button', { name: 'Mark all read' }).count(), 0);
   clean();
 });

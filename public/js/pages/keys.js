@@ -67,13 +67,36 @@ async function notices(keys) {
   const items = (res.items || []).filter((n) => NOTICE[n.type]);
   if (!items.length) return null;
   const labelOf = (id) => (keys.find((k) => k.id === id) || {}).label || 'A key';
-  return h('section', { class: 'card notices', 'aria-labelledby': 'notices-title' },
-    h('h2', { id: 'notices-title' }, 'Recent notices'),
+  const unread = items.filter((n) => !n.readAt);
+  const section = h('section', { class: 'card notices', 'aria-labelledby': 'notices-title' });
+  const status = h('p', { class: 'copy-status', role: 'status' });
+  let markAll = null;
+  if (unread.length) {
+    markAll = h('button', { type: 'button', class: 'btn btn-small btn-quiet' }, 'Mark all read');
+    markAll.addEventListener('click', () => busy(markAll, async () => {
+      try {
+        await api.post('/api/notifications/read', { all: true });
+        section.querySelectorAll('.notice-unread').forEach((li) => {
+          li.classList.remove('notice-unread');
+          li.querySelector('.unread-dot')?.remove();
+        });
+        markAll.remove();
+        status.textContent = 'All notices marked read.';
+      } catch (err) {
+        status.textContent = err.message;
+      }
+    }, 'Marking…'));
+  }
+  section.append(
+    h('div', { class: 'notices-head' }, h('h2', { id: 'notices-title' }, 'Recent notices'), markAll),
     h('ul', { class: 'notice-list' }, items.map((n) => {
       const [tone, text] = NOTICE[n.type];
-      return h('li', { class: `notice notice-${tone}`, dataset: { type: n.type } },
+      return h('li', { class: `notice notice-${tone}${n.readAt ? '' : ' notice-unread'}`, dataset: { type: n.type } },
+        n.readAt ? null : h('span', { class: 'unread-dot' }, h('span', { class: 'offscreen' }, 'Unread: ')),
         h('span', null, text(labelOf(n.keyId), n.data || {})), ' ', time(n.createdAt, { relative: true }));
-    })));
+    })),
+    status);
+  return section;
 }
 
 export async function list({ state, go, flash }) {
