@@ -162,9 +162,11 @@ pub async fn mark_read(mut c: Ctx) -> ApiResult<Response> {
     let body = c.json(false).await?;
     let ids = match (body.get("ids"), body.get("all")) {
         (Some(ids), None) => {
-            let list = ids.as_array().filter(|l| !l.is_empty() && l.len() <= MAX_MARK && l.iter().all(|v| v.is_string()));
-            let list = list.ok_or_else(|| ApiError::invalid(format!("ids: 1 to {MAX_MARK} notification ids")))?;
-            Some(serde_json::Value::Array(list.clone()).to_string())
+            let valid = ids.as_array().is_some_and(|l| !l.is_empty() && l.len() <= MAX_MARK && l.iter().all(|v| v.is_string()));
+            if !valid {
+                return Err(ApiError::invalid(format!("ids: 1 to {MAX_MARK} notification ids")));
+            }
+            Some(ids.to_string())
         }
         (None, Some(serde_json::Value::Bool(true))) => None,
         _ => return Err(ApiError::invalid("body: give either ids (a list) or all: true")),
