@@ -159,6 +159,20 @@ struct OutboxRow {
     kind: String,
     payload: String,
     created_at: f64,
+    /// The delivery the event is read for, when selected with it (redelivery).
+    delivery_id: Option<String>,
+}
+
+impl OutboxRow {
+    /// The event as it was recorded, or `None` (logged under `what`) when the
+    /// row cannot be read.
+    fn into_event(self, what: &str) -> Option<Event> {
+        let (Some(kind), Ok(data)) = (EventType::parse(&self.kind), serde_json::from_str(&self.payload)) else {
+            crate::log::error(what, "unreadable outbox row", &self.id);
+            return None;
+        };
+        Some(Event { id: self.id, kind, account_id: self.account_id, created_at: self.created_at as i64, data })
+    }
 }
 
 /// How long the delivery record (deliveries and attempts) is kept.
@@ -203,15 +217,9 @@ pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
     .results()?;
     let mut jobs = Vec::new();
     let mut ids = Vec::new();
-    for r in rows {
-        let (Some(kind), Ok(data)) = (EventType::parse(&r.kind), serde_json::from_str(&r.payload)) else {
-            crate::log::error("sweep", "unreadable outbox row", &r.id);
-            continue;
-        };
-        ids.push(r.id.clone());
-        jobs.push(Job::FanOut {
-            event: Event { id: r.id, kind, account_id: r.account_id, created_at: r.created_at as i64, data },
-        });
+    for event in rows.into_iter().filter_map(|r| r.into_event("sweep")) {
+        ids.push(event.id.clone());
+        jobs.push(Job::FanOut { event });
     }
     if jobs.is_empty() {
         return Ok(0);
@@ -325,16 +333,6 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
 
 // ---------------------------------------------------------------- redelivery
 
-#[derive(Deserialize)]
-struct Redelivery {
-    delivery_id: String,
-    id: String,
-    account_id: String,
-    kind: String,
-    payload: String,
-    created_at: f64,
-}
-
 /// Queues again an endpoint's deliveries given up on since `since` (unix ms;
 /// oldest first, at most `REDELIVER_BATCH`), each with its event as it was
 /// first sent (same `webhook-id`, same body) and a fresh retry schedule.
@@ -343,9 +341,9 @@ struct Redelivery {
 pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<usize> {
     let db = d1::db(env)?;
     let now = now_ms();
-    let rows: Vec<Redelivery> = d1::stmt(
+    let rows: Vec<OutboxRow> = d1::stmt(
         &db,
-        "SELECT d.id AS delivery_id, o.id, o.account_id, o.type AS kind, o.payload, o.created_at \
+        "SELECT d.id AS delivery_id, o.id, o.account_id, o.type, o.payload, o.created_at \
          FROM webhook_deliveries d JOIN event_outbox o ON o.id = d.event_id \
          WHERE d.endpoint_id = ?1 AND d.created_at >= ?2 \
          AND (d.status = 'dead' OR (d.status = 'pending' AND d.queued_at IS NULL)) \
@@ -365,20 +363,19 @@ pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<us
             d1::stmt(
                 &db,
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, queued_at = NULL, updated_at = ?1 WHERE id = ?2",
-                &[now.into(), (&r.delivery_id).into()],
+                &[now.into(), r.delivery_id.as_ref().into()],
             )
         })
         .collect::<ApiResult<Vec<_>>>()?;
     db.batch(claims).await?;
     let mut jobs = Vec::with_capacity(rows.len());
-    for r in rows {
-        let (Some(kind), Ok(data)) = (EventType::parse(&r.kind), serde_json::from_str(&r.payload)) else {
-            crate::log::error("redeliver", "unreadable outbox row", &r.id);
-            continue;
-        };
-        let event = Event { id: r.id, kind, account_id: r.account_id, created_at: r.created_at as i64, data };
+    let mut queued = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        let delivery_id = r.delivery_id.take().unwrap_or_default();
+        let Some(event) = r.into_event("redeliver") else { continue };
+        queued.push(d1::stmt(&db, "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2", &[now.into(), (&delivery_id).into()])?);
         jobs.push(Job::Deliver(DeliveryJob {
-            delivery_id: r.delivery_id,
+            delivery_id,
             endpoint_id: endpoint_id.to_string(),
             body: wh::payload(&event),
             event_type: event.kind.as_str().to_string(),
@@ -386,15 +383,8 @@ pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<us
         }));
     }
     send_many(env, QUEUE_BINDING, &jobs).await?;
-    let marks = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Job::Deliver(d) => Some(d1::stmt(&db, "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2", &[now.into(), (&d.delivery_id).into()])),
-            Job::FanOut { .. } => None,
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    if !marks.is_empty() {
-        db.batch(marks).await?;
+    if !queued.is_empty() {
+        db.batch(queued).await?;
     }
     Ok(jobs.len())
 }
