@@ -17,11 +17,13 @@ wrangler d1 execute DB --local --persist-to "$STATE_DIR" --file schema.sql >/dev
 vars=()
 for v in RATE_LIMIT_PER_MINUTE DAILY_QUOTA SESSION_RATE_LIMIT_PER_MINUTE RATE_LIMIT_WINDOW_SECONDS \
          MAX_UPLOAD_BYTES WEBHOOK_ALLOW_LOOPBACK WEBHOOK_RETRY_DELAYS LEAK_REPORT_PUBLIC_KEYS \
-         BENCH_ROUTES LOGIN_MAX_FAILURES LOGIN_WINDOW_SECONDS USAGE_FLUSH_SECONDS EXPIRY_NOTICE_SECONDS WEBHOOK_SECRET_KEY; do
+         BENCH_ROUTES LOGIN_MAX_FAILURES LOGIN_WINDOW_SECONDS USAGE_FLUSH_SECONDS EXPIRY_NOTICE_SECONDS \
+         MEDIA_ORPHAN_SECONDS WEBHOOK_SECRET_GRACE_SECONDS WEBHOOK_SECRET_KEY; do
   if [ -n "${!v+x}" ]; then vars+=(--var "$v:${!v}"); fi
 done
 
-setsid wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE_DIR" "${vars[@]}" &
+# --test-scheduled: `curl $BASE/__scheduled` runs the cron once (it never fires locally).
+setsid wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE_DIR" --test-scheduled "${vars[@]}" &
 pgid=$!
 stop() { trap - INT TERM EXIT; kill -TERM -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; }
 trap 'stop; exit 130' INT TERM

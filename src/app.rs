@@ -147,7 +147,8 @@ impl Next {
 /// Runs one request (the Worker's entry and MCP's tools): small bodies are
 /// read first (src/body.rs), then the route's guard, Idempotency-Key for
 /// authenticated POSTs (inside the guard, so the account is known), and the
-/// handler. Unknown paths go to the web app's files (src/web.rs).
+/// handler. The web app's files never reach the Worker: they are static
+/// assets (`[assets]` in wrangler.toml), answered before it runs.
 pub async fn dispatch(req: Request) -> Response {
     let head = req.method() == Method::HEAD;
     let mut res = crate::body::read_small(req, Next::new(route)).await;
@@ -177,7 +178,7 @@ async fn route(mut req: Request) -> Response {
             }
             return res;
         }
-        Found::NotFound => return crate::web::fallback(req).await,
+        Found::NotFound => return ApiError::NotFound.into_response(),
     };
     let (access, handler, idem) = TABLE.with(|t| {
         let r = &t[index];

@@ -1,123 +1,46 @@
-//! The web UI's files (public/: plain HTML, one stylesheet, ES modules),
-//! compiled into the Worker and served from the router's fallback, so any
-//! path that is neither a route nor one of these files is still the API's 404
-//! envelope. Every file carries the security headers below (a strict CSP: no
-//! inline script or style anywhere in the UI) and an ETag for revalidation.
-//!
-//! Why not Workers static assets: with `[assets]` configured, `wrangler dev`
-//! 4.86 puts an RPC proxy in front of the Worker that cannot forward scheduled
-//! events (`/cdn-cgi/handler/scheduled` answers 500, so the cron's tests fail)
-//! and makes unread request bodies break the next request more often. The
-//! files are the same either way; moving them to assets later is a config
-//! change plus deleting this module.
+//! The web UI (public/: plain HTML, one stylesheet, ES modules) is served as
+//! Workers static assets (`[assets]` in wrangler.toml): Cloudflare answers
+//! those requests itself, before and without the Worker, so they cost no
+//! Worker invocation and none of their bytes sit in the wasm. Any path that is
+//! not a file reaches the Worker and gets the API's 404 envelope. Headers
+//! (the strict CSP among them) are in `public/_headers`; the platform adds
+//! ETag revalidation. What is left here are native checks of those files.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+#![cfg(test)]
 
-use crate::error::ApiError;
+use std::path::PathBuf;
 
-pub struct File {
-    pub path: &'static str,
-    pub content_type: &'static str,
-    pub body: &'static [u8],
+fn public(path: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/public")).join(path.trim_start_matches('/'))
 }
 
-macro_rules! file {
-    ($path:literal, $ty:expr) => {
-        File { path: $path, content_type: $ty, body: include_bytes!(concat!("../public", $path)) }
-    };
+fn read(path: &str) -> String {
+    std::fs::read_to_string(public(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-const HTML: &str = "text/html; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const SVG: &str = "image/svg+xml";
-
-/// Every file of the UI. A module the page imports but this list lacks fails
-/// the unit test below.
-pub const FILES: &[File] = &[
-    file!("/index.html", HTML),
-    file!("/app.css", CSS),
-    file!("/favicon.svg", SVG),
-    file!("/js/api.js", JS),
-    file!("/js/app.js", JS),
-    file!("/js/ui.js", JS),
-    file!("/js/pages/auth.js", JS),
-    file!("/js/pages/key.js", JS),
-    file!("/js/pages/keys.js", JS),
-    file!("/js/pages/snippets.js", JS),
-    file!("/js/pages/timeline.js", JS),
-];
-
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-    connect-src 'self'; font-src 'self'; media-src 'self'; manifest-src 'self'; frame-ancestors 'none'; \
-    base-uri 'none'; form-action 'self'";
-
-const HEADERS: [(&str, &str); 6] = [
-    ("content-security-policy", CSP),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "same-origin"),
-];
-
-/// The file a request path names; `/` is the page itself.
-pub fn find(path: &str) -> Option<&'static File> {
-    let path = if path == "/" { "/index.html" } else { path };
-    FILES.iter().find(|f| f.path == path)
-}
-
-/// A strong validator from the bytes: CRC-32 and length, quoted.
-pub fn etag(body: &[u8]) -> String {
-    format!("\"{:08x}-{:x}\"", crc32fast::hash(body), body.len())
-}
-
-fn matches(if_none_match: Option<&str>, tag: &str) -> bool {
-    if_none_match.is_some_and(|v| v.split(',').any(|t| {
-        let t = t.trim();
-        t == "*" || t == tag || t.strip_prefix("W/") == Some(tag)
-    }))
-}
-
-/// The router's fallback: a UI file for GET/HEAD, else the 404 envelope.
-pub async fn fallback(req: Request) -> Response {
-    let Some(file) = (matches!(*req.method(), Method::GET | Method::HEAD)).then(|| find(req.uri().path())).flatten() else {
-        return ApiError::NotFound.into_response();
-    };
-    let tag = etag(file.body);
-    let fresh = matches(req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &tag);
-    let mut res = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if req.method() == Method::HEAD {
-        let mut res = (StatusCode::OK, Body::empty()).into_response();
-        res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(file.body.len()));
-        res
-    } else {
-        (StatusCode::OK, Body::from(file.body)).into_response()
-    };
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
-    // Revalidate every time: a deploy changes the files under the same names.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        h.insert(header::ETAG, v);
+/// Every file of the UI, as served paths.
+fn files(dir: &str, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(public(dir)).unwrap() {
+        let e = e.unwrap();
+        let path = format!("{dir}/{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
     }
-    for (name, value) in HEADERS {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    res
 }
 
-#[cfg(test)]
+/// The Content-Security-Policy `_headers` gives every file.
+fn csp() -> String {
+    read("/_headers")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Content-Security-Policy: ").map(str::to_string))
+        .expect("a CSP in public/_headers")
+}
+
 mod tests {
     use super::*;
-
-    fn text(f: &File) -> &str {
-        std::str::from_utf8(f.body).unwrap()
-    }
 
     /// `./x.js` / `../ui.js` relative to `from`.
     fn resolve(from: &str, rel: &str) -> String {
@@ -136,19 +59,20 @@ mod tests {
     }
 
     #[test]
-    fn every_module_the_page_loads_is_served() {
+    fn every_module_the_page_loads_is_a_file() {
+        let mut all = vec![];
+        files("", &mut all);
         let mut wanted = vec![];
-        for f in FILES {
-            let src = text(f);
-            if f.path.ends_with(".js") {
+        for f in all.iter().filter(|f| f.ends_with(".js") || f.ends_with(".html")) {
+            let src = read(f);
+            if f.ends_with(".js") {
                 for line in src.lines() {
                     if let Some(rest) = line.split(" from '").nth(1) {
                         let rel = rest.split('\'').next().unwrap();
-                        wanted.push(resolve(f.path, rel));
+                        wanted.push(resolve(f, rel));
                     }
                 }
-            }
-            if f.path.ends_with(".html") {
+            } else {
                 for attr in ["src=\"", "href=\""] {
                     for piece in src.split(attr).skip(1) {
                         let url = piece.split('"').next().unwrap();
@@ -161,13 +85,27 @@ mod tests {
         }
         assert!(wanted.len() > 10, "{wanted:?}");
         for w in wanted {
-            assert!(find(&w).is_some(), "{w} is loaded by the UI but not in FILES");
+            assert!(all.contains(&w), "{w} is loaded by the UI but is not in public/");
         }
+    }
+
+    /// Assets are answered before the Worker runs: a file named like a route
+    /// would take the route over. Only the OpenAPI document is both.
+    #[test]
+    fn no_file_shadows_a_route() {
+        let mut all = vec![];
+        files("", &mut all);
+        for r in crate::app::routes() {
+            let as_file = r.path.split('{').next().unwrap().trim_end_matches('/');
+            let hit: Vec<_> = all.iter().filter(|f| f.as_str() == r.path || (!as_file.is_empty() && f.starts_with(&format!("{as_file}/")))).collect();
+            assert!(hit.is_empty() || r.path == "/openapi.json", "{} is shadowed by {hit:?}", r.path);
+        }
+        assert!(all.iter().all(|f| !f.starts_with("/api/") && !f.starts_with("/mcp")), "{all:?}");
     }
 
     #[test]
     fn the_page_has_no_inline_script_or_style() {
-        let html = text(find("/").unwrap());
+        let html = read("/index.html");
         for tag in html.split("<script").skip(1) {
             let open = tag.split('>').next().unwrap();
             assert!(open.contains("src="), "inline script: {open}");
@@ -178,28 +116,17 @@ mod tests {
 
     #[test]
     fn the_policy_allows_only_this_origin() {
+        let csp = csp();
         for d in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"] {
-            assert!(CSP.split("; ").any(|x| x == d), "{d}");
+            assert!(csp.split("; ").any(|x| x == d), "{d}");
         }
-        assert!(!CSP.contains("unsafe"));
+        assert!(!csp.contains("unsafe"));
     }
 
     #[test]
-    fn paths_outside_the_list_are_not_files() {
-        assert_eq!(find("/").unwrap().path, "/index.html");
-        assert!(find("/api/auth/me").is_none());
-        assert!(find("/js/../../Cargo.toml").is_none());
-        assert!(find("/index.html/").is_none());
-    }
-
-    #[test]
-    fn etags_match_exactly_weakly_or_by_star() {
-        let tag = etag(b"abc");
-        assert!(matches(Some(&tag), &tag));
-        assert!(matches(Some(&format!("W/{tag}")), &tag));
-        assert!(matches(Some(&format!("\"other\", {tag}")), &tag));
-        assert!(matches(Some("*"), &tag));
-        assert!(!matches(Some("\"nope\""), &tag));
-        assert!(!matches(None, &tag));
+    fn the_headers_file_covers_every_path() {
+        let text = read("/_headers");
+        let rules: Vec<&str> = text.lines().filter(|l| l.starts_with('/')).map(str::trim).collect();
+        assert_eq!(rules, ["/*"]);
     }
 }

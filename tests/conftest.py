@@ -56,8 +56,10 @@ class Server:
             cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         # Each instance gets its own inspector port: two on the default 9229 collide.
+        # --test-scheduled: GET /__scheduled runs the cron (with [assets]
+        # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
         args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
-                "--inspector-port", str(free_port())]
+                "--inspector-port", str(free_port()), "--test-scheduled"]
         for k, v in self.vars.items():
             args += ["--var", f"{k}:{v}"]
         self.log = open(self.log_path, "w")

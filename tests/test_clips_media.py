@@ -387,7 +387,7 @@ def test_the_cron_sweeps_unattached_uploads_and_deleted_accounts_media(make_serv
         return row[0] if row else None
 
     def cron():
-        assert requests.get(s.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+        assert requests.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
 
     stale, kept = upload(a["token"]), upload(a["token"])
     post = api.post("/api/posts", token=a["token"], json={"content": "kept", "mediaIds": [kept["id"]]})

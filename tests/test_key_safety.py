@@ -297,7 +297,7 @@ def test_expiring_keys_are_noticed_before_each_threshold(make_server):
         far = api.create_key(a["token"], expiresIn="30d")
         path = rx.new_path()
         hook = _hook(api, a["token"], k["id"], rx.url(path), ["key.expiring"])
-        cron = lambda: rq.get(s.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30)
+        cron = lambda: rq.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=30)
         cron()
         cron()  # a second sweep sends nothing new
         first = wait_for(lambda: rx.at(path), timeout=30)

@@ -133,21 +133,26 @@ def test_the_web_ui_shell_is_served_with_a_strict_content_security_policy(api):
 
 
 def test_ui_files_revalidate_with_an_etag_and_only_get_and_head_serve_them(api):
+    # Static assets: the platform answers them (ETag, 304, HEAD), _headers adds ours.
     r = api.get("/app.css")
     assert r.headers["cache-control"] == "no-cache"
     tag = r.headers["etag"]
     again = api.get("/app.css", headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == tag
-    head = api.call("HEAD", "/js/app.js")
-    assert head.status_code == 200 and head.content == b""
-    assert int(head.headers["content-length"]) == len(api.get("/js/app.js").content)
-    for path in ("/health", "/openapi.json"):
+    for path in ("/js/app.js", "/openapi.json"):
         head = api.call("HEAD", path)
         assert head.status_code == 200 and head.content == b"", path
-        assert int(head.headers["content-length"]) == len(api.get(path).content), path
-    assert_error(api.post("/", json={}), 404, "not_found")
+        assert head.headers["etag"] == api.get(path).headers["etag"], path
+    head = api.call("HEAD", "/health")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(api.get("/health").content)
+    # Files take no writes; a write to any other path is the Worker's 404.
+    r = api.post("/", json={})
+    assert r.status_code == 405 and r.content == b""
+    assert_error(api.post("/no-such-page", json={}), 404, "not_found")
     assert_error(api.get("/js/../Cargo.toml"), 404, "not_found")
+    assert_error(api.get("/_headers"), 404, "not_found")
 
 
 def test_api_paths_always_reach_the_worker_and_unknown_paths_get_the_envelope(api):

@@ -429,7 +429,7 @@ def outbox_event(server, account_id: str, kind: str, data: dict, age_ms: int = 0
 
 def sweep(server):
     import requests
-    requests.get(server.url + "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", timeout=30)
+    requests.get(server.url + "/__scheduled?cron=*+*+*+*+*", timeout=30)
 
 
 def test_undispatched_outbox_events_are_delivered_by_the_sweep_to_the_right_account_and_scopes(fast, fapi: Api, receiver):

@@ -1,7 +1,7 @@
 //! Builds the OpenAPI 3.1 document from the route table itself: paths, methods,
 //! access and scopes come from `app::routes()`; summaries and schemas from
 //! `operations.json` and `components.json`. Native only: the Worker serves the
-//! committed result (`openapi.json`), and the tests below fail if the table, the
+//! committed result (`public/openapi.json`, a static asset), and the tests below fail if the table, the
 //! operations and the committed document ever drift apart.
 
 use serde_json::{json, Map, Value};
@@ -214,13 +214,13 @@ mod tests {
     fn the_committed_document_is_the_one_the_table_builds() {
         let built = serde_json::to_string(&doc()).unwrap() + "\n";
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/openapi/openapi.json");
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/public/openapi.json");
             std::fs::write(path, &built).unwrap();
             return;
         }
         assert!(
             super::super::DOCUMENT == built,
-            "src/openapi/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --lib openapi"
+            "public/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --lib openapi"
         );
     }
 

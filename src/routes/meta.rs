@@ -61,10 +61,15 @@ pub async fn table(_c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
-/// GET /openapi.json
-pub async fn openapi(_c: Ctx) -> ApiResult<Response> {
-    let mut res = Response::new(axum::body::Body::from(crate::openapi::DOCUMENT));
+/// GET /openapi.json. A static asset (public/openapi.json) that Cloudflare
+/// answers before the Worker runs; should a deploy send the path here anyway
+/// (`run_worker_first`), the Worker streams the same file from the assets.
+pub async fn openapi(c: Ctx) -> ApiResult<Response> {
+    let file = c.app.env.assets("ASSETS")?.fetch("https://assets.invalid/openapi.json", None).await?;
+    let body = file.into_body().into_inner().ok_or_else(|| crate::error::ApiError::internal("openapi.json: no asset"))?;
+    let mut res = Response::new(axum::body::Body::empty());
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    res.extensions_mut().insert(crate::adapters::media::JsBody(body));
     Ok(res)
 }
 
