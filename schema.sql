@@ -208,6 +208,18 @@ CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
 -- media_post (post_id IS NULL) and deleted accounts through this, so a run
 -- reads deleted accounts, not every account.
 CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at IS NOT NULL;
+-- R2 objects whose media rows are gone, until the object is gone too. The
+-- trigger writes the entry in the same transaction that deletes the row, so
+-- no path (a deleted Jes, the orphan sweep, a deleted account) can lose
+-- track of an object: the deleter removes the object, then the entry; what
+-- it could not delete, the cron retries (routes/media.rs `purge`).
+CREATE TABLE IF NOT EXISTS media_trash (
+  r2_key  TEXT PRIMARY KEY,
+  since   INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS media_to_trash AFTER DELETE ON media BEGIN
+  INSERT OR IGNORE INTO media_trash (r2_key, since) VALUES (old.r2_key, unixepoch() * 1000);
+END;
 
 CREATE TABLE IF NOT EXISTS comments (
   id            TEXT PRIMARY KEY,

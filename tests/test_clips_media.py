@@ -32,6 +32,12 @@ def r2_keys(server) -> set[str]:
     return keys
 
 
+def trash(server) -> set[str]:
+    """R2 keys whose media rows are gone and whose objects are not yet deleted."""
+    with d1(server) as db:
+        return {k for (k,) in db.execute("SELECT r2_key FROM media_trash")}
+
+
 def media_rows(server, owner_id: str) -> int:
     with d1(server) as db:
         return db.execute("SELECT COUNT(*) FROM media WHERE owner_id = ?", (owner_id,)).fetchone()[0]
@@ -135,9 +141,10 @@ def test_deleting_a_clip_removes_its_media(server, api: Api):
     assert_error(api.get(made["video"]["url"], token=a["token"]), 404, "not_found")
     assert_error(api.get(f"/api/jesclips/{made['id']}", token=a["token"]), 404, "not_found")
     deadline = time.time() + 5
-    while r2_key in r2_keys(server) and time.time() < deadline:
+    while (r2_key in r2_keys(server) or trash(server)) and time.time() < deadline:
         time.sleep(0.1)
     assert r2_key not in r2_keys(server)
+    assert r2_key not in trash(server), "the object is gone, so is its trash entry"
 
 
 @pytest.mark.parametrize("data,ctype,status,code", [
@@ -409,7 +416,26 @@ def test_the_cron_sweeps_unattached_uploads_and_deleted_accounts_media(make_serv
     assert key_of(kept["id"]) == objects[kept["id"]] and objects[kept["id"]] in r2_keys(s), "attached media stays"
     assert key_of(fresh["id"]) is not None, "a fresh upload stays"
     assert api.get(kept["url"]).content == PNG
+    assert not (set(objects.values()) & trash(s)), "swept objects leave no trash entry"
     # Attaching a swept upload fails cleanly.
     err = assert_error(api.post("/api/posts", token=a["token"], json={"content": "late", "mediaIds": [stale["id"]]}),
                        400, "invalid_request")
     assert err["message"].startswith("mediaIds")
+
+
+def test_an_object_whose_delete_failed_is_deleted_by_the_next_cron(make_server):
+    """A row deleted while R2 was unreachable: the trigger kept its key in
+    media_trash in the same transaction, and the cron finishes the job."""
+    import requests
+    s = make_server()
+    api = Api(s.url)
+    a = api.signup()
+    made = made_clip(api, a["token"])
+    with d1(s) as db:
+        (r2_key,) = db.execute("SELECT r2_key FROM media WHERE id = ?", (made["video"]["id"],)).fetchone()
+        # What a Jes deletion does to D1, without the object delete that follows it.
+        db.execute("DELETE FROM media WHERE id = ?", (made["video"]["id"],))
+    assert r2_key in trash(s) and r2_key in r2_keys(s)
+    assert requests.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+    assert r2_key not in r2_keys(s), "the cron deleted the object"
+    assert r2_key not in trash(s)

@@ -203,11 +203,13 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 }
 
 /// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
-/// and every upload of a deleted account, leave D1 and R2: the rows first,
-/// in bounded batches, then their objects, so an attach racing the sweep
-/// either keeps its row or fails cleanly, and never points at a deleted
-/// object. (A failed object delete leaves an object no row names: logged.)
-/// Runs from the cron; returns how many uploads went.
+/// and every upload of a deleted account, leave D1 and then R2. The rows go
+/// first, in bounded batches, so an attach racing the sweep either keeps its
+/// row or fails cleanly and never points at a deleted object; each deleted
+/// row leaves its object's key in `media_trash` (a trigger, same
+/// transaction), and the trash is then emptied: objects that a deleted Jes
+/// or an earlier run failed to delete go now. Runs from the cron; returns how
+/// many uploads went.
 pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     /// Rows per statement (R2 deletes up to 1000 keys at once) and statements per run.
     const BATCH: i64 = 200;
@@ -222,34 +224,67 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     ];
     let mut swept = 0;
     for (select, args) in kinds {
+        let sql = format!("DELETE FROM media WHERE id IN ({select}) RETURNING id AS k");
         for _ in 0..ROUNDS {
-            let sql = format!("DELETE FROM media WHERE id IN ({select}) RETURNING r2_key AS k");
-            let rows: Vec<Row> = d1::stmt(&db, &sql, args)?.all().await?.results()?;
-            let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
-            media::delete(env, &keys).await?;
-            swept += keys.len();
-            if (keys.len() as i64) < BATCH {
+            let n = d1::stmt(&db, &sql, args)?.all().await?.results::<Row>()?.len();
+            swept += n;
+            if (n as i64) < BATCH {
                 break;
             }
+        }
+    }
+    for _ in 0..ROUNDS {
+        let rows: Vec<Row> = d1::stmt(&db, "SELECT r2_key AS k FROM media_trash LIMIT ?1", &[V::I(BATCH)])?
+            .all()
+            .await?
+            .results()?;
+        let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
+        purge(env, &keys).await?;
+        if (keys.len() as i64) < BATCH {
+            break;
         }
     }
     Ok(swept)
 }
 
-/// Deletes R2 objects now (a failed write's uploads).
+/// Deletes the R2 objects of deleted media rows, then their `media_trash`
+/// entries. Deleting an object twice is harmless, so a purge racing the
+/// cron's is too.
+pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    media::delete(env, keys).await?;
+    let list = serde_json::to_string(keys)?;
+    let db = d1::db(env)?;
+    d1::stmt(&db, "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1))", &[(&list).into()])?.run().await?;
+    Ok(())
+}
+
+/// Deletes R2 objects now (a failed write's uploads, which have no row).
+/// When that fails, the keys go to `media_trash` for the cron.
 pub async fn discard(c: &Ctx, keys: Vec<String>) {
-    if let Err(e) = media::delete(&c.app.env, &keys).await {
-        crate::log::error(&c.app.request_id, "discard uploads", &e.to_string());
+    let Err(e) = media::delete(&c.app.env, &keys).await else { return };
+    crate::log::error(&c.app.request_id, "discard uploads", &e.to_string());
+    let kept = async {
+        let list = serde_json::to_string(&keys)?;
+        let db = d1::db(&c.app.env)?;
+        let sql = "INSERT OR IGNORE INTO media_trash (r2_key, since) SELECT value, ?2 FROM json_each(?1)";
+        d1::stmt(&db, sql, &[(&list).into(), now_ms().into()])?.run().await?;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(e) = kept.await {
+        crate::log::error(&c.app.request_id, "discard uploads: trash", &e.to_string());
     }
 }
 
-/// Deletes R2 objects after the response (a deleted Jes's media).
+/// Deletes a deleted Jes's objects after the response (see `purge`).
 pub fn discard_later(c: &Ctx, keys: Vec<String>) {
     if keys.is_empty() {
         return;
     }
     let env = c.app.env.clone();
-    c.app.defer("delete media", async move { media::delete(&env, &keys).await });
+    c.app.defer("delete media", async move { purge(&env, &keys).await });
 }
 
 /// A response carrying the object's bytes (`part`: offset and length) as a
