@@ -208,17 +208,25 @@ CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
 -- media_post (post_id IS NULL) and deleted accounts through this, so a run
 -- reads deleted accounts, not every account.
 CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at IS NOT NULL;
--- R2 objects whose media rows are gone, until the object is gone too. The
--- trigger writes the entry in the same transaction that deletes the row, so
--- no path (a deleted Jes, the orphan sweep, a deleted account) can lose
--- track of an object: the deleter removes the object, then the entry; what
--- it could not delete, the cron retries (routes/media.rs `purge`).
+-- Every media object's key is, from before its bytes are put until after
+-- they are deleted, either named by a media row or listed here. An upload
+-- lists its keys first (purge_after: an hour on, past any request); the
+-- row's insert takes the key off (trigger). A row's delete puts it back, due
+-- at once (trigger, same transaction). The deleter removes the object and
+-- then the entry; whatever is due and still here, the cron deletes: uploads
+-- whose request died before its row was written, object deletes that failed
+-- (routes/media.rs `purge`). Re-applying this file keeps existing triggers:
+-- changing one's body needs a DROP TRIGGER first.
 CREATE TABLE IF NOT EXISTS media_trash (
-  r2_key  TEXT PRIMARY KEY,
-  since   INTEGER NOT NULL
+  r2_key       TEXT PRIMARY KEY,
+  purge_after  INTEGER NOT NULL                 -- unix ms; 0 = due now
 ) STRICT;
+CREATE INDEX IF NOT EXISTS media_trash_due ON media_trash(purge_after);
+CREATE TRIGGER IF NOT EXISTS media_named AFTER INSERT ON media BEGIN
+  DELETE FROM media_trash WHERE r2_key = new.r2_key;
+END;
 CREATE TRIGGER IF NOT EXISTS media_to_trash AFTER DELETE ON media BEGIN
-  INSERT OR IGNORE INTO media_trash (r2_key, since) VALUES (old.r2_key, unixepoch() * 1000);
+  INSERT OR REPLACE INTO media_trash (r2_key, purge_after) VALUES (old.r2_key, 0);
 END;
 
 CREATE TABLE IF NOT EXISTS comments (

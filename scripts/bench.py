@@ -52,6 +52,11 @@ def wrk(url: str, lua: str | None) -> dict:
         m = re.search(pattern, out)
         if m:
             errors += sum(int(g) for g in m.groups())
+    # A run that got no answer at all (the server restarting, say) shows no
+    # socket errors in wrk's summary; it is still a failed run, not a slow one.
+    if int(re.search(r"(\d+) requests in", out).group(1)) == 0:
+        errors += CONNECTIONS
+        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": errors}
     return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": errors}
 
 

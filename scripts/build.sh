@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 stamp=build/index.js
 if [ -f "$stamp" ] && [ -z "${FORCE_BUILD:-}" ] \
-   && [ -z "$(find src public Cargo.toml Cargo.lock -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+   && [ -z "$(find src Cargo.toml Cargo.lock -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   echo "build: up to date ($stamp)"
   exit 0
 fi

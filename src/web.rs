@@ -1,8 +1,9 @@
 //! The web UI (public/: plain HTML, one stylesheet, ES modules) is served as
 //! Workers static assets (`[assets]` in wrangler.toml): Cloudflare answers
 //! those requests itself, before and without the Worker, so they cost no
-//! Worker invocation and none of their bytes sit in the wasm. Any path that is
-//! not a file reaches the Worker and gets the API's 404 envelope. Headers
+//! Worker invocation and none of their bytes sit in the wasm. Every route runs
+//! the Worker first (`run_worker_first`), and any path that is not a file
+//! reaches it too and gets the API's 404 envelope. Headers
 //! (the strict CSP among them) are in `public/_headers`; the platform adds
 //! ETag revalidation. What is left here are native checks of those files.
 
@@ -89,18 +90,40 @@ mod tests {
         }
     }
 
-    /// Assets are answered before the Worker runs: a file named like a route
-    /// would take the route over. Only the OpenAPI document is both.
+    /// The `run_worker_first` patterns of wrangler.toml.
+    fn worker_first() -> Vec<String> {
+        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
+        let line = toml.lines().find(|l| l.starts_with("run_worker_first = [")).expect("run_worker_first in wrangler.toml");
+        line.split('"').skip(1).step_by(2).map(str::to_string).collect()
+    }
+
+    /// Assets are answered before the Worker unless a path is listed to run
+    /// it first: every route must be, or a file could take a route over and
+    /// every route would pay for asset matching.
     #[test]
-    fn no_file_shadows_a_route() {
+    fn every_route_runs_the_worker_first() {
+        let patterns = worker_first();
+        assert!(patterns.len() >= 4, "{patterns:?}");
+        let covered = |path: &str| {
+            patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == p,
+            })
+        };
+        for r in crate::app::routes() {
+            assert!(covered(r.path), "{} {} does not run the Worker first", r.method, r.path);
+        }
+        assert!(!covered("/") && !covered("/app.css") && !covered("/js/app.js"), "the UI's files stay assets");
+    }
+
+    /// public/ holds the UI and the document the Worker serves, nothing named like the API.
+    #[test]
+    fn public_holds_no_api_paths() {
         let mut all = vec![];
         files("", &mut all);
-        for r in crate::app::routes() {
-            let as_file = r.path.split('{').next().unwrap().trim_end_matches('/');
-            let hit: Vec<_> = all.iter().filter(|f| f.as_str() == r.path || (!as_file.is_empty() && f.starts_with(&format!("{as_file}/")))).collect();
-            assert!(hit.is_empty() || r.path == "/openapi.json", "{} is shadowed by {hit:?}", r.path);
-        }
-        assert!(all.iter().all(|f| !f.starts_with("/api/") && !f.starts_with("/mcp")), "{all:?}");
+        let apiish: Vec<_> = all.iter().filter(|f| f.starts_with("/api") || f.starts_with("/mcp") || f.starts_with("/health") || f.starts_with("/__")).collect();
+        assert!(apiish.is_empty(), "{apiish:?}");
+        assert!(all.contains(&"/openapi.json".to_string()));
     }
 
     #[test]

@@ -33,7 +33,8 @@ def r2_keys(server) -> set[str]:
 
 
 def trash(server) -> set[str]:
-    """R2 keys whose media rows are gone and whose objects are not yet deleted."""
+    """R2 keys no media row names whose objects may still exist (uploads in
+    flight, deleted rows' objects not yet deleted)."""
     with d1(server) as db:
         return {k for (k,) in db.execute("SELECT r2_key FROM media_trash")}
 
@@ -141,7 +142,7 @@ def test_deleting_a_clip_removes_its_media(server, api: Api):
     assert_error(api.get(made["video"]["url"], token=a["token"]), 404, "not_found")
     assert_error(api.get(f"/api/jesclips/{made['id']}", token=a["token"]), 404, "not_found")
     deadline = time.time() + 5
-    while (r2_key in r2_keys(server) or trash(server)) and time.time() < deadline:
+    while (r2_key in r2_keys(server) or r2_key in trash(server)) and time.time() < deadline:
         time.sleep(0.1)
     assert r2_key not in r2_keys(server)
     assert r2_key not in trash(server), "the object is gone, so is its trash entry"
@@ -216,11 +217,12 @@ def test_a_failed_write_after_the_upload_leaves_no_orphan(server, api: Api):
         db.execute(f"CREATE TRIGGER fail_{marker.replace('-', '_')} BEFORE INSERT ON posts "
                    f"WHEN NEW.content = '{marker}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
     try:
-        before = r2_keys(server)
+        before, listed = r2_keys(server), trash(server)
         r = clip(api, a["token"], caption=marker)
         assert_error(r, 500, "internal_error")
         assert media_rows(server, a["user"]["id"]) == 0
         assert not (r2_keys(server) - before), "the object put before the failed batch is deleted again"
+        assert not (trash(server) - listed), "and its trash entry with it"
     finally:
         with d1(server) as db:
             db.execute(f"DROP TRIGGER fail_{marker.replace('-', '_')}")
@@ -423,19 +425,46 @@ def test_the_cron_sweeps_unattached_uploads_and_deleted_accounts_media(make_serv
     assert err["message"].startswith("mediaIds")
 
 
-def test_an_object_whose_delete_failed_is_deleted_by_the_next_cron(make_server):
-    """A row deleted while R2 was unreachable: the trigger kept its key in
-    media_trash in the same transaction, and the cron finishes the job."""
+def test_objects_no_row_names_are_deleted_by_the_cron_and_named_ones_never(make_server):
+    """Every object's key is named by a media row or listed in media_trash
+    (schema.sql): an upload lists its key before the put and its row's insert
+    takes it off; a row's delete puts it back. The cron deletes what is due:
+    objects a failed delete left, uploads whose request died (after an hour)."""
     import requests
     s = make_server()
     api = Api(s.url)
     a = api.signup()
-    made = made_clip(api, a["token"])
+
+    def upload():
+        r = api.post("/api/media", token=a["token"], files={"file": ("p.png", PNG, "image/png")})
+        assert r.status_code == 201, r.text
+        with d1(s) as db:
+            return r.json()["id"], db.execute("SELECT r2_key FROM media WHERE id = ?", (r.json()["id"],)).fetchone()[0]
+
+    def cron():
+        assert requests.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+
+    failed_delete, abandoned, named = upload(), upload(), upload()
+    assert not trash(s) & {failed_delete[1], abandoned[1], named[1]}, "a written row takes its key off the trash"
+    now_ms = int(time.time() * 1000)
     with d1(s) as db:
-        (r2_key,) = db.execute("SELECT r2_key FROM media WHERE id = ?", (made["video"]["id"],)).fetchone()
-        # What a Jes deletion does to D1, without the object delete that follows it.
-        db.execute("DELETE FROM media WHERE id = ?", (made["video"]["id"],))
-    assert r2_key in trash(s) and r2_key in r2_keys(s)
-    assert requests.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
-    assert r2_key not in r2_keys(s), "the cron deleted the object"
-    assert r2_key not in trash(s)
+        # A Jes deletion whose object delete then failed: the row is gone, the object is not.
+        db.execute("DELETE FROM media WHERE id = ?", (failed_delete[0],))
+        # An upload whose request died after the put, before its row: listed, due in an hour.
+        db.execute("DELETE FROM media WHERE id = ?", (abandoned[0],))
+        db.execute("UPDATE media_trash SET purge_after = ? WHERE r2_key = ?", (now_ms + 3_600_000, abandoned[1]))
+        # A write reported failed that in fact committed: listed, yet a row names it.
+        db.execute("INSERT INTO media_trash (r2_key, purge_after) VALUES (?, 0)", (named[1],))
+    assert {failed_delete[1], abandoned[1], named[1]} <= trash(s) and {failed_delete[1], abandoned[1], named[1]} <= r2_keys(s)
+
+    cron()
+    assert failed_delete[1] not in r2_keys(s) and failed_delete[1] not in trash(s), "the cron finished the delete"
+    assert abandoned[1] in r2_keys(s) and abandoned[1] in trash(s), "an upload may still be in flight: kept"
+    assert named[1] in r2_keys(s) and named[1] not in trash(s), "a named object is never deleted; its entry goes"
+    assert api.get(f"/api/media/{named[0]}", token=a["token"]).content == PNG
+
+    with d1(s) as db:
+        db.execute("UPDATE media_trash SET purge_after = ? WHERE r2_key = ?", (now_ms - 1, abandoned[1]))
+    cron()
+    assert abandoned[1] not in r2_keys(s) and abandoned[1] not in trash(s), "once due, the abandoned upload goes"
+    assert named[1] in r2_keys(s)

@@ -140,14 +140,21 @@ def test_ui_files_revalidate_with_an_etag_and_only_get_and_head_serve_them(api):
     again = api.get("/app.css", headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == tag
-    for path in ("/js/app.js", "/openapi.json"):
+    head = api.call("HEAD", "/js/app.js")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == api.get("/js/app.js").headers["etag"]
+    # Routes run the Worker first; /openapi.json is a route that reads its file from the assets.
+    for path in ("/health", "/openapi.json"):
         head = api.call("HEAD", path)
         assert head.status_code == 200 and head.content == b"", path
-        assert head.headers["etag"] == api.get(path).headers["etag"], path
-    head = api.call("HEAD", "/health")
-    assert head.status_code == 200 and head.content == b""
-    assert int(head.headers["content-length"]) == len(api.get("/health").content)
-    # Files take no writes; a write to any other path is the Worker's 404.
+        assert int(head.headers["content-length"]) == len(api.get(path).content), path
+        assert head.headers["x-request-id"].startswith("req_"), path
+    doc = api.get("/openapi.json")
+    assert doc.headers["cache-control"] == "no-cache" and doc.json()["openapi"].startswith("3.1")
+    again = api.get("/openapi.json", headers={"If-None-Match": doc.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == doc.headers["etag"]
+    assert_error(api.post("/openapi.json", json={}), 405, "method_not_allowed")
+    # The UI's files take no writes (the platform's bare 405); any other path is the Worker's.
     r = api.post("/", json={})
     assert r.status_code == 405 and r.content == b""
     assert_error(api.post("/no-such-page", json={}), 404, "not_found")
@@ -159,8 +166,8 @@ def test_api_paths_always_reach_the_worker_and_unknown_paths_get_the_envelope(ap
     assert api.get("/health").json() == {"status": "ok"}
     assert_error(api.get("/api/no-such-route"), 404, "not_found")
     assert_error(api.get("/no-such-page"), 404, "not_found")
-    r = api.get("/openapi.json")
-    assert not r.headers.get("content-type", "").startswith("text/html")
+    for path in ("/api/auth/me", "/health", "/openapi.json", "/mcp"):
+        assert api.get(path).headers.get("x-request-id", "").startswith("req_"), path
 
 
 def test_the_static_files_carry_no_inline_script_or_style_and_never_build_html_from_strings():

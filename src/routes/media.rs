@@ -114,10 +114,20 @@ async fn check_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResul
     Ok(kinds)
 }
 
+/// How long an upload's keys wait in `media_trash` before the cron may take
+/// them for abandoned: longer than any request lives.
+const UPLOAD_GRACE_MS: i64 = 3_600_000;
+
 async fn store_all(c: &Ctx, files: &[File], kinds: Vec<content::Sniffed>) -> ApiResult<Vec<Uploaded>> {
+    let keys: Vec<String> = files.iter().map(|_| format!("m/{}", hex::encode(random_bytes::<16>()))).collect();
+    // Listed before any byte is put: should this request die before its rows
+    // are written (which take the keys off, schema.sql), the cron deletes them.
+    let db = d1::db(&c.app.env)?;
+    let list = serde_json::to_string(&keys)?;
+    let sql = "INSERT INTO media_trash (r2_key, purge_after) SELECT value, ?2 FROM json_each(?1)";
+    d1::stmt(&db, sql, &[(&list).into(), (now_ms() + UPLOAD_GRACE_MS).into()])?.run().await?;
     let mut done: Vec<Uploaded> = Vec::with_capacity(files.len());
-    for (f, kind) in files.iter().zip(kinds) {
-        let r2_key = format!("m/{}", hex::encode(random_bytes::<16>()));
+    for ((f, kind), r2_key) in files.iter().zip(kinds).zip(keys) {
         match media::put(&c.app.env, &r2_key, f, kind.mime()).await {
             Ok(etag) => done.push(Uploaded {
                 id: ids::ulid(now_ms(), random_bytes()),
@@ -127,7 +137,9 @@ async fn store_all(c: &Ctx, files: &[File], kinds: Vec<content::Sniffed>) -> Api
                 etag,
             }),
             Err(e) => {
-                discard(c, done.into_iter().map(|u| u.r2_key).collect()).await;
+                let mut put: Vec<String> = done.into_iter().map(|u| u.r2_key).collect();
+                put.push(r2_key);
+                discard(c, put).await;
                 return Err(e);
             }
         }
@@ -205,76 +217,87 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 /// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
 /// and every upload of a deleted account, leave D1 and then R2. The rows go
 /// first, in bounded batches, so an attach racing the sweep either keeps its
-/// row or fails cleanly and never points at a deleted object; each deleted
-/// row leaves its object's key in `media_trash` (a trigger, same
-/// transaction), and the trash is then emptied: objects that a deleted Jes
-/// or an earlier run failed to delete go now. Runs from the cron; returns how
-/// many uploads went.
+/// row or fails cleanly and never points at a deleted object; then their
+/// objects. Last, whatever `media_trash` holds that is due (objects a failed
+/// delete left, uploads whose request died) is purged, even when the first
+/// part failed. Runs from the cron; returns how many uploads went.
 pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
-    /// Rows per statement (R2 deletes up to 1000 keys at once) and statements per run.
+    /// Rows per statement and statements per run; R2 deletes up to 1000 keys at once.
     const BATCH: i64 = 200;
     const ROUNDS: usize = 5;
     let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
     let db = d1::db(env)?;
-    let cutoff = now_ms() - orphan_ms;
-    // Each kind has its own batches, so a flood of one never starves the other.
-    let kinds: [(&str, &[V]); 2] = [
-        ("SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1", &[V::I(BATCH), V::I(cutoff)]),
-        ("SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1", &[V::I(BATCH)]),
+    let now = now_ms();
+    // Each kind has its own batches, so a flood of one never starves the
+    // other. The third is the trash: due entries, not counted as swept.
+    let steps: [(&str, &[V], bool); 3] = [
+        (
+            "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key AS k",
+            &[V::I(BATCH), V::I(now - orphan_ms)],
+            true,
+        ),
+        (
+            "DELETE FROM media WHERE id IN (SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1) RETURNING r2_key AS k",
+            &[V::I(BATCH)],
+            true,
+        ),
+        ("SELECT r2_key AS k FROM media_trash WHERE purge_after <= ?2 ORDER BY purge_after LIMIT ?1", &[V::I(BATCH), V::I(now)], false),
     ];
     let mut swept = 0;
-    for (select, args) in kinds {
-        let sql = format!("DELETE FROM media WHERE id IN ({select}) RETURNING id AS k");
+    let mut first_error = None;
+    for (sql, args, counted) in steps {
         for _ in 0..ROUNDS {
-            let n = d1::stmt(&db, &sql, args)?.all().await?.results::<Row>()?.len();
-            swept += n;
-            if (n as i64) < BATCH {
-                break;
+            let batch = async {
+                let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+                let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
+                purge(env, &keys).await?;
+                Ok::<_, ApiError>(keys.len())
+            };
+            match batch.await {
+                Ok(n) => {
+                    swept += if counted { n } else { 0 };
+                    if (n as i64) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    break;
+                }
             }
         }
     }
-    for _ in 0..ROUNDS {
-        let rows: Vec<Row> = d1::stmt(&db, "SELECT r2_key AS k FROM media_trash LIMIT ?1", &[V::I(BATCH)])?
-            .all()
-            .await?
-            .results()?;
-        let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
-        purge(env, &keys).await?;
-        if (keys.len() as i64) < BATCH {
-            break;
-        }
-    }
-    Ok(swept)
+    first_error.map_or(Ok(swept), Err)
 }
 
-/// Deletes the R2 objects of deleted media rows, then their `media_trash`
-/// entries. Deleting an object twice is harmless, so a purge racing the
-/// cron's is too.
+/// Deletes the objects of `keys` that no media row names (a write that
+/// reported failure may still have committed: its objects stay), then the
+/// keys' `media_trash` entries. Deleting an object twice is harmless, so a
+/// purge racing another is too.
 pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    media::delete(env, keys).await?;
-    let list = serde_json::to_string(keys)?;
     let db = d1::db(env)?;
+    let list = serde_json::to_string(keys)?;
+    let unnamed: Vec<Row> = d1::stmt(
+        &db,
+        "SELECT value AS k FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM media WHERE r2_key = value)",
+        &[(&list).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    media::delete(env, &unnamed.into_iter().map(|r| r.k).collect::<Vec<_>>()).await?;
     d1::stmt(&db, "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1))", &[(&list).into()])?.run().await?;
     Ok(())
 }
 
-/// Deletes R2 objects now (a failed write's uploads, which have no row).
-/// When that fails, the keys go to `media_trash` for the cron.
+/// Deletes a failed write's uploads now (see `purge`). Should that fail,
+/// their `media_trash` entries stay and the cron deletes them later.
 pub async fn discard(c: &Ctx, keys: Vec<String>) {
-    let Err(e) = media::delete(&c.app.env, &keys).await else { return };
-    crate::log::error(&c.app.request_id, "discard uploads", &e.to_string());
-    let kept = async {
-        let list = serde_json::to_string(&keys)?;
-        let db = d1::db(&c.app.env)?;
-        let sql = "INSERT OR IGNORE INTO media_trash (r2_key, since) SELECT value, ?2 FROM json_each(?1)";
-        d1::stmt(&db, sql, &[(&list).into(), now_ms().into()])?.run().await?;
-        Ok::<_, ApiError>(())
-    };
-    if let Err(e) = kept.await {
-        crate::log::error(&c.app.request_id, "discard uploads: trash", &e.to_string());
+    if let Err(e) = purge(&c.app.env, &keys).await {
+        crate::log::error(&c.app.request_id, "discard uploads", &e.to_string());
     }
 }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::app::{with_table, Route};
 use crate::auth::guard::Access;
 use crate::auth::scope::ScopeSet;
-use crate::error::ApiResult;
+use crate::domain::content::etag_matches;
+use crate::error::{ApiError, ApiResult};
 use crate::http::json;
 use crate::routes::shared::Ctx;
 
@@ -61,15 +62,30 @@ pub async fn table(_c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
-/// GET /openapi.json. A static asset (public/openapi.json) that Cloudflare
-/// answers before the Worker runs; should a deploy send the path here anyway
-/// (`run_worker_first`), the Worker streams the same file from the assets.
+/// GET /openapi.json: the committed document (public/openapi.json), read
+/// from the assets binding so that none of it sits in the wasm, and answered
+/// like every route (request id, log line, HEAD), with the asset's ETag.
 pub async fn openapi(c: Ctx) -> ApiResult<Response> {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
     let file = c.app.env.assets("ASSETS")?.fetch("https://assets.invalid/openapi.json", None).await?;
-    let body = file.into_body().into_inner().ok_or_else(|| crate::error::ApiError::internal("openapi.json: no asset"))?;
-    let mut res = Response::new(axum::body::Body::empty());
-    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
-    res.extensions_mut().insert(crate::adapters::media::JsBody(body));
+    if file.status() != StatusCode::OK {
+        return Err(ApiError::internal(format!("openapi.json asset: {}", file.status())));
+    }
+    let etag = file.headers().get(header::ETAG).cloned();
+    let fresh = matches!((c.header("if-none-match"), etag.as_ref().and_then(|t| t.to_str().ok())), (Some(h), Some(t)) if etag_matches(h, t));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let bytes = axum::body::to_bytes(axum::body::Body::new(file.into_body()), 1 << 20).await.map_err(ApiError::internal)?;
+        let mut res = (StatusCode::OK, bytes).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
+    };
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(t) = etag {
+        res.headers_mut().insert(header::ETAG, t);
+    }
     Ok(res)
 }
 
