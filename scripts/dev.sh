@@ -48,6 +48,7 @@ Jestha Edge is running on $BASE (state in $STATE_DIR)
   demo login:     $DEMO_USER / $DEMO_PASSWORD
   session token:  $token
   try:            curl $BASE/api/auth/me -H "Authorization: Bearer $token"
+  run the cron:   curl "$BASE/__scheduled?cron=*+*+*+*+*"
 Press Ctrl-C to stop.
 MSG
 wait "$pgid"
