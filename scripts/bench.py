@@ -40,7 +40,6 @@ def wrk(url: str, lua: str | None) -> dict:
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     if script:
         os.unlink(script.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def pct(p: str) -> float:
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -54,9 +53,11 @@ def wrk(url: str, lua: str | None) -> dict:
             errors += sum(int(g) for g in m.groups())
     # A run that got no answer at all (the server restarting, say) shows no
     # socket errors in wrk's summary; it is still a failed run, not a slow one.
-    if int(re.search(r"(\d+) requests in", out).group(1)) == 0:
+    done = re.search(r"(\d+) requests in", out)
+    if done is None or int(done.group(1)) == 0:
         errors += CONNECTIONS
         return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": errors}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": errors}
 
 

@@ -154,9 +154,11 @@ pub async fn dispatch(req: Request) -> Response {
     let mut res = crate::body::read_small(req, Next::new(route)).await;
     if head {
         // The GET answer's headers, its length included, without its body.
+        // (A 304 or 204 has no length to state: the body it lacks is not the 200's.)
         use axum::body::HttpBody;
         let len = res.body().size_hint().exact();
-        if let (Some(n), false) = (len, res.headers().contains_key(axum::http::header::CONTENT_LENGTH)) {
+        let bodiless = matches!(res.status().as_u16(), 204 | 304);
+        if let (Some(n), false, false) = (len, bodiless, res.headers().contains_key(axum::http::header::CONTENT_LENGTH)) {
             res.headers_mut().insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
         }
         *res.body_mut() = axum::body::Body::empty();

@@ -2,6 +2,7 @@
 checked by magic bytes and size, R2 round trips byte for byte with Range,
 visibility of media, and no orphans when an upload fails."""
 import glob
+import json
 import os
 import sqlite3
 import time
@@ -226,6 +227,33 @@ def test_a_failed_write_after_the_upload_leaves_no_orphan(server, api: Api):
     finally:
         with d1(server) as db:
             db.execute(f"DROP TRIGGER fail_{marker.replace('-', '_')}")
+
+
+def test_an_upload_lists_its_key_before_the_put_for_an_hour(server, api: Api):
+    """Should the request die between the put and its row, the cron finds the
+    object through the entry listed first: due an hour later, not before."""
+    a = api.signup()
+    marker = uuid.uuid4().hex[:8]
+    before, listed = r2_keys(server), trash(server)
+    with d1(server) as db:
+        # The row's insert fails; the entry is kept however the request ends.
+        db.execute(f"CREATE TRIGGER no_media_{marker} BEFORE INSERT ON media "
+                   f"WHEN NEW.owner_id = '{a['user']['id']}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        db.execute(f"CREATE TRIGGER keep_trash_{marker} BEFORE DELETE ON media_trash BEGIN SELECT RAISE(IGNORE); END")
+    try:
+        started = int(time.time() * 1000)
+        r = api.post("/api/media", token=a["token"], files={"file": ("p.png", PNG, "image/png")})
+        assert_error(r, 500, "internal_error")
+        (key,) = trash(server) - listed
+        with d1(server) as db:
+            (due,) = db.execute("SELECT purge_after FROM media_trash WHERE r2_key = ?", (key,)).fetchone()
+        assert started + 3_600_000 <= due <= int(time.time() * 1000) + 3_600_000, due - started
+        assert key not in r2_keys(server) and not (r2_keys(server) - before), "the failed write's object is deleted at once"
+    finally:
+        with d1(server) as db:
+            db.execute(f"DROP TRIGGER no_media_{marker}")
+            db.execute(f"DROP TRIGGER keep_trash_{marker}")
+            db.execute("DELETE FROM media_trash WHERE r2_key NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(listed)),))
 
 
 def test_clip_owner_edits_others_get_403_or_404(api: Api):

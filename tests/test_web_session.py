@@ -153,6 +153,9 @@ def test_ui_files_revalidate_with_an_etag_and_only_get_and_head_serve_them(api):
     assert doc.headers["cache-control"] == "no-cache" and doc.json()["openapi"].startswith("3.1")
     again = api.get("/openapi.json", headers={"If-None-Match": doc.headers["etag"]})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == doc.headers["etag"]
+    head = api.call("HEAD", "/openapi.json", headers={"If-None-Match": doc.headers["etag"]})
+    # A 304 states no length, or the 200's (RFC 9110 8.6), never the 0 of its missing body.
+    assert head.status_code == 304 and head.headers.get("content-length", str(len(doc.content))) == str(len(doc.content))
     assert_error(api.post("/openapi.json", json={}), 405, "method_not_allowed")
     # The UI's files take no writes (the platform's bare 405); any other path is the Worker's.
     r = api.post("/", json={})

@@ -5,7 +5,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;
 
-/// The committed document, `public/openapi.json`: served as a static asset,
-/// so the Worker itself never holds it.
+/// The committed document, `public/openapi.json`: `GET /openapi.json` reads
+/// it through the assets binding (routes/meta.rs), so the wasm never holds it.
 #[cfg(test)]
 pub const DOCUMENT: &str = include_str!("../../public/openapi.json");

@@ -115,10 +115,15 @@ async fn check_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResul
 }
 
 /// How long an upload's keys wait in `media_trash` before the cron may take
-/// them for abandoned: longer than any request lives.
+/// them for abandoned. The body is read in full before the keys are listed,
+/// so only R2 puts and one D1 batch lie between the listing and the rows; a
+/// request still writing an hour later would lose its upload.
 const UPLOAD_GRACE_MS: i64 = 3_600_000;
 
 async fn store_all(c: &Ctx, files: &[File], kinds: Vec<content::Sniffed>) -> ApiResult<Vec<Uploaded>> {
+    if files.is_empty() {
+        return Ok(vec![]);
+    }
     let keys: Vec<String> = files.iter().map(|_| format!("m/{}", hex::encode(random_bytes::<16>()))).collect();
     // Listed before any byte is put: should this request die before its rows
     // are written (which take the keys off, schema.sql), the cron deletes them.
@@ -217,19 +222,20 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 /// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
 /// and every upload of a deleted account, leave D1 and then R2. The rows go
 /// first, in bounded batches, so an attach racing the sweep either keeps its
-/// row or fails cleanly and never points at a deleted object; then their
-/// objects. Last, whatever `media_trash` holds that is due (objects a failed
-/// delete left, uploads whose request died) is purged, even when the first
-/// part failed. Runs from the cron; returns how many uploads went.
+/// row or fails cleanly and never points at a deleted object; their objects
+/// go with them. Last, whatever `media_trash` holds that is due (objects a
+/// failed delete left, uploads whose request died) is purged, even when a
+/// step before failed. Runs from the cron; returns how many uploads went.
 pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
-    /// Rows per statement and statements per run; R2 deletes up to 1000 keys at once.
+    /// Rows per statement and statements per step and run; R2 deletes up to 1000 keys at once.
     const BATCH: i64 = 200;
     const ROUNDS: usize = 5;
     let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
     let db = d1::db(env)?;
     let now = now_ms();
     // Each kind has its own batches, so a flood of one never starves the
-    // other. The third is the trash: due entries, not counted as swept.
+    // other. Rows just deleted name nothing: their objects are forgotten at
+    // once; the trash's keys are checked first (`purge`), and not counted.
     let steps: [(&str, &[V], bool); 3] = [
         (
             "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key AS k",
@@ -245,23 +251,27 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     ];
     let mut swept = 0;
     let mut first_error = None;
-    for (sql, args, counted) in steps {
+    for (sql, args, rows_deleted) in steps {
         for _ in 0..ROUNDS {
             let batch = async {
                 let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
                 let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
-                purge(env, &keys).await?;
+                if rows_deleted { forget(env, &keys).await? } else { purge(env, &keys).await? }
                 Ok::<_, ApiError>(keys.len())
             };
             match batch.await {
                 Ok(n) => {
-                    swept += if counted { n } else { 0 };
+                    swept += if rows_deleted { n } else { 0 };
                     if (n as i64) < BATCH {
                         break;
                     }
                 }
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    // The first is returned (and logged by the cron); later ones are logged here.
+                    match first_error {
+                        None => first_error = Some(e),
+                        Some(_) => crate::log::error("cron", "media sweep", &e.to_string()),
+                    }
                     break;
                 }
             }
@@ -270,10 +280,9 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     first_error.map_or(Ok(swept), Err)
 }
 
-/// Deletes the objects of `keys` that no media row names (a write that
-/// reported failure may still have committed: its objects stay), then the
-/// keys' `media_trash` entries. Deleting an object twice is harmless, so a
-/// purge racing another is too.
+/// Purges `keys` listed in `media_trash`: the objects no media row names are
+/// deleted (`forget`); a key a row names keeps its object (a write reported
+/// failed may still have committed) and loses its entry.
 pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
     if keys.is_empty() {
         return Ok(());
@@ -282,13 +291,35 @@ pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
     let list = serde_json::to_string(keys)?;
     let unnamed: Vec<Row> = d1::stmt(
         &db,
-        "SELECT value AS k FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM media WHERE r2_key = value)",
+        "SELECT j.value AS k FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
         &[(&list).into()],
     )?
     .all()
     .await?
     .results()?;
-    media::delete(env, &unnamed.into_iter().map(|r| r.k).collect::<Vec<_>>()).await?;
+    // In one statement with its check, so a row deleted meanwhile (whose
+    // trigger lists the key again) keeps its fresh entry.
+    d1::stmt(
+        &db,
+        "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1)) \
+         AND EXISTS (SELECT 1 FROM media m WHERE m.r2_key = media_trash.r2_key)",
+        &[(&list).into()],
+    )?
+    .run()
+    .await?;
+    forget(env, &unnamed.into_iter().map(|r| r.k).collect::<Vec<_>>()).await
+}
+
+/// Deletes the objects of `keys`, which no media row names, then their
+/// `media_trash` entries. Deleting an object twice is harmless, so a forget
+/// racing another is too.
+async fn forget(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    media::delete(env, keys).await?;
+    let list = serde_json::to_string(keys)?;
+    let db = d1::db(env)?;
     d1::stmt(&db, "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1))", &[(&list).into()])?.run().await?;
     Ok(())
 }
@@ -301,13 +332,14 @@ pub async fn discard(c: &Ctx, keys: Vec<String>) {
     }
 }
 
-/// Deletes a deleted Jes's objects after the response (see `purge`).
+/// Deletes a deleted Jes's objects after the response: its rows are gone
+/// (see `forget`; should it fail, the cron finds their `media_trash` entries).
 pub fn discard_later(c: &Ctx, keys: Vec<String>) {
     if keys.is_empty() {
         return;
     }
     let env = c.app.env.clone();
-    c.app.defer("delete media", async move { purge(&env, &keys).await });
+    c.app.defer("delete media", async move { forget(&env, &keys).await });
 }
 
 /// A response carrying the object's bytes (`part`: offset and length) as a
