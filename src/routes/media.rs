@@ -227,9 +227,11 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 /// failed delete left, uploads whose request died) is purged, even when a
 /// step before failed. Runs from the cron; returns how many uploads went.
 pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
-    /// Rows per statement and statements per step and run; R2 deletes up to 1000 keys at once.
+    /// Rows per statement (R2 deletes up to 1000 keys at once) and statements
+    /// per step and run: at most 24 D1 queries a run (the Free plan allows
+    /// 50 per invocation), 600 uploads of each kind a minute.
     const BATCH: i64 = 200;
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 3;
     let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
     let db = d1::db(env)?;
     let now = now_ms();
