@@ -32,7 +32,9 @@ if [ -n "$wasm" ]; then
   cp "$wasm" target/worker-with-names.wasm  # for size analysis: twiggy top target/worker-with-names.wasm
   # worker-build keeps the names section (--debuginfo) for readable panics;
   # we ship without it: a third of the module, and stack traces are not worth it at the edge.
-  wasm-opt "$wasm" --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling --strip-debug --strip-producers -o "$wasm.stripped" && mv "$wasm.stripped" "$wasm"
+  # A second -Oz on worker-build's output finds more (-3.8 KB gzipped measured;
+  # a third pass or --converge found nothing more).
+  wasm-opt "$wasm" --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling --strip-debug --strip-producers -Oz -o "$wasm.stripped" && mv "$wasm.stripped" "$wasm"
   raw=$(stat -c %s "$wasm")
   gz=$(gzip -9 -c "$wasm" | wc -c)
   echo "build: $wasm is $raw bytes ($gz gzipped)"
