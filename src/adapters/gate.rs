@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use worker::{Env, Method, Request, RequestInit};
 
-use crate::durable::protocol::{AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
+use crate::durable::protocol::{decode, encode, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
 use crate::error::ApiError;
 
 pub const BINDING: &str = "GATE";
@@ -11,13 +11,13 @@ pub const BINDING: &str = "GATE";
 async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(msg)?.into()));
+    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(&encode(msg)?[..]).into()));
     let req = Request::new_with_init("https://gate/", &init)?;
     let mut res = stub.fetch_with_request(req).await?;
     if res.status_code() != 200 {
         return Err(ApiError::internal(format!("gate answered {}", res.status_code())));
     }
-    Ok(res.json::<T>().await?)
+    Ok(decode(&res.bytes().await?)?)
 }
 
 pub async fn authorize(env: &Env, msg: &GateRequest) -> Result<AuthorizeReply, ApiError> {
@@ -31,14 +31,14 @@ pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
     let GateRequest::Revoke { hash, .. } = msg else {
         return Err(ApiError::internal("revoke needs a Revoke message"));
     };
-    call::<serde_json::Value>(env, hash, msg).await.map(|_| ())
+    call::<()>(env, hash, msg).await.map(|_| ())
 }
 
 /// Tells a credential's object to reload its record (after an account change).
 pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash: String) -> Result<(), ApiError> {
     let msg = GateRequest::Refresh { kind, hash };
     let GateRequest::Refresh { hash, .. } = &msg else { unreachable!() };
-    call::<serde_json::Value>(env, &hash.clone(), &msg).await.map(|_| ())
+    call::<()>(env, &hash.clone(), &msg).await.map(|_| ())
 }
 
 pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {
@@ -50,8 +50,7 @@ pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::proto
 
 /// The benchmark floor: one call that increments one stored counter.
 pub async fn bench_increment(env: &Env) -> Result<u64, ApiError> {
-    let v: serde_json::Value = call(env, "bench:floor", &GateRequest::BenchIncrement).await?;
-    Ok(v["n"].as_u64().unwrap_or(0))
+    call(env, "bench:floor", &GateRequest::BenchIncrement).await
 }
 
 /// A login throttle named `subject` (e.g. `login:ip:203.0.113.9`).

@@ -70,7 +70,7 @@ pub enum LimitOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standings {
     pub minute: Standing,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub day: Option<Standing>,
 }
 

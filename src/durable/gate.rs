@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use crate::durable::protocol::encode;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::protocol::{AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
@@ -398,30 +399,27 @@ impl DurableObject for Gate {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let msg: GateRequest = req.json().await?;
-        match msg {
-            GateRequest::Authorize { kind, hash, ip, need } => {
-                Response::from_json(&self.authorize(kind, &hash, ip, need).await?)
-            }
+        let msg: GateRequest = crate::durable::protocol::decode(&req.bytes().await?)?;
+        let body = match msg {
+            GateRequest::Authorize { kind, hash, ip, need } => encode(&self.authorize(kind, &hash, ip, need).await?),
             GateRequest::Revoke { kind, hash } => {
                 self.revoke(kind, &hash).await?;
-                Response::from_json(&serde_json::json!({"revoked": true}))
+                encode(&())
             }
-            GateRequest::Usage { .. } => Response::from_json(&self.usage().await?),
+            GateRequest::Usage { .. } => encode(&self.usage().await?),
             GateRequest::Refresh { kind, hash } => {
                 self.refresh(kind, &hash).await?;
-                Response::from_json(&serde_json::json!({"refreshed": true}))
+                encode(&())
             }
             GateRequest::BenchIncrement => {
                 let storage = self.state.storage();
                 let n = storage.get::<u64>("bench").await?.unwrap_or(0) + 1;
                 storage.put("bench", n).await?;
-                Response::from_json(&serde_json::json!({ "n": n }))
+                encode(&n)
             }
-            GateRequest::Throttle { action, limit, window_secs } => {
-                Response::from_json(&self.throttle(action, limit, window_secs).await?)
-            }
-        }
+            GateRequest::Throttle { action, limit, window_secs } => encode(&self.throttle(action, limit, window_secs).await?),
+        };
+        Response::from_bytes(body?)
     }
 
     /// Flushes usage; then, once the credential has been idle for a UTC day,
