@@ -179,7 +179,9 @@ def _signer():
 def test_signed_leak_reports_revoke_live_keys_and_say_which_were_live(make_server):
     import json
     pem, sign = _signer()
-    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem})
+    other_pem, _ = _signer()
+    # Two trusted keys (GitHub rotates them); the report is signed by the second.
+    s = make_server({"LEAK_REPORT_PUBLIC_KEYS": other_pem + pem})
     api = Api(s.url)
     a = api.signup()
     live = api.create_key(a["token"], label="leaky")

@@ -102,3 +102,28 @@ pub async fn aes_gcm_open(key: &[u8; 32], nonce: &[u8], aad: &[u8], ciphertext: 
     .map_err(|_| ApiError::internal("sealed secret did not open (wrong key or tampered row)"))?;
     Ok(Uint8Array::new(&out).to_vec())
 }
+
+/// ECDSA P-256 with SHA-256 (WebCrypto): true when `signature` (raw `r || s`)
+/// signs `data` under the SubjectPublicKeyInfo `spki`. A key the runtime will
+/// not import (a point off the curve) verifies nothing.
+pub async fn ecdsa_p256_verify(spki: &[u8], signature: &[u8; 64], data: &[u8]) -> Result<bool, ApiError> {
+    let subtle = subtle()?;
+    let algorithm = Object::new();
+    let set = |o: &Object, k: &str, v: &str| Reflect::set(o, &JsValue::from_str(k), &JsValue::from_str(v)).map_err(js_err("params"));
+    set(&algorithm, "name", "ECDSA")?;
+    set(&algorithm, "namedCurve", "P-256")?;
+    let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
+    let Ok(import) = subtle.import_key_with_object("spki", &Uint8Array::from(spki), &algorithm, false, &usages) else {
+        return Ok(false);
+    };
+    let Ok(key) = JsFuture::from(import).await else { return Ok(false) };
+    set(&algorithm, "hash", "SHA-256")?;
+    let ok = JsFuture::from(
+        subtle
+            .verify_with_object_and_u8_array_and_u8_array(&algorithm, &key.unchecked_into(), signature, data)
+            .map_err(js_err("verify"))?,
+    )
+    .await
+    .map_err(js_err("verify"))?;
+    Ok(ok.as_bool() == Some(true))
+}

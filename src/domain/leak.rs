@@ -2,11 +2,14 @@
 //! a JSON array of `{token, type, url, source}`, signed with ECDSA P-256 over the
 //! raw body (`Github-Public-Key-Signature`: base64 of a DER signature) by a key
 //! we trust (`LEAK_REPORT_PUBLIC_KEYS`: PEM public keys).
+//!
+//! This module reads keys and signatures into the forms WebCrypto takes (SPKI
+//! DER, raw `r || s`); the runtime's ECDSA verifies them
+//! (`adapters::crypto::ecdsa_p256_verify`), so no curve arithmetic is compiled
+//! into the wasm (RustCrypto's p256 cost 8.7 KB of it gzipped).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_TOKENS: usize = 100;
@@ -45,19 +48,18 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
 const END: &str = "-----END PUBLIC KEY-----";
 
-/// Every P-256 PEM public key in `pems` (concatenated blocks). Blocks that are
-/// not P-256 SPKI keys are skipped.
-pub fn trusted_keys(pems: &str) -> Vec<VerifyingKey> {
+/// Every P-256 PEM public key in `pems` (concatenated blocks), as SPKI DER.
+/// Blocks that are not P-256 SPKI keys with an uncompressed point are skipped;
+/// WebCrypto's import then checks the point is on the curve.
+pub fn trusted_keys(pems: &str) -> Vec<Vec<u8>> {
     let mut keys = vec![];
     let mut rest = pems;
     while let Some(start) = rest.find(BEGIN) {
         let Some(end_rel) = rest[start..].find(END) else { break };
         let b64: String = rest[start + BEGIN.len()..start + end_rel].chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(der) = B64.decode(b64) {
-            if der.len() == P256_SPKI_PREFIX.len() + 65 && der.starts_with(&P256_SPKI_PREFIX) {
-                if let Ok(k) = VerifyingKey::from_sec1_bytes(&der[P256_SPKI_PREFIX.len()..]) {
-                    keys.push(k);
-                }
+            if der.len() == P256_SPKI_PREFIX.len() + 65 && der.starts_with(&P256_SPKI_PREFIX) && der[26] == 0x04 {
+                keys.push(der);
             }
         }
         rest = &rest[start + end_rel + END.len()..];
@@ -85,8 +87,10 @@ fn der_scalar(input: &[u8]) -> Option<([u8; 32], &[u8])> {
     Some((out, rest))
 }
 
-/// An ECDSA signature from its DER form `SEQUENCE { INTEGER r, INTEGER s }`.
-pub fn signature_from_der(der: &[u8]) -> Option<Signature> {
+/// An ECDSA signature from its DER form `SEQUENCE { INTEGER r, INTEGER s }`
+/// to the raw `r || s` WebCrypto verifies. Zero scalars are refused here
+/// (WebCrypto refuses them too; this keeps the answer the same everywhere).
+pub fn signature_from_der(der: &[u8]) -> Option<[u8; 64]> {
     let (&tag, rest) = der.split_first()?;
     let (&len, body) = rest.split_first()?;
     if tag != 0x30 || len as usize != body.len() {
@@ -97,14 +101,18 @@ pub fn signature_from_der(der: &[u8]) -> Option<Signature> {
     if !rest.is_empty() {
         return None;
     }
-    Signature::from_scalars(r, s).ok()
+    if r == [0; 32] || s == [0; 32] {
+        return None;
+    }
+    let mut raw = [0u8; 64];
+    raw[..32].copy_from_slice(&r);
+    raw[32..].copy_from_slice(&s);
+    Some(raw)
 }
 
-/// True when `signature_b64` (DER, base64) signs `body` under one of `keys`.
-pub fn verify(keys: &[VerifyingKey], body: &[u8], signature_b64: &str) -> bool {
-    let Ok(der) = B64.decode(signature_b64.trim()) else { return false };
-    let Some(sig) = signature_from_der(&der) else { return false };
-    keys.iter().any(|k| k.verify(body, &sig).is_ok())
+/// The `Github-Public-Key-Signature` header (base64 of DER) as raw `r || s`.
+pub fn signature(header_b64: &str) -> Option<[u8; 64]> {
+    signature_from_der(&B64.decode(header_b64.trim()).ok()?)
 }
 
 /// Parses the report body: a non-empty array of at most `MAX_TOKENS` entries.
@@ -122,8 +130,17 @@ pub fn parse(body: &[u8]) -> Result<Vec<Reported>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::signature::Signer;
-    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::{Signer, Verifier};
+    use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+
+    /// What the runtime's ECDSA does with our outputs, done natively by RustCrypto.
+    fn verify(keys: &[Vec<u8>], body: &[u8], header: &str) -> bool {
+        let Some(raw) = signature(header) else { return false };
+        let sig = Signature::from_slice(&raw).unwrap();
+        keys.iter().any(|spki| {
+            VerifyingKey::from_sec1_bytes(&spki[P256_SPKI_PREFIX.len()..]).unwrap().verify(body, &sig).is_ok()
+        })
+    }
 
     fn pair(seed: u8) -> (SigningKey, String) {
         let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
@@ -157,9 +174,13 @@ mod tests {
         let (sk, _) = pair(3);
         for i in 0..20u8 {
             let sig: Signature = sk.sign(&[i]);
-            assert_eq!(signature_from_der(&der(&sig)), Some(sig));
+            assert_eq!(signature_from_der(&der(&sig)), Some(<[u8; 64]>::from(sig.to_bytes())));
         }
         assert_eq!(signature_from_der(&[0x30, 0x00]), None);
+        assert_eq!(signature_from_der(&[0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01]), None, "r = 0");
+        let mut long = der(&sk.sign(b"x"));
+        long.push(0);
+        assert_eq!(signature_from_der(&long), None, "trailing bytes");
         assert_eq!(signature_from_der(&[0x31, 0x02, 0x02, 0x00]), None);
     }
 
@@ -185,6 +206,8 @@ mod tests {
         assert!(!verify(&keys, body, &B64.encode(b"not der")));
         assert!(!verify(&[], body, &sign(&sk, body)));
         assert!(trusted_keys("garbage").is_empty());
+        let compressed = format!("{BEGIN}\n{}\n{END}\n", B64.encode([&P256_SPKI_PREFIX[..], &[0x02; 65]].concat()));
+        assert!(trusted_keys(&compressed).is_empty(), "only uncompressed points");
     }
 
     #[test]

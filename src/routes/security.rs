@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::adapters::crypto::random_bytes;
+use crate::adapters::crypto::{ecdsa_p256_verify, random_bytes};
 use crate::adapters::d1;
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::rfc3339;
@@ -38,8 +38,16 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
     }
     let pems = app.env.var("LEAK_REPORT_PUBLIC_KEYS").map(|v| v.to_string()).unwrap_or_default();
     let keys = leak::trusted_keys(&pems.replace("\\n", "\n"));
-    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if keys.is_empty() || !leak::verify(&keys, &body, signature) {
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).and_then(leak::signature);
+    let Some(signature) = signature else { return Err(ApiError::Unauthenticated) };
+    let mut trusted = false;
+    for key in &keys {
+        if ecdsa_p256_verify(key, &signature, &body).await? {
+            trusted = true;
+            break;
+        }
+    }
+    if !trusted {
         return Err(ApiError::Unauthenticated);
     }
     let reported = leak::parse(&body).map_err(ApiError::invalid)?;
