@@ -1,7 +1,7 @@
 //! Client side of the `Gate` Durable Object: one `fetch` per call.
 
 use serde::de::DeserializeOwned;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 use crate::durable::protocol::{decode, encode, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
 use crate::error::ApiError;
@@ -10,10 +10,10 @@ pub const BINDING: &str = "GATE";
 
 async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(&encode(msg)?[..]).into()));
-    let req = Request::new_with_init("https://gate/", &init)?;
-    let mut res = stub.fetch_with_request(req).await?;
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::internal("headers"))?;
+    let body = js_sys::Uint8Array::from(&encode(msg)?[..]);
+    let req = super::post_request("https://gate/", &headers, &body, false)?;
+    let mut res = stub.fetch_with_request(req.into()).await?;
     if res.status_code() != 200 {
         return Err(ApiError::internal(format!("gate answered {}", res.status_code())));
     }

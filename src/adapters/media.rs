@@ -28,13 +28,9 @@ pub struct Form(FormData);
 /// Parses `body` as the multipart form its full `content_type` (with the
 /// boundary) describes; a malformed body is a 400.
 pub async fn parse_form(body: &Bytes, content_type: &str) -> ApiResult<Form> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
     let headers = web_sys::Headers::new().map_err(js("headers"))?;
     headers.set("content-type", content_type).map_err(js("headers"))?;
-    init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(&body[..]));
-    let req = web_sys::Request::new_with_str_and_init("https://upload.invalid/", &init).map_err(js("request"))?;
+    let req = super::post_request("https://upload.invalid/", &headers, &Uint8Array::from(&body[..]), false)?;
     let parsed = JsFuture::from(req.form_data().map_err(js("formData"))?)
         .await
         .map_err(|_| ApiError::invalid("body: not a valid multipart/form-data body"))?;

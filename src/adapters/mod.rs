@@ -4,3 +4,24 @@ pub mod d1;
 pub mod media;
 pub mod gate;
 pub mod webhooks;
+
+/// A POST request for `fetch` (or a form parse), built with the runtime's
+/// `RequestInit` directly: workers-rs's own `RequestInit` converts through
+/// every `cf` option (image resizing, caching…) we never set, 10 KB of wasm.
+/// `manual_redirect`: a 3xx is answered, not followed.
+pub fn post_request(
+    url: &str,
+    headers: &web_sys::Headers,
+    body: &wasm_bindgen::JsValue,
+    manual_redirect: bool,
+) -> Result<web_sys::Request, crate::error::ApiError> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(headers);
+    init.set_body(body);
+    if manual_redirect {
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|e| crate::error::ApiError::internal(format!("request: {e:?}")))
+}

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use worker::{AbortSignal, Env, Fetch, Headers, Request};
 
 use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
 use crate::adapters::d1::{self, V};
@@ -487,12 +487,7 @@ async fn post(url: &str, keys: &[Vec<u8>], job: &DeliveryJob, now: i64) -> ApiRe
     headers.set("webhook-id", &job.event_id)?;
     headers.set("webhook-timestamp", &timestamp.to_string())?;
     headers.set("webhook-signature", &wh::signatures(keys, &job.event_id, timestamp, &job.body))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&job.body)))
-        .with_redirect(RequestRedirect::Manual);
-    let req = Request::new_with_init(url, &init)?;
+    let req: Request = super::post_request(url, &headers.0, &JsValue::from_str(&job.body), true)?.into();
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
     Ok(match Fetch::Request(req).send_with_signal(&signal).await {
         Ok(res) => Outcome::Status(res.status_code()),

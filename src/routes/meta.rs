@@ -68,7 +68,10 @@ pub async fn table(_c: Ctx) -> ApiResult<Response> {
 pub async fn openapi(c: Ctx) -> ApiResult<Response> {
     use axum::http::{header, HeaderValue};
     use axum::response::IntoResponse;
-    let file = c.app.env.assets("ASSETS")?.fetch("https://assets.invalid/openapi.json", None).await?;
+    // fetch_request, not fetch(url, None): the latter links workers-rs's whole
+    // RequestInit conversion (every `cf` option) into the wasm for nothing.
+    let get = worker::Request::new("https://assets.invalid/openapi.json", worker::Method::Get)?;
+    let file = c.app.env.assets("ASSETS")?.fetch_request(get).await?;
     if file.status() != StatusCode::OK {
         return Err(ApiError::internal(format!("openapi.json asset: {}", file.status())));
     }
