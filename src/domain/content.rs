@@ -2,8 +2,6 @@
 //! media a Jes may carry, hashtag extraction, magic-byte sniffing of uploads,
 //! byte ranges for media, and the timestamp format content responses use.
 
-use time::OffsetDateTime;
-
 /// Longest Jes text, in characters.
 pub const MAX_JES_CHARS: usize = 500;
 /// Longest JesClip caption, in characters.
@@ -315,22 +313,8 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
     header.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
-/// Unix milliseconds as RFC 3339 UTC with milliseconds, `2026-11-26T15:47:31.120Z`:
-/// exactly what the SQL renderers produce with `strftime('%Y-%m-%dT%H:%M:%fZ')`.
-pub fn ts(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else { return String::new() };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        ms.rem_euclid(1000)
-    )
-}
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (see `clock::rfc3339_millis`).
+pub use crate::domain::clock::rfc3339_millis as ts;
 
 #[cfg(test)]
 mod tests {
