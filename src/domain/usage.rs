@@ -2,9 +2,7 @@
 //! Durable Object (no D1 write per request) and flushed to D1 in batches.
 //! Also the once-a-day quota threshold marks and the canary's hourly notice.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::limits::DAY_SECS;
 
@@ -61,10 +59,88 @@ impl Outcomes {
     }
 }
 
-/// Usage by UTC day (key: the day's start in unix seconds).
+/// Counts by UTC day (key: the day's start in unix seconds), oldest first.
+/// At most `KEEP_DAYS` entries, so a sorted Vec rather than a BTreeMap (whose
+/// node code was 3 KB of the gzipped wasm); serialized as the same map, so
+/// state stored by the BTreeMap version reads back unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Days(Vec<(i64, Outcomes)>);
+
+impl Days {
+    pub fn get(&self, day: i64) -> Option<Outcomes> {
+        self.0.binary_search_by_key(&day, |e| e.0).ok().map(|i| self.0[i].1)
+    }
+
+    /// The day's counts, inserted as zeros when absent.
+    pub fn entry(&mut self, day: i64) -> &mut Outcomes {
+        let i = match self.0.binary_search_by_key(&day, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (day, Outcomes::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Drops the days before `oldest`.
+    pub fn keep_from(&mut self, oldest: i64) {
+        self.0.retain(|e| e.0 >= oldest);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (i64, Outcomes)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl FromIterator<(i64, Outcomes)> for Days {
+    fn from_iter<I: IntoIterator<Item = (i64, Outcomes)>>(iter: I) -> Self {
+        let mut days = Days::default();
+        for (d, o) in iter {
+            *days.entry(d) = o;
+        }
+        days
+    }
+}
+
+impl Serialize for Days {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(d, o)| (d, o)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Days {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Days;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of days to counts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Days, A::Error> {
+                let mut days = Days::default();
+                while let Some((day, o)) = map.next_entry::<i64, Outcomes>()? {
+                    *days.entry(day) = o;
+                }
+                Ok(days)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Usage by UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    pub days: BTreeMap<i64, Outcomes>,
+    pub days: Days,
     /// Days changed since the last flush to D1.
     #[serde(default)]
     pub dirty: Vec<i64>,
@@ -77,19 +153,19 @@ pub fn day_of(now: i64) -> i64 {
 impl Usage {
     pub fn record(&mut self, now: i64, o: Outcome) {
         let day = day_of(now);
-        *self.days.entry(day).or_default().slot(o) += 1;
+        *self.days.entry(day).slot(o) += 1;
         if !self.dirty.contains(&day) {
             self.dirty.push(day);
         }
         let oldest = day - (KEEP_DAYS - 1) * DAY_SECS;
-        self.days.retain(|d, _| *d >= oldest);
+        self.days.keep_from(oldest);
         self.dirty.retain(|d| *d >= oldest);
     }
 
     /// The dirty days with their counts, clearing the dirty marks.
     pub fn take_dirty(&mut self) -> Vec<(i64, Outcomes)> {
         let days = std::mem::take(&mut self.dirty);
-        days.into_iter().filter_map(|d| self.days.get(&d).map(|o| (d, *o))).collect()
+        days.into_iter().filter_map(|d| self.days.get(d).map(|o| (d, o))).collect()
     }
 }
 
@@ -154,7 +230,7 @@ mod tests {
         u.record(T + 5, Outcome::Allowed);
         u.record(T + 6, Outcome::InsufficientScope);
         u.record(T + DAY_SECS, Outcome::RateLimited);
-        let today = u.days[&day_of(T)];
+        let today = u.days.get(day_of(T)).unwrap();
         assert_eq!((today.allowed, today.insufficient_scope, today.total()), (2, 1, 3));
         assert_eq!(u.take_dirty().len(), 2);
         assert!(u.take_dirty().is_empty());
@@ -187,5 +263,20 @@ mod tests {
         let b = Outcomes { allowed: 2, session_only: 4, ..Default::default() };
         let m = a.max(b);
         assert_eq!((m.allowed, m.rate_limited, m.session_only), (3, 1, 4));
+    }
+
+    #[test]
+    fn days_serialize_as_the_btreemap_they_replace() {
+        use std::collections::BTreeMap;
+        let o = |n| Outcomes { allowed: n, ..Outcomes::default() };
+        let map: BTreeMap<i64, Outcomes> = [(172_800, o(2)), (86_400, o(1)), (259_200, o(3))].into_iter().collect();
+        let days: Days = [(259_200, o(3)), (86_400, o(1)), (172_800, o(2))].into_iter().collect();
+        assert_eq!(days.iter().map(|e| e.0).collect::<Vec<_>>(), [86_400, 172_800, 259_200], "sorted");
+        let old = serde_json::to_string(&map).unwrap();
+        assert_eq!(serde_json::to_string(&days).unwrap(), old);
+        assert_eq!(serde_json::from_str::<Days>(&old).unwrap(), days);
+        let mut d = days.clone();
+        d.keep_from(172_800);
+        assert_eq!((d.len(), d.get(86_400), d.get(172_800)), (2, None, Some(o(2))));
     }
 }

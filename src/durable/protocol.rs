@@ -91,7 +91,7 @@ pub enum Notice {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReply {
-    pub days: std::collections::BTreeMap<i64, crate::domain::usage::Outcomes>,
+    pub days: crate::domain::usage::Days,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,8 +150,7 @@ mod tests {
             let back: Denial = decode(&encode(&d).unwrap()).unwrap();
             assert_eq!(back, d);
         }
-        let mut days = std::collections::BTreeMap::new();
-        days.insert(20_000, crate::domain::usage::Outcomes { allowed: 7, rate_limited: 1, ..Default::default() });
+        let days = [(20_000, crate::domain::usage::Outcomes { allowed: 7, rate_limited: 1, ..Default::default() })].into_iter().collect();
         let usage = UsageReply { days };
         assert_eq!(decode::<UsageReply>(&encode(&usage).unwrap()).unwrap(), usage);
     }

@@ -324,9 +324,8 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
     let app = c.app.clone();
     let principal = c.who()?.clone();
     let id = std::mem::take(&mut c.id);
-    use crate::domain::usage::{day_of, Outcomes, KEEP_DAYS};
+    use crate::domain::usage::{day_of, Days, Outcomes, KEEP_DAYS};
     use crate::durable::protocol::UsageReply;
-    use std::collections::BTreeMap;
 
     let db = d1::db(&app.env)?;
     let hash: String = d1::stmt(
@@ -358,7 +357,7 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
     .all()
     .await?
     .results()?;
-    let mut days: BTreeMap<i64, Outcomes> = rows
+    let mut days: Days = rows
         .into_iter()
         .map(|r| {
             (r.day as i64, Outcomes {
@@ -373,14 +372,14 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
         .collect();
     // The key's Durable Object holds what has not been flushed yet.
     let live: UsageReply = gate::usage(&app.env, &GateRequest::Usage { kind: CredentialKind::Key, hash }).await?;
-    for (day, o) in live.days {
-        let merged = days.get(&day).copied().unwrap_or_default().max(o);
-        days.insert(day, merged);
+    for (day, o) in live.days.iter() {
+        let merged = days.entry(day);
+        *merged = merged.max(o);
     }
     let series: Vec<serde_json::Value> = (0..KEEP_DAYS)
         .map(|i| {
             let day = oldest + i * crate::domain::limits::DAY_SECS;
-            let o = days.get(&day).copied().unwrap_or_default();
+            let o = days.get(day).unwrap_or_default();
             let mut v = serde_json::to_value(o).unwrap_or_default();
             v["date"] = serde_json::Value::String(rfc3339(day * 1000)[..10].to_string());
             v["total"] = o.total().into();
