@@ -6,6 +6,7 @@ placeholder becomes a real key, as a reader would paste it).
 The snippets are cut from tests/fixtures/seed_001_api_keys.txt, a verbatim
 copy of the seed, so the test breaks if the documented examples stop working.
 """
+import json
 import os
 import re
 import shutil
@@ -48,9 +49,15 @@ def account(api: Api):
 
 def check_created(api: Api, account, stdout: str) -> None:
     a, key = account
-    ids = re.findall(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", stdout)
-    assert ids, stdout
-    r = api.get(f"/api/posts/{ids[-1]}", token=a["token"])
+    # curl prints the created Jes (its id first, the author's id inside);
+    # the JS and Python snippets print only the id.
+    try:
+        jes_id = json.loads(stdout)["id"]
+    except ValueError:
+        ids = re.findall(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", stdout)
+        assert len(ids) == 1, stdout
+        jes_id = ids[0]
+    r = api.get(f"/api/posts/{jes_id}", token=a["token"])
     assert r.status_code == 200, r.text
     jes = r.json()
     assert jes["content"] == "Hello from my service" and jes["visibility"] == "PUBLIC"
