@@ -61,6 +61,27 @@ def wrk(url: str, lua: str | None) -> dict:
     return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": errors}
 
 
+# Issue 9's targets: (name, the measured value, the bound, whether it is met).
+WASM_GZIP_TARGET = 300_000
+
+
+def targets(result: dict) -> list[tuple[str, float, float, bool]]:
+    floor = result.get("floor", {})
+    out = []
+    for name, bound in (("auth_get", 0.85), ("get_post", 0.6), ("post_create", 0.4)):
+        if name in result:
+            v = result[name]["vs_floor"]
+            out.append((f"{name} req/s vs floor >=", v, bound, v >= bound))
+    if "auth_get" in result and floor.get("p99_ms"):
+        v = round(result["auth_get"]["p99_ms"] / floor["p99_ms"], 3)
+        out.append(("auth_get p99 vs floor p99 <=", v, 1.5, v <= 1.5))
+    errors = sum(v["errors"] for v in result.values() if isinstance(v, dict) and "errors" in v)
+    out.append(("errors, all routes ==", errors, 0, errors == 0))
+    gz = result["wasm_gzip_bytes"]
+    out.append(("wasm gzipped bytes <=", gz, WASM_GZIP_TARGET, gz <= WASM_GZIP_TARGET))
+    return out
+
+
 def lua(method: str = "GET", token: str | None = None, body: dict | None = None) -> str:
     lines = [f'wrk.method = "{method}"']
     if token:
@@ -128,6 +149,7 @@ def main() -> int:
                 result[name]["vs_baseline"] = round(result[name]["rps"] / result["baseline"]["rps"], 3)
     finally:
         server.stop()
+    result["targets"] = [{"target": t, "value": v, "bound": b, "met": m} for t, v, b, m in targets(result)]
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{'route':12s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} {'vs floor':>8s} {'vs base':>8s}")
     for name in ("baseline", "floor", "auth_get", "get_post", "post_create", "session_get"):
@@ -137,6 +159,9 @@ def main() -> int:
                   f"{v.get('vs_floor', 1.0 if name == 'floor' else ''):>8} {v.get('vs_baseline', ''):>8}")
     print(f"\nwasm: {result['wasm_bytes']} bytes, {result['wasm_gzip_bytes']} gzipped; "
           f"cold start {result['cold_start_ms']} ms, first request {result['first_request_ms']} ms")
+    print("\ntargets (issue 9):")
+    for t in result["targets"]:
+        print(f"  {'met    ' if t['met'] else 'NOT MET'}  {t['target']} {t['bound']}: {t['value']}")
     print(f"written to {out_dir / 'result.json'}")
     return 0
 
