@@ -31,14 +31,14 @@ pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
     let GateRequest::Revoke { hash, .. } = msg else {
         return Err(ApiError::internal("revoke needs a Revoke message"));
     };
-    call::<()>(env, hash, msg).await.map(|_| ())
+    call(env, hash, msg).await
 }
 
 /// Tells a credential's object to reload its record (after an account change).
 pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash: String) -> Result<(), ApiError> {
     let msg = GateRequest::Refresh { kind, hash };
     let GateRequest::Refresh { hash, .. } = &msg else { unreachable!() };
-    call::<()>(env, &hash.clone(), &msg).await.map(|_| ())
+    call(env, &hash.clone(), &msg).await
 }
 
 pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {

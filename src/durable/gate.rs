@@ -12,10 +12,9 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use crate::durable::protocol::encode;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::protocol::{AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
+use super::protocol::{decode, encode, AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
 use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
 use crate::domain::clock::MINUTE_MS;
 use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
@@ -399,7 +398,7 @@ impl DurableObject for Gate {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let msg: GateRequest = crate::durable::protocol::decode(&req.bytes().await?)?;
+        let msg: GateRequest = decode(&req.bytes().await?)?;
         let body = match msg {
             GateRequest::Authorize { kind, hash, ip, need } => encode(&self.authorize(kind, &hash, ip, need).await?),
             GateRequest::Revoke { kind, hash } => {
