@@ -30,6 +30,11 @@ fn js_err(what: &str) -> impl Fn(JsValue) -> ApiError + '_ {
     move |e| ApiError::internal(format!("{what}: {e:?}"))
 }
 
+/// Sets one member of a WebCrypto algorithm or parameters object.
+fn set(o: &Object, k: &str, v: impl Into<JsValue>) -> Result<(), ApiError> {
+    Reflect::set(o, &JsValue::from_str(k), &v.into()).map(drop).map_err(js_err("params"))
+}
+
 /// PBKDF2-HMAC-SHA256, 32 bytes out.
 pub async fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Result<Vec<u8>, ApiError> {
     let subtle = subtle()?;
@@ -44,11 +49,10 @@ pub async fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Res
     .map_err(js_err("importKey"))?
     .unchecked_into();
     let params = Object::new();
-    let set = |k: &str, v: JsValue| Reflect::set(&params, &JsValue::from_str(k), &v);
-    set("name", "PBKDF2".into()).map_err(js_err("params"))?;
-    set("hash", "SHA-256".into()).map_err(js_err("params"))?;
-    set("salt", Uint8Array::from(salt).into()).map_err(js_err("params"))?;
-    set("iterations", (iterations as f64).into()).map_err(js_err("params"))?;
+    set(&params, "name", "PBKDF2")?;
+    set(&params, "hash", "SHA-256")?;
+    set(&params, "salt", Uint8Array::from(salt))?;
+    set(&params, "iterations", iterations as f64)?;
     let bits = JsFuture::from(
         subtle.derive_bits_with_object(&params, &key, 256).map_err(js_err("deriveBits"))?,
     )
@@ -70,10 +74,9 @@ async fn aes_gcm_key(key: &[u8; 32], usage: &str) -> Result<CryptoKey, ApiError>
 
 fn aes_gcm_params(nonce: &[u8], aad: &[u8]) -> Result<Object, ApiError> {
     let params = Object::new();
-    let set = |k: &str, v: JsValue| Reflect::set(&params, &JsValue::from_str(k), &v).map_err(js_err("params"));
-    set("name", "AES-GCM".into())?;
-    set("iv", Uint8Array::from(nonce).into())?;
-    set("additionalData", Uint8Array::from(aad).into())?;
+    set(&params, "name", "AES-GCM")?;
+    set(&params, "iv", Uint8Array::from(nonce))?;
+    set(&params, "additionalData", Uint8Array::from(aad))?;
     Ok(params)
 }
 
@@ -109,7 +112,6 @@ pub async fn aes_gcm_open(key: &[u8; 32], nonce: &[u8], aad: &[u8], ciphertext: 
 pub async fn ecdsa_p256_verify(spki: &[u8], signature: &[u8; 64], data: &[u8]) -> Result<bool, ApiError> {
     let subtle = subtle()?;
     let algorithm = Object::new();
-    let set = |o: &Object, k: &str, v: &str| Reflect::set(o, &JsValue::from_str(k), &JsValue::from_str(v)).map_err(js_err("params"));
     set(&algorithm, "name", "ECDSA")?;
     set(&algorithm, "namedCurve", "P-256")?;
     let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
