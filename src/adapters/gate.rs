@@ -10,9 +10,8 @@ pub const BINDING: &str = "GATE";
 
 async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let headers = web_sys::Headers::new().map_err(|_| ApiError::internal("headers"))?;
     let body = js_sys::Uint8Array::from(&encode(msg)?[..]);
-    let req = super::post_request("https://gate/", &headers, &body, false)?;
+    let req = super::post_request("https://gate/", None, &body, false)?;
     let mut res = stub.fetch_with_request(req.into()).await?;
     if res.status_code() != 200 {
         return Err(ApiError::internal(format!("gate answered {}", res.status_code())));

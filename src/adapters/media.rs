@@ -30,7 +30,7 @@ pub struct Form(FormData);
 pub async fn parse_form(body: &Bytes, content_type: &str) -> ApiResult<Form> {
     let headers = web_sys::Headers::new().map_err(js("headers"))?;
     headers.set("content-type", content_type).map_err(js("headers"))?;
-    let req = super::post_request("https://upload.invalid/", &headers, &Uint8Array::from(&body[..]), false)?;
+    let req = super::post_request("https://upload.invalid/", Some(&headers), &Uint8Array::from(&body[..]), false)?;
     let parsed = JsFuture::from(req.form_data().map_err(js("formData"))?)
         .await
         .map_err(|_| ApiError::invalid("body: not a valid multipart/form-data body"))?;

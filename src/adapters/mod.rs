@@ -8,16 +8,19 @@ pub mod webhooks;
 /// A POST request for `fetch` (or a form parse), built with the runtime's
 /// `RequestInit` directly: workers-rs's own `RequestInit` converts through
 /// every `cf` option (image resizing, caching…) we never set, 10 KB of wasm.
+/// `headers`: none for a bare internal call (the Gate's, on the hot path).
 /// `manual_redirect`: a 3xx is answered, not followed.
 pub fn post_request(
     url: &str,
-    headers: &web_sys::Headers,
+    headers: Option<&web_sys::Headers>,
     body: &wasm_bindgen::JsValue,
     manual_redirect: bool,
 ) -> Result<web_sys::Request, crate::error::ApiError> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
-    init.set_headers(headers);
+    if let Some(h) = headers {
+        init.set_headers(h);
+    }
     init.set_body(body);
     if manual_redirect {
         init.set_redirect(web_sys::RequestRedirect::Manual);

@@ -488,7 +488,7 @@ async fn post(url: &str, keys: &[Vec<u8>], job: &DeliveryJob, now: i64) -> ApiRe
     headers.set("webhook-id", &job.event_id)?;
     headers.set("webhook-timestamp", &timestamp.to_string())?;
     headers.set("webhook-signature", &wh::signatures(keys, &job.event_id, timestamp, &job.body))?;
-    let req: Request = super::post_request(url, &headers.0, &JsValue::from_str(&job.body), true)?.into();
+    let req: Request = super::post_request(url, Some(&headers.0), &JsValue::from_str(&job.body), true)?.into();
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
     Ok(match Fetch::Request(req).send_with_signal(&signal).await {
         Ok(res) => Outcome::Status(res.status_code()),
