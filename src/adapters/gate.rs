@@ -37,7 +37,7 @@ pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
 pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash: String) -> Result<(), ApiError> {
     let msg = GateRequest::Refresh { kind, hash };
     let GateRequest::Refresh { hash, .. } = &msg else { unreachable!() };
-    call(env, &hash.clone(), &msg).await
+    call(env, hash, &msg).await
 }
 
 pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {
