@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Builds the release Worker (build/index.js + wasm) with local wasm-bindgen and
-# wasm-opt, never a download. Skips when build/ is newer than every input, so
-# `wrangler dev` starts fast in tests. Prints the wasm size, raw and gzipped.
+# Builds the two release Workers from this crate with local wasm-bindgen and
+# wasm-opt, never a download: the API (feature `api`, build/) and the engine
+# (feature `engine`: Gate Durable Object + queue consumer, build-engine/).
+# Skips when both are newer than every input, so `wrangler dev` starts fast in
+# tests. Prints each wasm's size, raw and gzipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-stamp=build/index.js
-if [ -f "$stamp" ] && [ -z "${FORCE_BUILD:-}" ] \
-   && [ -z "$(find src Cargo.toml Cargo.lock -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-  echo "build: up to date ($stamp)"
+fresh() { [ -f "$1" ] && [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit 2>/dev/null)" ]; }
+if [ -z "${FORCE_BUILD:-}" ] && fresh build/index.js && fresh build-engine/index.js; then
+  echo "build: up to date (build/, build-engine/)"
   exit 0
 fi
 # Size: when the standard library's source is installed, std is compiled with
@@ -28,17 +29,21 @@ if [ -z "${PLAIN_STD:-}" ] && [ -d "$(rustc --print sysroot)/lib/rustlib/src/rus
 else
   echo "build: worker-build --release (shipped std)"
 fi
-worker-build --release
-wasm=$(ls build/*.wasm 2>/dev/null | head -n1 || true)
-if [ -n "$wasm" ]; then
-  cp "$wasm" target/worker-with-names.wasm  # for size analysis: twiggy top target/worker-with-names.wasm
+# one OUT_DIR FEATURE: builds one Worker, with the other one's entry points compiled out.
+one() {
+  local out=$1 feature=$2
+  worker-build --release --out-dir "$out" -- --no-default-features --features "$feature"
+  local wasm
+  wasm=$(ls "$out"/*.wasm 2>/dev/null | head -n1 || true)
+  [ -n "$wasm" ] || { echo "build: no wasm in $out" >&2; exit 1; }
+  cp "$wasm" "target/$feature-with-names.wasm"  # for size analysis: twiggy top target/api-with-names.wasm
   # worker-build keeps the names section (--debuginfo) for readable panics;
   # we ship without it: a third of the module, and stack traces are not worth it at the edge.
   # A second -Oz on worker-build's output finds more (-3.8 KB gzipped measured;
   # a third pass or --converge found nothing more).
   wasm-opt "$wasm" --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling --strip-debug --strip-producers -Oz -o "$wasm.stripped" && mv "$wasm.stripped" "$wasm"
-  raw=$(stat -c %s "$wasm")
-  gz=$(gzip -9 -c "$wasm" | wc -c)
-  echo "build: $wasm is $raw bytes ($gz gzipped)"
-fi
-touch "$stamp"
+  echo "build: $wasm is $(stat -c %s "$wasm") bytes ($(gzip -9 -c "$wasm" | wc -c) gzipped)"
+  touch "$out/index.js"
+}
+one build-engine engine
+one build api

@@ -1,8 +1,20 @@
-//! Jestha Edge: the public API of Jestha as one Cloudflare Worker.
+//! Jestha Edge: the public API of Jestha, deployed as two Workers built from
+//! this one crate (features `api` and `engine`; the default builds both, which
+//! native tests and checks compile):
 //!
-//! `fetch` gives every request an id and the runtime context, runs it through
-//! the router built from `app::routes()`, stamps `X-Request-Id` and logs one
-//! line. The `Gate` Durable Object holds each credential's live state and counters.
+//! - `api` (wrangler.toml): `fetch` gives every request an id and the runtime
+//!   context, runs it through the router built from `app::routes()`, stamps
+//!   `X-Request-Id` and logs one line; `scheduled` is the cron.
+//! - `engine` (wrangler.engine.toml): the `Gate` Durable Object, which holds
+//!   each credential's live state and counters, and the webhook queue consumer.
+//!
+//! Each Worker's module carries only the code its entry points reach, so the
+//! API's isolates load no Durable Object or delivery code and the Gate's
+//! isolates no routes (README, "Wasm size").
+
+// A one-sided build exports half the entry points, so code only the other half
+// reaches is dead there; the default (both) build still reports dead code.
+#![cfg_attr(not(all(feature = "api", feature = "engine")), allow(dead_code, unused_imports))]
 
 pub mod adapters;
 pub mod app;
@@ -28,8 +40,10 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use worker::{event, Context, Env, HttpRequest, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
+#[cfg(feature = "engine")]
 pub use durable::gate::Gate;
 
+#[cfg(feature = "api")]
 #[event(fetch)]
 async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let started = http::now_ms();
@@ -60,6 +74,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
 }
 
 /// Webhook queue and its dead-letter queue (see `consumer`).
+#[cfg(feature = "engine")]
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
     consumer::batch(batch, env).await;
@@ -68,6 +83,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
 
 /// Cron (wrangler.toml `[triggers]`): expiry notices, unattached and deleted
 /// accounts' uploads, then the outbox sweep.
+#[cfg(feature = "api")]
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = notify::expiring_sweep(&env).await {

@@ -1,6 +1,9 @@
 """HTTP test harness: starts `wrangler dev` on a free port with a fresh state
 directory, applies schema.sql to its local D1, and stops the whole process
-group afterwards, even when a test fails.
+group afterwards, even when a test fails. One process serves both Workers:
+the API (wrangler.toml, the port) and the engine (Gate Durable Object, queue
+consumer), whose config is written into the state directory with the same
+variables (`--var` reaches only the API).
 
 Fixtures:
   server        one shared instance with the default configuration
@@ -15,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -24,6 +28,8 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import engine_config  # noqa: E402
 ENV = dict(os.environ)
 ENV["PATH"] = f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{ENV.get('PATH', '')}"
 ENV["WRANGLER_SEND_METRICS"] = "false"
@@ -58,7 +64,9 @@ class Server:
         # Each instance gets its own inspector port: two on the default 9229 collide.
         # --test-scheduled: GET /__scheduled runs the cron (with [assets]
         # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
-        args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
+        engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.vars)
+        args = ["wrangler", "dev", "-c", "wrangler.toml", "-c", str(engine),
+                "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
                 "--inspector-port", str(free_port()), "--test-scheduled"]
         for k, v in self.vars.items():
             args += ["--var", f"{k}:{v}"]

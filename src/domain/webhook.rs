@@ -388,7 +388,7 @@ pub fn parse_encryption_key(s: &str) -> Result<[u8; 32], String> {
 /// Seconds to wait after attempt 1, 2, …: Svix's schedule. The last attempt is
 /// number `len + 1`.
 pub const DEFAULT_DELAYS: [u32; 6] = [5, 300, 1800, 7200, 18000, 36000];
-/// The queue consumer's `max_retries` (wrangler.toml) must exceed this, so the
+/// The queue consumer's `max_retries` (wrangler.engine.toml) must exceed this, so the
 /// platform dead-letters only what the consumer itself could not handle.
 pub const MAX_DELAYS: usize = 8;
 /// Queues accept retry delays up to 12 hours.

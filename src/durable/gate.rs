@@ -41,7 +41,7 @@ struct Live {
     touched_ms: i64,
 }
 
-#[durable_object]
+#[cfg_attr(feature = "engine", durable_object)]
 pub struct Gate {
     state: State,
     env: Env,
@@ -392,6 +392,7 @@ fn empty_reply() -> AuthorizeReply {
     AuthorizeReply { denial: None, identity: None, standings: None, touch: false, notices: vec![] }
 }
 
+#[cfg(feature = "engine")]
 impl DurableObject for Gate {
     fn new(state: State, env: Env) -> Self {
         Gate { state, env, live: RefCell::new(None), throttle: RefCell::new(None), alarm_at: RefCell::new(0) }

@@ -58,7 +58,14 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
   // Its own devtools port too: other wrangler dev instances on the machine
   // otherwise race for the default one.
   const inspector = await freePort();
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', state];
+  // Both Workers in one process: --var reaches the API, the engine's config
+  // (Gate Durable Object, queue consumer) is written with the same variables.
+  const engine = join(state, 'wrangler.engine.json');
+  const pairs = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  const written = spawnSync('python3', ['scripts/engine_config.py', engine, ...pairs], { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (written.status !== 0) throw new Error(`writing the engine config failed: ${written.stderr}`);
+  const args = ['dev', '-c', 'wrangler.toml', '-c', engine, '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector), '--persist-to', state];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const logDir = mkdtempSync(join(tmpdir(), 'jestha-ui-log-'));
   const logPath = join(logDir, 'wrangler.log');

@@ -1,0 +1,75 @@
+"""The two Workers' configurations agree, and local runs configure the engine.
+
+The API (wrangler.toml) and the engine (wrangler.engine.toml) are deployed
+separately, so what both read must be written the same in both, and what
+connects them (the Gate class, the queue, the database) must name the same
+thing. Checked on the files, and on the built modules' entry points."""
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import engine_config  # noqa: E402
+
+API = tomllib.loads((ROOT / "wrangler.toml").read_text())
+ENGINE = tomllib.loads((ROOT / "wrangler.engine.toml").read_text())
+# Read by code in both Workers: URL checks at create time and at delivery.
+SHARED_VARS = ["WEBHOOK_ALLOW_LOOPBACK"]
+
+
+def environments(config):
+    yield "top level", config
+    for name, env in config.get("env", {}).items():
+        yield f"env.{name}", env
+
+
+def test_variables_both_workers_read_are_equal_in_every_environment():
+    api_envs, engine_envs = dict(environments(API)), dict(environments(ENGINE))
+    assert api_envs.keys() == engine_envs.keys()
+    for name in api_envs:
+        a, e = api_envs[name].get("vars", {}), engine_envs[name].get("vars", {})
+        for var in SHARED_VARS:
+            assert a.get(var) == e.get(var), (name, var)
+    # Each Worker's own settings live in one file only, so no one edits a copy that is never read.
+    only_engine = {"RATE_LIMIT_PER_MINUTE", "DAILY_QUOTA", "SESSION_RATE_LIMIT_PER_MINUTE",
+                   "RATE_LIMIT_WINDOW_SECONDS", "USAGE_FLUSH_SECONDS", "WEBHOOK_RETRY_DELAYS"}
+    assert only_engine <= ENGINE["vars"].keys()
+    assert not only_engine & API["vars"].keys()
+
+
+def test_the_api_reaches_the_gate_queue_and_database_the_engine_serves():
+    gate = next(b for b in API["durable_objects"]["bindings"] if b["name"] == "GATE")
+    assert gate["script_name"] == ENGINE["name"]
+    assert gate["class_name"] in ENGINE["migrations"][0]["new_sqlite_classes"]
+    assert "migrations" not in API  # the class and its storage are the engine's
+    api_queues = {p["queue"] for p in API["queues"]["producers"]}
+    consumed = {c["queue"] for c in ENGINE["queues"]["consumers"]}
+    assert api_queues <= consumed
+    assert "consumers" not in API["queues"]
+    database = lambda c: [(d["binding"], d["database_name"], d["database_id"]) for d in c["d1_databases"]]
+    assert database(API) == database(ENGINE)
+
+
+def test_local_engine_config_carries_the_run_s_variables(tmp_path):
+    path = engine_config.write(tmp_path / "engine.json", {"RATE_LIMIT_PER_MINUTE": "5", "BENCH_ROUTES": "true"})
+    written = json.loads(path.read_text())
+    assert written["vars"]["RATE_LIMIT_PER_MINUTE"] == "5"
+    assert written["vars"]["BENCH_ROUTES"] == "true"
+    assert written["vars"]["DAILY_QUOTA"] == ENGINE["vars"]["DAILY_QUOTA"]
+    assert Path(written["main"]).is_absolute() and written["main"].endswith(ENGINE["main"])
+    assert "build" not in written  # the API's build builds both
+    assert written["queues"] == ENGINE["queues"] and written["migrations"] == ENGINE["migrations"]
+
+
+def exports(folder: str) -> str:
+    return (ROOT / folder / "index.js").read_text()
+
+
+def test_each_module_exports_only_its_own_entry_points():
+    api, engine = exports("build"), exports("build-engine")
+    assert ".prototype.fetch=" in api and ".prototype.scheduled=" in api
+    assert " as Gate" not in api and ".prototype.queue=" not in api
+    assert " as Gate" in engine and ".prototype.queue=" in engine
+    assert ".prototype.fetch=" not in engine and ".prototype.scheduled=" not in engine
