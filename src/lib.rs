@@ -67,10 +67,15 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
     // is so Content-Length survives and no byte passes through wasm.
     if let Some(body) = res.extensions_mut().remove::<adapters::media::JsBody>() {
         if method != "HEAD" {
-            return adapters::media::js_response(&res, &body);
+            return adapters::media::js_response(res.status(), res.headers(), Some(&body.0));
         }
     }
-    worker::IntoResponse::into_raw(res).map_err(|e| worker::Error::RustError(e.into().to_string()))
+    // Every other body is already whole in memory: one copy into a JS buffer,
+    // not a Rust stream the runtime pulls through a JS ReadableStream.
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let body = (!bytes.is_empty()).then(|| js_sys::Uint8Array::from(&bytes[..]));
+    adapters::media::js_response(parts.status, &parts.headers, body.as_deref())
 }
 
 /// Webhook queue and its dead-letter queue (see `consumer`).
@@ -81,11 +86,38 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
     Ok(())
 }
 
-/// Cron (wrangler.toml `[triggers]`): expiry notices, unattached and deleted
-/// accounts' uploads, then the outbox sweep.
+/// Cron (wrangler.toml `[triggers]`, every minute): the API hands it to the
+/// engine, which runs the sweeps. One path everywhere: locally only the API's
+/// cron can be triggered (`GET /__scheduled` on its port), and in production
+/// the same call carries it.
 #[cfg(feature = "api")]
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = adapters::engine::run_cron(&env).await {
+        log::error("cron", "the engine did not run the sweeps", &e.to_string());
+    }
+}
+
+/// The engine's one HTTP entry, reachable only through the API's `ENGINE`
+/// service binding (the engine has no routes and no workers.dev address).
+/// In a default (both) build the API's `fetch` is the entry point.
+#[cfg(all(feature = "engine", not(feature = "api")))]
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    let status = if adapters::engine::is_cron(&req.method(), &req.url()) {
+        cron(env).await;
+        204
+    } else {
+        404
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(None, &init)?)
+}
+
+/// The sweeps, run by the engine: expiry notices, unattached and deleted
+/// accounts' uploads, then the outbox sweep.
+pub async fn cron(env: Env) {
     if let Err(e) = notify::expiring_sweep(&env).await {
         log::error("cron", "expiring sweep", &e.to_string());
     }

@@ -34,7 +34,8 @@ def test_variables_both_workers_read_are_equal_in_every_environment():
             assert a.get(var) == e.get(var), (name, var)
     # Each Worker's own settings live in one file only, so no one edits a copy that is never read.
     only_engine = {"RATE_LIMIT_PER_MINUTE", "DAILY_QUOTA", "SESSION_RATE_LIMIT_PER_MINUTE",
-                   "RATE_LIMIT_WINDOW_SECONDS", "USAGE_FLUSH_SECONDS", "WEBHOOK_RETRY_DELAYS"}
+                   "RATE_LIMIT_WINDOW_SECONDS", "USAGE_FLUSH_SECONDS", "WEBHOOK_RETRY_DELAYS",
+                   "EXPIRY_NOTICE_SECONDS", "MEDIA_ORPHAN_SECONDS"}
     assert only_engine <= ENGINE["vars"].keys()
     assert not only_engine & API["vars"].keys()
 
@@ -42,6 +43,11 @@ def test_variables_both_workers_read_are_equal_in_every_environment():
 def test_the_api_reaches_the_gate_queue_and_database_the_engine_serves():
     gate = next(b for b in API["durable_objects"]["bindings"] if b["name"] == "GATE")
     assert gate["script_name"] == ENGINE["name"]
+    # The cron fires on the API and is handed to the engine through this binding.
+    assert [(s["binding"], s["service"]) for s in API["services"]] == [("ENGINE", ENGINE["name"])]
+    assert API["triggers"]["crons"] and "triggers" not in ENGINE
+    assert ENGINE["workers_dev"] is False and ENGINE["preview_urls"] is False and "routes" not in ENGINE
+    assert API["r2_buckets"] == ENGINE["r2_buckets"]
     assert gate["class_name"] in ENGINE["migrations"][0]["new_sqlite_classes"]
     assert "migrations" not in API  # the class and its storage are the engine's
     api_queues = {p["queue"] for p in API["queues"]["producers"]}
@@ -71,5 +77,6 @@ def test_each_module_exports_only_its_own_entry_points():
     api, engine = exports("build"), exports("build-engine")
     assert ".prototype.fetch=" in api and ".prototype.scheduled=" in api
     assert " as Gate" not in api and ".prototype.queue=" not in api
-    assert " as Gate" in engine and ".prototype.queue=" in engine
-    assert ".prototype.fetch=" not in engine and ".prototype.scheduled=" not in engine
+    # The engine's fetch is the cron hand-off (src/adapters/engine.rs).
+    assert " as Gate" in engine and ".prototype.queue=" in engine and ".prototype.fetch=" in engine
+    assert ".prototype.scheduled=" not in engine

@@ -115,16 +115,21 @@ pub struct JsBody(pub web_sys::ReadableStream);
 unsafe impl Send for JsBody {}
 unsafe impl Sync for JsBody {}
 
-/// The JS Response for a response whose body is a `JsBody`.
-pub fn js_response(res: &axum::response::Response, body: &JsBody) -> worker::Result<web_sys::Response> {
-    let headers = web_sys::Headers::new()?;
-    for (name, value) in res.headers() {
+/// The JS Response with `status`, `headers` and `body`: a `ReadableStream`
+/// the runtime streams itself, a `Uint8Array` of the whole body, or none.
+pub fn js_response(
+    status: axum::http::StatusCode,
+    headers: &axum::http::HeaderMap,
+    body: Option<&js_sys::Object>,
+) -> worker::Result<web_sys::Response> {
+    let js_headers = web_sys::Headers::new()?;
+    for (name, value) in headers {
         if let Ok(v) = value.to_str() {
-            headers.append(name.as_str(), v)?;
+            js_headers.append(name.as_str(), v)?;
         }
     }
     let init = web_sys::ResponseInit::new();
-    init.set_status(res.status().as_u16());
-    init.set_headers(&headers);
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(Some(&body.0), &init)?)
+    init.set_status(status.as_u16());
+    init.set_headers(&js_headers);
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body, &init)?)
 }

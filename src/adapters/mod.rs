@@ -1,6 +1,7 @@
 //! The only code that touches bindings and runtime APIs.
 pub mod crypto;
 pub mod d1;
+pub mod engine;
 pub mod media;
 pub mod gate;
 pub mod webhooks;
