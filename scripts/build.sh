@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the two release Workers from this crate with local wasm-bindgen and
 # wasm-opt, never a download: the API (feature `api`, build/) and the engine
-# (feature `engine`: Gate Durable Object + queue consumer, build-engine/).
+# (feature `engine`: Gate Durable Object, queue consumer, cron sweeps;
+# build-engine/).
 # Skips when both are newer than every input, so `wrangler dev` starts fast in
 # tests. Prints each wasm's size, raw and gzipped.
 set -euo pipefail

@@ -4,9 +4,10 @@
 //!
 //! - `api` (wrangler.toml): `fetch` gives every request an id and the runtime
 //!   context, runs it through the router built from `app::routes()`, stamps
-//!   `X-Request-Id` and logs one line; `scheduled` is the cron.
+//!   `X-Request-Id` and logs one line; `scheduled` hands the cron to the engine.
 //! - `engine` (wrangler.engine.toml): the `Gate` Durable Object, which holds
-//!   each credential's live state and counters, and the webhook queue consumer.
+//!   each credential's live state and counters, the webhook queue consumer,
+//!   and the cron's sweeps behind its one HTTP entry.
 //!
 //! Each Worker's module carries only the code its entry points reach, so the
 //! API's isolates load no Durable Object or delivery code and the Gate's
@@ -67,7 +68,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
     // is so Content-Length survives and no byte passes through wasm.
     if let Some(body) = res.extensions_mut().remove::<adapters::media::JsBody>() {
         if method != "HEAD" {
-            return adapters::media::js_response(res.status(), res.headers(), Some(&body.0));
+            return adapters::js_response(res.status(), res.headers(), Some(&body.0));
         }
     }
     // Every other body is already whole in memory: one copy into a JS buffer,
@@ -75,7 +76,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
     let body = (!bytes.is_empty()).then(|| js_sys::Uint8Array::from(&bytes[..]));
-    adapters::media::js_response(parts.status, &parts.headers, body.as_deref())
+    adapters::js_response(parts.status, &parts.headers, body.as_deref())
 }
 
 /// Webhook queue and its dead-letter queue (see `consumer`).
@@ -110,6 +111,8 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     } else {
         404
     };
+    // No headers to copy: not `adapters::js_response`, whose HeaderMap walk
+    // would bring the http crate's header code into the engine (1.8 KB).
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     Ok(web_sys::Response::new_with_opt_buffer_source_and_init(None, &init)?)

@@ -105,7 +105,7 @@ pub async fn get(env: &Env, key: &str, part: Option<(u64, u64)>) -> ApiResult<Op
 
 /// A response body the runtime streams itself (an R2 object). A handler puts
 /// it in the response's extensions; `lib.rs` hands it to the JS Response as
-/// is, so the runtime knows its length (Content-Length survives) and no byte
+/// is (`adapters::js_response`), so the runtime knows its length (Content-Length survives) and no byte
 /// passes through wasm.
 #[derive(Clone)]
 pub struct JsBody(pub web_sys::ReadableStream);
@@ -114,22 +114,3 @@ pub struct JsBody(pub web_sys::ReadableStream);
 // want Send + Sync, which a JS handle cannot be shared across anyway.
 unsafe impl Send for JsBody {}
 unsafe impl Sync for JsBody {}
-
-/// The JS Response with `status`, `headers` and `body`: a `ReadableStream`
-/// the runtime streams itself, a `Uint8Array` of the whole body, or none.
-pub fn js_response(
-    status: axum::http::StatusCode,
-    headers: &axum::http::HeaderMap,
-    body: Option<&js_sys::Object>,
-) -> worker::Result<web_sys::Response> {
-    let js_headers = web_sys::Headers::new()?;
-    for (name, value) in headers {
-        if let Ok(v) = value.to_str() {
-            js_headers.append(name.as_str(), v)?;
-        }
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status.as_u16());
-    init.set_headers(&js_headers);
-    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body, &init)?)
-}

@@ -29,3 +29,22 @@ pub fn post_request(
     web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|e| crate::error::ApiError::internal(format!("request: {e:?}")))
 }
+
+/// The JS Response with `status`, `headers` and `body`: a `ReadableStream`
+/// the runtime streams itself, a `Uint8Array` of the whole body, or none.
+pub fn js_response(
+    status: axum::http::StatusCode,
+    headers: &axum::http::HeaderMap,
+    body: Option<&js_sys::Object>,
+) -> worker::Result<web_sys::Response> {
+    let js_headers = web_sys::Headers::new()?;
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            js_headers.append(name.as_str(), v)?;
+        }
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status.as_u16());
+    init.set_headers(&js_headers);
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body, &init)?)
+}
