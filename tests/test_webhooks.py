@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import ENV, ROOT, Api, assert_error
+from conftest import Api, assert_error, d1_query
 
 # Short schedule: 4 attempts (1 + 3 retries) within seconds.
 FAST_VARS = {
@@ -62,12 +61,10 @@ def fapi(fast) -> Api:
 
 
 def d1(server, sql: str) -> list[dict]:
-    """Runs SQL on the instance's local D1 (the database the Worker uses)."""
-    r = subprocess.run(
-        ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", server.state, "--command", sql, "--json"],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, check=True,
-    )
-    return json.loads(r.stdout)[0]["results"]
+    """Runs SQL on the instance's local D1 (the database the Worker uses), in
+    process: `wrangler d1 execute` fails now and then while wrangler dev
+    writes the same database (two Workers write it since the engine split)."""
+    return d1_query(server, sql)
 
 
 def hooks(key_id: str) -> str:
