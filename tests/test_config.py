@@ -5,13 +5,17 @@ separately, so what both read must be written the same in both, and what
 connects them (the Gate class, the queue, the database) must name the same
 thing. Checked on the files, and on the built modules' entry points."""
 import json
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import engine_config  # noqa: E402
+from conftest import ENV  # noqa: E402
 
 API = tomllib.loads((ROOT / "wrangler.toml").read_text())
 ENGINE = tomllib.loads((ROOT / "wrangler.engine.toml").read_text())
@@ -80,3 +84,20 @@ def test_each_module_exports_only_its_own_entry_points():
     # The engine's fetch is the cron hand-off (src/adapters/engine.rs).
     assert " as Gate" in engine and ".prototype.queue=" in engine and ".prototype.fetch=" in engine
     assert ".prototype.scheduled=" not in engine
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("wrangler.toml", ["env.GATE (Gate, defined in jestha-edge-engine)", "env.ENGINE (jestha-edge-engine)",
+                       "env.WEBHOOKS (jestha-webhooks)", "env.DB (jestha)", "env.MEDIA (jestha-media)", "env.ASSETS"]),
+    ("wrangler.engine.toml", ["env.GATE (Gate)", "env.WEBHOOKS (jestha-webhooks)",
+                              "env.WEBHOOKS_DLQ (jestha-webhooks-dlq)", "env.DB (jestha)", "env.MEDIA (jestha-media)"]),
+])
+def test_each_config_passes_wrangler_s_own_deploy_checks(tmp_path, config, expected):
+    """`wrangler deploy --dry-run` validates and bundles without an account or a network."""
+    r = subprocess.run(["wrangler", "deploy", "--dry-run", "--outdir", str(tmp_path), "-c", config],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "WARNING" not in out and "ERROR" not in out, out[-3000:]
+    for binding in expected:
+        assert binding in out, (binding, out[-3000:])
