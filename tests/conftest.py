@@ -2,7 +2,7 @@
 directory, applies schema.sql to its local D1, and stops the whole process
 group afterwards, even when a test fails. One process serves both Workers:
 the API (wrangler.toml, the port) and the engine (Gate Durable Object, queue
-consumer), whose config is written into the state directory with the same
+consumer, cron sweeps), whose config is written into the state directory with the same
 variables (`--var` reaches only the API).
 
 Fixtures:
