@@ -47,8 +47,11 @@ def free_port() -> int:
 class Server:
     """One `wrangler dev` process group with its own state directory."""
 
-    def __init__(self, vars: dict[str, str] | None = None, state_dir: str | None = None):
+    def __init__(self, vars: dict[str, str] | None = None, state_dir: str | None = None,
+                 engine_vars: dict[str, str] | None = None):
         self.vars = {"WEBHOOK_ALLOW_LOOPBACK": "true", **(vars or {})}
+        # The engine gets the same variables, `engine_vars` on top (to test the two out of step).
+        self.engine_vars = {**self.vars, **(engine_vars or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.own_state = state_dir is None
@@ -64,7 +67,7 @@ class Server:
         # Each instance gets its own inspector port: two on the default 9229 collide.
         # --test-scheduled: GET /__scheduled runs the cron (with [assets]
         # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
-        engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.vars)
+        engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.engine_vars)
         args = ["wrangler", "dev", "-c", "wrangler.toml", "-c", str(engine),
                 "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
                 "--inspector-port", str(free_port()), "--test-scheduled"]
@@ -185,8 +188,9 @@ def server():
 def make_server():
     started: list[Server] = []
 
-    def make(vars: dict[str, str] | None = None, state_dir: str | None = None) -> Server:
-        s = Server(vars, state_dir).start()
+    def make(vars: dict[str, str] | None = None, state_dir: str | None = None,
+             engine_vars: dict[str, str] | None = None) -> Server:
+        s = Server(vars, state_dir, engine_vars).start()
         started.append(s)
         return s
 

@@ -258,6 +258,23 @@ def test_a_revoked_key_gets_no_new_webhooks_and_its_endpoints_cannot_be_tested(a
 
 # ---------------------------------------------------------------- delivery
 
+def test_an_engine_holding_another_webhook_key_sends_nothing_and_its_log_says_why(make_server, receiver):
+    """The API seals each endpoint's secret, the engine opens it to sign: with
+    the two Workers' WEBHOOK_SECRET_KEY out of step, nothing goes out signed
+    wrongly (the message is retried) and the log names the fix."""
+    other = base64.b64encode(os.urandom(32)).decode()
+    s = make_server(FAST_VARS, engine_vars={"WEBHOOK_SECRET_KEY": other})
+    api = Api(s.url)
+    acct, key = setup_account(api)
+    path = receiver.new_path()
+    hook = create_hook(api, key["key"], key["id"], receiver.url(path))
+    r = api.post(f"{hooks(key['id'])}/{hook['id']}/test", token=key["key"])
+    assert r.status_code == 202, r.text
+    wait_for("the mismatch in the log", lambda: "API and engine need the same one" in s.logs())
+    time.sleep(2)
+    assert receiver.at(path) == [], "no delivery leaves without the endpoint's own secret"
+
+
 def test_a_test_event_arrives_signed_and_verifies_with_the_reference_library(fapi: Api, receiver):
     acct, key = setup_account(fapi)
     path = receiver.new_path()

@@ -86,9 +86,15 @@ pub async fn open_secret(env: &Env, endpoint_id: &str, stored: &str) -> ApiResul
     let whsec = match Sealed::parse(stored).map_err(ApiError::internal)? {
         Sealed::Plain(s) => s,
         Sealed::AesGcm { kid, nonce, ciphertext } => {
-            let key = encryption_key(env)?.ok_or_else(|| ApiError::internal("sealed secret but no WEBHOOK_SECRET_KEY"))?;
+            // The API seals, the engine opens: both Workers need the same secret.
+            let key = encryption_key(env)?.ok_or_else(|| {
+                ApiError::internal("sealed secret but no WEBHOOK_SECRET_KEY on this Worker (API and engine need the same one)")
+            })?;
             if kid != wh::key_id(&key) {
-                return Err(ApiError::internal(format!("secret of {endpoint_id} sealed with key {kid}")));
+                return Err(ApiError::internal(format!(
+                    "secret of {endpoint_id} sealed with key {kid}, this Worker's WEBHOOK_SECRET_KEY is {} (API and engine need the same one)",
+                    wh::key_id(&key)
+                )));
             }
             let plain = aes_gcm_open(&key, &nonce, endpoint_id.as_bytes(), &ciphertext).await?;
             String::from_utf8(plain).map_err(|_| ApiError::internal("sealed secret is not text"))?
