@@ -214,9 +214,10 @@ def d1_file(server: "Server") -> str:
 
 
 def d1_query(server: "Server", sql: str) -> list[dict]:
-    """Reads the server's local D1 database directly (for database-effect
-    assertions). sqlite in-process, not `wrangler d1 execute`, which fails
-    under load while wrangler dev holds the same database."""
+    """Runs SQL on the server's local D1 database directly (database-effect
+    assertions, and the rows a test plants; a write commits when it succeeds).
+    sqlite in-process, not `wrangler d1 execute`, which fails under load while
+    wrangler dev holds the same database."""
     import sqlite3
     with sqlite3.connect(d1_file(server), timeout=10) as db:
         db.row_factory = sqlite3.Row

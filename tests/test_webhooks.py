@@ -60,13 +60,6 @@ def fapi(fast) -> Api:
     return Api(fast.url)
 
 
-def d1(server, sql: str) -> list[dict]:
-    """Runs SQL on the instance's local D1 (the database the Worker uses), in
-    process: `wrangler d1 execute` fails now and then while wrangler dev
-    writes the same database (two Workers write it since the engine split)."""
-    return d1_query(server, sql)
-
-
 def hooks(key_id: str) -> str:
     return f"/api/auth/api-keys/{key_id}/webhooks"
 
@@ -424,7 +417,7 @@ def test_a_receiver_that_is_down_then_up_gets_every_event(fapi: Api):
 def test_the_signing_secret_is_stored_sealed_not_in_plain_text(fast, fapi: Api, receiver):
     acct, key = setup_account(fapi)
     hook = create_hook(fapi, acct["token"], key["id"], receiver.url("/sealed"))
-    [row] = d1(fast, f"SELECT secret FROM webhook_endpoints WHERE id = '{hook['id']}'")
+    [row] = d1_query(fast, f"SELECT secret FROM webhook_endpoints WHERE id = '{hook['id']}'")
     assert row["secret"].startswith("aesgcm.")
     assert hook["secret"] not in row["secret"] and hook["secret"][6:] not in row["secret"]
 
@@ -436,7 +429,7 @@ def outbox_event(server, account_id: str, kind: str, data: dict, age_ms: int = 0
     eid = "evt_" + uuid.uuid4().hex.upper()[:26]
     now = int(time.time() * 1000) - age_ms
     payload = json.dumps(data).replace("'", "''")
-    d1(server, f"INSERT INTO event_outbox (id, account_id, type, payload, created_at) "
+    d1_query(server, f"INSERT INTO event_outbox (id, account_id, type, payload, created_at) "
                f"VALUES ('{eid}', '{account_id}', '{kind}', '{payload}', {now})")
     return eid
 
@@ -472,7 +465,7 @@ def test_undispatched_outbox_events_are_delivered_by_the_sweep_to_the_right_acco
     assert receiver.at(p_rev) == [], "a revoked key's endpoint receives nothing"
     assert receiver.at(p_b) == [], "account A's events never reach account B"
     assert len(receiver.at(p_sched)) == 1
-    rows = d1(fast, f"SELECT sent_at FROM event_outbox WHERE id IN ('{post_evt}', '{comment_evt}')")
+    rows = d1_query(fast, f"SELECT sent_at FROM event_outbox WHERE id IN ('{post_evt}', '{comment_evt}')")
     assert all(r["sent_at"] for r in rows), "the sweep marked them sent"
 
 
@@ -485,14 +478,14 @@ def test_the_cron_drops_delivery_records_older_than_thirty_days(fast, fapi: Api,
         fapi.post(base + "/test", token=acct["token"])
     got = wait_for("two attempts", lambda: (lambda a: a if len(a) == 2 else None)(attempts(fapi, acct["token"], key["id"], hook["id"])))
     old = int(time.time() * 1000) - 31 * 86_400_000
-    d1(fast, f"UPDATE webhook_attempts SET created_at = {old} WHERE id = '{got[1]['id']}'")
+    d1_query(fast, f"UPDATE webhook_attempts SET created_at = {old} WHERE id = '{got[1]['id']}'")
     # The outbox keeps sent events as long as the delivery record; unsent ones until sent.
     stale, recent = got[1]["eventId"], got[0]["eventId"]
-    d1(fast, f"UPDATE event_outbox SET sent_at = {old} WHERE id = '{stale}'")
+    d1_query(fast, f"UPDATE event_outbox SET sent_at = {old} WHERE id = '{stale}'")
     sweep(fast)
     wait_for("the old attempt to be pruned",
              lambda: [a["id"] for a in attempts(fapi, acct["token"], key["id"], hook["id"])] == [got[0]["id"]], every=1)
-    left = {r["id"] for r in d1(fast, f"SELECT id FROM event_outbox WHERE id IN ('{stale}', '{recent}')")}
+    left = {r["id"] for r in d1_query(fast, f"SELECT id FROM event_outbox WHERE id IN ('{stale}', '{recent}')")}
     assert left == {recent}, left
 
 
