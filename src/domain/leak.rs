@@ -58,7 +58,7 @@ pub fn trusted_keys(pems: &str) -> Vec<Vec<u8>> {
         let Some(end_rel) = rest[start..].find(END) else { break };
         let b64: String = rest[start + BEGIN.len()..start + end_rel].chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(der) = B64.decode(b64) {
-            if der.len() == P256_SPKI_PREFIX.len() + 65 && der.starts_with(&P256_SPKI_PREFIX) && der[26] == 0x04 {
+            if der.len() == P256_SPKI_PREFIX.len() + 65 && der.starts_with(&P256_SPKI_PREFIX) && der[P256_SPKI_PREFIX.len()] == 0x04 {
                 keys.push(der);
             }
         }
