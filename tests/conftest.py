@@ -64,23 +64,22 @@ class Server:
             ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", self.state, "--file", "schema.sql"],
             cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        # Each instance gets its own inspector port: two on the default 9229 collide.
-        # --test-scheduled: GET /__scheduled runs the cron (with [assets]
-        # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
         engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.engine_vars)
-        args = ["wrangler", "dev", "-c", "wrangler.toml", "-c", str(engine),
-                "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
-                "--inspector-port", str(free_port()), "--test-scheduled"]
-        for k, v in self.vars.items():
-            args += ["--var", f"{k}:{v}"]
-        self.log = open(self.log_path, "w")
-        # A new session makes wrangler and its workerd children one process group.
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self._launch(engine)
         _live.append(self)
         deadline = time.time() + timeout
+        # A port free when chosen can be taken before workerd binds it (other
+        # servers' workerd pick ephemeral ports too): then a fresh port, twice at most.
+        port_retries = 2
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                if port_retries and "Address already in use" in self.log_path.read_text(errors="replace"):
+                    port_retries -= 1
+                    self._kill_group()
+                    self.port = free_port()
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    self._launch(engine)
+                    continue
                 raise RuntimeError(f"wrangler dev exited:\n{self.log_path.read_text()[-3000:]}")
             try:
                 if requests.get(self.url + "/health", timeout=2).status_code == 200:
@@ -91,22 +90,38 @@ class Server:
         self.stop()
         raise RuntimeError(f"wrangler dev did not answer in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
-    def stop(self, keep_state: bool = False) -> None:
+    def _launch(self, engine: Path) -> None:
+        # Each instance gets its own inspector port: two on the default 9229 collide.
+        # --test-scheduled: GET /__scheduled runs the cron (with [assets]
+        # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
+        args = ["wrangler", "dev", "-c", "wrangler.toml", "-c", str(engine),
+                "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
+                "--inspector-port", str(free_port()), "--test-scheduled"]
+        for k, v in self.vars.items():
+            args += ["--var", f"{k}:{v}"]
+        if self.proc:
+            self.log.close()  # the failed launch's; the new one starts the file afresh
+        self.log = open(self.log_path, "w")
+        # A new session makes wrangler and its workerd children one process group.
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _kill_group(self) -> None:
+        """Ends wrangler and every workerd child (they may outlive a TERM to the leader)."""
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                pass
         if self.proc:
-            # workerd children may outlive a TERM to the leader: sweep the group.
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def stop(self, keep_state: bool = False) -> None:
+        self._kill_group()
         if self in _live:
             _live.remove(self)
         if self.own_state and not keep_state:
