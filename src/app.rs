@@ -1,30 +1,16 @@
 //! The one route table: method, path, what the caller needs, handler (every
-//! handler an `async fn(Ctx)` wrapped by `h!`: see routes/shared.rs). Requests
-//! are matched against it (`router::find`), the auth guard reads each route's
-//! `Access` from it, and tests iterate over it (natively, and over HTTP via
+//! handler an `async fn(Ctx)` wrapped by `h!`: see pipeline/ctx.rs). Requests
+//! are matched against it (`pipeline::dispatch`), the auth guard reads each
+//! route's `Access` from it, MCP's tools and the OpenAPI document are checked
+//! against it, and tests iterate over it (natively, and over HTTP via
 //! `GET /api/routes`).
 
-use std::future::Future;
-use std::pin::Pin;
+use axum::http::Method;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
-use axum::response::{IntoResponse, Response};
-
-use crate::auth::guard::{guard, Access};
-use crate::error::ApiError;
+use crate::auth::guard::Access;
 use crate::h;
-use crate::router::{find, Found};
-use crate::routes::shared::{PathParams, H};
+use crate::pipeline::Route;
 use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
-
-pub struct Route {
-    pub method: Method,
-    /// `{name}` marks a parameter: `/api/posts/{id}`.
-    pub path: &'static str,
-    pub access: Access,
-    pub handler: H,
-}
 
 macro_rules! route {
     ($method:ident $path:literal, $access:expr, $handler:expr) => {
@@ -33,6 +19,7 @@ macro_rules! route {
             path: $path,
             access: $access,
             handler: $handler,
+            idempotent: idempotent(&Method::$method, $path, $access),
         }
     };
 }
@@ -119,96 +106,12 @@ pub fn routes() -> Vec<Route> {
 
 thread_local! {
     /// Built once per isolate: the table does not change between requests.
-    static TABLE: Vec<Route> = routes();
+    static TABLE: &'static [Route] = Box::leak(routes().into_boxed_slice());
 }
 
-/// The route table this isolate built (see `TABLE`), for code that reads it
-/// per request (MCP's tool list, `GET /api/routes`).
-pub fn with_table<R>(f: impl FnOnce(&[Route]) -> R) -> R {
-    TABLE.with(|t| f(t))
-}
-
-/// The rest of a request's way after a step (body, guard, idempotency): the
-/// steps are plain async functions chained by `dispatch`.
-pub struct Next(Step);
-
-type Step = Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>;
-
-impl Next {
-    pub fn new<F: Future<Output = Response> + 'static>(step: impl FnOnce(Request) -> F + 'static) -> Next {
-        Next(Box::new(move |req| Box::pin(step(req))))
-    }
-
-    pub async fn run(self, req: Request) -> Response {
-        (self.0)(req).await
-    }
-}
-
-/// Runs one request (the Worker's entry and MCP's tools): small bodies are
-/// read first (src/body.rs), then the route's guard, Idempotency-Key for
-/// authenticated POSTs (inside the guard, so the account is known), and the
-/// handler. The web app's files never reach the Worker: they are static
-/// assets (`[assets]` in wrangler.toml), answered before it runs.
-pub async fn dispatch(req: Request) -> Response {
-    let head = req.method() == Method::HEAD;
-    let mut res = crate::body::read_small(req, Next::new(route)).await;
-    if head {
-        // The GET answer's headers, its length included, without its body.
-        // (A 304 or 204 has no length to state: the body it lacks is not the 200's.)
-        use axum::body::HttpBody;
-        let len = res.body().size_hint().exact();
-        let bodiless = matches!(res.status().as_u16(), 204 | 304);
-        if let (Some(n), false, false) = (len, bodiless, res.headers().contains_key(axum::http::header::CONTENT_LENGTH)) {
-            res.headers_mut().insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
-        *res.body_mut() = axum::body::Body::empty();
-    }
-    envelope_rejections(res).await
-}
-
-async fn route(mut req: Request) -> Response {
-    let found = TABLE.with(|t| find(t.iter().map(|r| (&r.method, r.path)), req.method(), req.uri().path()));
-    let index = match found {
-        Found::Route { index, params } => {
-            req.extensions_mut().insert(PathParams(params));
-            index
-        }
-        Found::MethodNotAllowed { allow } => {
-            let mut res = ApiError::MethodNotAllowed.into_response();
-            if let Ok(v) = HeaderValue::from_str(&allow) {
-                res.headers_mut().insert(axum::http::header::ALLOW, v);
-            }
-            return res;
-        }
-        Found::NotFound => return ApiError::NotFound.into_response(),
-    };
-    let (access, handler, idem) = TABLE.with(|t| {
-        let r = &t[index];
-        (r.access, r.handler, idempotent(&r.method, r.path, r.access))
-    });
-    let inner = if idem {
-        Next::new(move |req| crate::idempotency::layer(req, Next::new(move |req| handler.call(req))))
-    } else {
-        Next::new(move |req| handler.call(req))
-    };
-    guard(access, req, inner).await
-}
-
-/// Errors the platform or a body reader answers as plain text: the contract
-/// says every error is the JSON envelope.
-async fn envelope_rejections(res: Response) -> Response {
-    let status = res.status();
-    let is_json = res
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !status.is_client_error() || is_json {
-        return res;
-    }
-    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
-    let detail: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(200).collect();
-    ApiError::from_status(status, detail).into_response()
+/// The route table this isolate built (see `TABLE`).
+pub fn table() -> &'static [Route] {
+    TABLE.with(|t| *t)
 }
 
 /// Routes whose responses carry a secret shown once: never stored for
@@ -226,6 +129,7 @@ pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::router::{find, Found};
     use std::collections::HashSet;
 
     #[test]

@@ -20,7 +20,6 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
-pub mod body;
 pub mod consumer;
 pub mod domain;
 pub mod durable;
@@ -32,7 +31,7 @@ pub mod log;
 pub mod mcp;
 pub mod notify;
 pub mod openapi;
-pub mod router;
+pub mod pipeline;
 pub mod routes;
 pub mod web;
 
@@ -53,7 +52,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> Result<web_sys::Resp
     let path = req.uri().path().to_string();
     let mut req = req;
     req.extensions_mut().insert(http::AppState { env, ctx: Arc::new(ctx), request_id: request_id.clone() });
-    let mut res = app::dispatch(req.map(axum::body::Body::new)).await;
+    let mut res = pipeline::dispatch(app::table(), req.map(axum::body::Body::new)).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", v);

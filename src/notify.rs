@@ -15,7 +15,7 @@ use crate::durable::protocol::Notice;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
 pub const EXPIRING: &str = "key.expiring";

@@ -12,7 +12,7 @@ use super::decide::{CredentialKind, Need};
 use super::scope::{Scope, ScopeSet};
 use super::token::{self, TokenKind};
 use crate::adapters::{d1, gate};
-use crate::app::Next;
+use crate::pipeline::Next;
 use crate::domain::limits::{header_fields, Standings};
 use crate::durable::protocol::GateRequest;
 use crate::error::ApiError;

@@ -536,7 +536,7 @@ mod tests {
         let both = signatures(&[new.clone(), old.clone()], "msg_1", 1_700_000_000, "{}");
         let parts: Vec<&str> = both.split(' ').collect();
         assert_eq!(parts, [sign(&new, "msg_1", 1_700_000_000, "{}"), sign(&old, "msg_1", 1_700_000_000, "{}")]);
-        assert_eq!(signatures(&[new.clone()], "msg_1", 1, "x"), sign(&new, "msg_1", 1, "x"));
+        assert_eq!(signatures(std::slice::from_ref(&new), "msg_1", 1, "x"), sign(&new, "msg_1", 1, "x"));
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::auth::decide::route_denial;
 use crate::auth::guard::{Delegated, Principal};
 use crate::error::ApiResult;
 use crate::http::AppState;
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
+use crate::pipeline::Route;
 use rpc::Incoming;
 
 const SERVER_NAME: &str = "jestha-edge";
@@ -28,28 +29,26 @@ fn reply(status: StatusCode, body: &Value) -> Response {
 }
 
 /// The tools this key may call: exactly those whose route its scopes pass.
-fn visible(principal: &Principal) -> Vec<tools::Tool> {
-    crate::app::with_table(|table| {
-        tools::catalog()
-            .into_iter()
-            .filter(|t| {
-                table
-                    .iter()
-                    .find(|r| r.method == t.method && r.path == t.route)
-                    .and_then(|r| r.access.need())
-                    .is_some_and(|need| route_denial(principal.kind, principal.scopes.bits(), need).is_none())
-            })
-            .collect()
-    })
+fn visible(table: &[Route], principal: &Principal) -> Vec<tools::Tool> {
+    tools::catalog()
+        .into_iter()
+        .filter(|t| {
+            table
+                .iter()
+                .find(|r| r.method == t.method && r.path == t.route)
+                .and_then(|r| r.access.need())
+                .is_some_and(|need| route_denial(principal.kind, principal.scopes.bits(), need).is_none())
+        })
+        .collect()
 }
 
 /// POST /mcp
 pub async fn post(mut c: Ctx) -> ApiResult<Response> {
     let body = c.bytes(crate::http::MAX_JSON_BYTES).await?;
-    Ok(answer(&c.app, c.who()?, &c.headers, &body).await)
+    Ok(answer(c.table, &c.app, c.who()?, &c.headers, &body).await)
 }
 
-async fn answer(app: &AppState, principal: &Principal, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn answer(table: &'static [Route], app: &AppState, principal: &Principal, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Some(v) = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
         if !rpc::PROTOCOL_VERSIONS.contains(&v) {
             let msg = format!("Unsupported MCP-Protocol-Version: {v}");
@@ -73,16 +72,16 @@ async fn answer(app: &AppState, principal: &Principal, headers: &HeaderMap, body
         ),
         "ping" => rpc::result(id, json!({})),
         "tools/list" => {
-            let list: Vec<Value> = visible(principal).iter().map(tools::describe).collect();
+            let list: Vec<Value> = visible(table, principal).iter().map(tools::describe).collect();
             rpc::result(id, json!({ "tools": list }))
         }
-        "tools/call" => call_tool(app, principal, headers, id, &params).await,
+        "tools/call" => call_tool(table, app, principal, headers, id, &params).await,
         _ => rpc::error(id, rpc::METHOD_NOT_FOUND, &format!("Method not found: {method}")),
     };
     reply(StatusCode::OK, &answer)
 }
 
-async fn call_tool(app: &AppState, principal: &Principal, headers: &HeaderMap, id: Value, params: &Value) -> Value {
+async fn call_tool(table: &'static [Route], app: &AppState, principal: &Principal, headers: &HeaderMap, id: Value, params: &Value) -> Value {
     let Some(name) = params["name"].as_str() else {
         return rpc::error(id, rpc::INVALID_PARAMS, "Invalid params: name is required");
     };
@@ -119,7 +118,7 @@ async fn call_tool(app: &AppState, principal: &Principal, headers: &HeaderMap, i
     };
     req.extensions_mut().insert(app.clone());
     req.extensions_mut().insert(Delegated(principal.clone()));
-    let res = crate::app::dispatch(req).await;
+    let res = crate::pipeline::dispatch(table, req).await;
     let status = res.status();
     let bytes = axum::body::to_bytes(res.into_body(), 8 * 1024 * 1024).await.unwrap_or_default();
     let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

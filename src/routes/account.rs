@@ -17,7 +17,8 @@ use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::routes::accounts::UserResponse;
-use crate::routes::shared::{str_field, Ctx, Row};
+use crate::routes::shared::{str_field, Row};
+use crate::pipeline::ctx::Ctx;
 
 /// The caller's account as a `Row`: k id, j username, v email, x display
 /// name, n created_at.

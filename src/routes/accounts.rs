@@ -17,7 +17,7 @@ use crate::domain::{ids, validate};
 use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{client_ip, json, now_ms, AppState};
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 const SESSION_TTL_MS: i64 = 14 * DAY_MS;
 
@@ -290,29 +290,4 @@ mod tests {
         assert_eq!(s, vec![("login:acct:ada".to_string(), 10), ("login:ip:203.0.113.9".to_string(), 50)]);
         assert_eq!(throttle_subjects("ada", None, 10).len(), 1);
     }
-}
-
-/// After an account change: every live credential's Gate reloads its cached
-/// profile (and a deleted account's credentials die with it).
-pub async fn refresh_credentials(app: &AppState, user_id: &str) -> ApiResult<()> {
-    #[derive(Deserialize)]
-    struct Row {
-        token_hash: String,
-        kind: String,
-    }
-    let db = d1::db(&app.env)?;
-    let rows: Vec<Row> = d1::stmt(
-        &db,
-        "SELECT token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
-         UNION ALL SELECT token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-        &[user_id.into(), now_ms().into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    for r in rows {
-        let kind = if r.kind == "key" { CredentialKind::Key } else { CredentialKind::Session };
-        gate::refresh(&app.env, kind, r.token_hash).await?;
-    }
-    Ok(())
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use crate::adapters::gate;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, AppState};
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 fn enabled(app: &AppState) -> bool {
     app.env.var("BENCH_ROUTES").map(|v| v.to_string() == "true").unwrap_or(false)

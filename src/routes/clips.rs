@@ -10,7 +10,8 @@ use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS}
 use crate::error::{ApiError, ApiResult};
 use crate::routes::media::{read_form, upload_all, Want};
 use crate::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
-use crate::routes::shared::{str_field, Ctx};
+use crate::routes::shared::str_field;
+use crate::pipeline::ctx::Ctx;
 
 /// POST /api/jesclips: multipart (`video`, `caption`, `visibility`), or JSON
 /// `{mediaId, caption, visibility}` naming a video uploaded with

@@ -14,7 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
 use crate::routes::posts::text_field;
-use crate::routes::shared::{author_of, fetch_list, load_visible, str_field, Ctx};
+use crate::routes::shared::{author_of, fetch_list, load_visible, str_field};
+use crate::pipeline::ctx::Ctx;
 
 /// A comment as the API returns it (`c` = comments, `u` = its author). Keep
 /// in step with `render_new` below (tests compare the two).

@@ -12,9 +12,8 @@ use crate::domain::clock::DAY_MS;
 use crate::domain::{content, ids};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
-use crate::routes::shared::{
-    fetch_list, list_at, load_visible, offset, post_feed, post_list_binds, raw_json, viewer_binds, Ctx, Row, POST_JSON, VISIBLE,
-};
+use crate::routes::shared::{fetch_list, list_at, load_visible, offset, post_feed, post_list_binds, raw_json, viewer_binds, Row, POST_JSON, VISIBLE};
+use crate::pipeline::ctx::Ctx;
 
 /// The live account named by the path, or 404.
 async fn account_id(c: &Ctx) -> ApiResult<String> {

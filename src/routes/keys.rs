@@ -17,7 +17,7 @@ use crate::domain::{ids, validate};
 use crate::durable::protocol::GateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 pub const MAX_ACTIVE_KEYS: i64 = 50;
 pub const MAX_ALLOWLIST: usize = 20;
@@ -267,34 +267,6 @@ pub async fn revoke_hash(app: &AppState, hash: String) -> ApiResult<()> {
     gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::Key, hash }).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_700_000_000_000;
-
-    #[test]
-    fn expiry_presets_and_custom_timestamps() {
-        assert_eq!(expiry(None, None, NOW), Ok(None));
-        assert_eq!(expiry(Some("never"), None, NOW), Ok(None));
-        assert_eq!(expiry(Some("30d"), None, NOW), Ok(Some(NOW + 30 * DAY_MS)));
-        assert_eq!(expiry(Some("1y"), None, NOW), Ok(Some(NOW + 365 * DAY_MS)));
-        assert!(expiry(Some("2w"), None, NOW).unwrap_err().starts_with("expiresIn"));
-        assert_eq!(expiry(None, Some(&rfc3339(NOW + 5000)), NOW), Ok(Some(NOW + 5000)));
-        assert!(expiry(None, Some(&rfc3339(NOW - 1)), NOW).unwrap_err().contains("future"));
-        assert!(expiry(None, Some("soon"), NOW).unwrap_err().starts_with("expiresAt"));
-        assert!(expiry(Some("30d"), Some(&rfc3339(NOW + 1)), NOW).is_err());
-    }
-
-    #[test]
-    fn status_prefers_revoked_over_expired() {
-        assert_eq!(status(Some(1), Some(0), NOW), "revoked");
-        assert_eq!(status(None, Some(NOW), NOW), "expired");
-        assert_eq!(status(None, Some(NOW + 1), NOW), "active");
-        assert_eq!(status(None, None, NOW), "active");
-    }
-}
-
 /// GET /api/auth/key: the calling key's own metadata and limit standing.
 pub async fn introspect(c: Ctx) -> ApiResult<Response> {
     let app = &c.app;
@@ -387,4 +359,32 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
         })
         .collect();
     Ok(json(StatusCode::OK, &serde_json::json!({ "keyId": id, "days": series })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn expiry_presets_and_custom_timestamps() {
+        assert_eq!(expiry(None, None, NOW), Ok(None));
+        assert_eq!(expiry(Some("never"), None, NOW), Ok(None));
+        assert_eq!(expiry(Some("30d"), None, NOW), Ok(Some(NOW + 30 * DAY_MS)));
+        assert_eq!(expiry(Some("1y"), None, NOW), Ok(Some(NOW + 365 * DAY_MS)));
+        assert!(expiry(Some("2w"), None, NOW).unwrap_err().starts_with("expiresIn"));
+        assert_eq!(expiry(None, Some(&rfc3339(NOW + 5000)), NOW), Ok(Some(NOW + 5000)));
+        assert!(expiry(None, Some(&rfc3339(NOW - 1)), NOW).unwrap_err().contains("future"));
+        assert!(expiry(None, Some("soon"), NOW).unwrap_err().starts_with("expiresAt"));
+        assert!(expiry(Some("30d"), Some(&rfc3339(NOW + 1)), NOW).is_err());
+    }
+
+    #[test]
+    fn status_prefers_revoked_over_expired() {
+        assert_eq!(status(Some(1), Some(0), NOW), "revoked");
+        assert_eq!(status(None, Some(NOW), NOW), "expired");
+        assert_eq!(status(None, Some(NOW + 1), NOW), "active");
+        assert_eq!(status(None, None, NOW), "active");
+    }
 }

@@ -22,7 +22,8 @@ use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::routes::posts::Draft;
-use crate::routes::shared::{Ctx, Row};
+use crate::routes::shared::Row;
+use crate::pipeline::ctx::Ctx;
 
 /// A file this request put in R2, before its D1 row exists.
 pub struct Uploaded {

@@ -4,13 +4,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::app::{with_table, Route};
 use crate::auth::guard::Access;
 use crate::auth::scope::ScopeSet;
 use crate::domain::content::etag_matches;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json;
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
+use crate::pipeline::Route;
 
 /// GET /health
 pub async fn health(_c: Ctx) -> ApiResult<Response> {
@@ -57,8 +57,8 @@ pub fn api_md_path(table_path: &str) -> String {
 }
 
 /// GET /api/routes: the route table, so clients and tests can iterate over it.
-pub async fn table(_c: Ctx) -> ApiResult<Response> {
-    let items: Vec<RouteInfo> = with_table(|t| t.iter().map(RouteInfo::from).collect());
+pub async fn table(c: Ctx) -> ApiResult<Response> {
+    let items: Vec<RouteInfo> = c.table.iter().map(RouteInfo::from).collect();
     Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 

@@ -15,9 +15,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
 use crate::routes::media::{self as media_routes, Uploaded};
-use crate::routes::shared::{
-    author_of, guard_sql, is_guard_failure, load_own, load_visible, raw_json, str_field, Ctx, Row,
-};
+use crate::routes::shared::{author_of, guard_sql, is_guard_failure, load_own, load_visible, raw_json, str_field, Row};
+use crate::pipeline::ctx::Ctx;
 
 /// A Jes or JesClip about to be written.
 pub struct Draft {

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, MAX_JSON_BYTES};
 use crate::notify;
 use crate::routes::keys::revoke_hash;
-use crate::routes::shared::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
 pub const TOKEN_TYPE: &str = "jestha_api_key";

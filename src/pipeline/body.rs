@@ -1,5 +1,5 @@
-//! Reads small request bodies in full before routing, so no response ever
-//! leaves its request's body unread. Early answers (401/403 from the guard,
+//! Request bodies. `read_small` reads small bodies in full before routing,
+//! so no response ever leaves its request's body unread. Early answers (401/403 from the guard,
 //! 404/405, 415 before parsing) would otherwise skip the body, and the local
 //! runtime (`wrangler dev` 4.86, more so with static assets configured) then
 //! fails the *next* request on the server with a 503 "worker restarted
@@ -7,13 +7,15 @@
 //! so the cost is one copy of at most `READ_FIRST_LIMIT` bytes; larger or
 //! unsized bodies (media uploads) keep streaming to their handler.
 
-use axum::body::Body;
+use std::pin::Pin;
+
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::header::CONTENT_LENGTH;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::Next;
-use crate::error::ApiError;
+use super::Next;
+use crate::error::{ApiError, ApiResult};
 use crate::http::MAX_JSON_BYTES;
 
 /// Twice the largest JSON body: an oversized JSON request is still read in
@@ -35,6 +37,37 @@ pub async fn read_small(req: Request, next: Next) -> Response {
         Err(e) => ApiError::invalid(format!("body: could not read the request body ({e})")).into_response(),
     }
 }
+
+/// `application/json` or any `application/…+json`.
+pub fn is_json(mime: &str) -> bool {
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads a body of at most `limit` bytes; beyond that it reads on to the end,
+/// dropping the rest, and answers 413. (Answering before the body is read
+/// makes `wrangler dev`'s proxy fail the next request with a 503; the edge
+/// caps request bodies itself, so reading on costs at most that cap.)
+pub async fn read_body(mut body: Body, limit: usize) -> ApiResult<Bytes> {
+    use axum::body::HttpBody;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut over = false;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ApiError::invalid(format!("body: could not be read ({e})")))?;
+        if let Ok(data) = frame.into_data() {
+            if !over && buf.len() + data.len() <= limit {
+                buf.extend_from_slice(&data);
+            } else {
+                over = true;
+                buf = Vec::new();
+            }
+        }
+    }
+    if over {
+        return Err(ApiError::PayloadTooLarge(format!("body: larger than {limit} bytes")));
+    }
+    Ok(Bytes::from(buf))
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,113 @@
+//! The request pipeline of an HTTP Worker: a request is read (small bodies in
+//! full, `body`), matched against the Worker's route table (`router::find`),
+//! passed through the route's guard (`auth::guard`), Idempotency-Key for
+//! authenticated POSTs (`idempotency`, inside the guard, so the account is
+//! known), and handed to its handler as a `Ctx` (`ctx`). The route table
+//! itself is the Worker's (`app::routes()`); nothing here knows its routes.
+
+pub mod body;
+pub mod ctx;
+pub mod router;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::guard::{guard, Access};
+use crate::error::ApiError;
+use ctx::{PathParams, Table, H};
+use router::{find, Found};
+
+/// One row of a route table: method, path, what the caller needs, handler.
+pub struct Route {
+    pub method: Method,
+    /// `{name}` marks a parameter: `/api/posts/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+    pub handler: H,
+    /// Whether the route honours Idempotency-Key (see `app::idempotent`).
+    pub idempotent: bool,
+}
+
+/// The rest of a request's way after a step (body, guard, idempotency): the
+/// steps are plain async functions chained by `dispatch`.
+pub struct Next(Step);
+
+type Step = Box<dyn FnOnce(Request) -> Pin<Box<dyn Future<Output = Response>>>>;
+
+impl Next {
+    pub fn new<F: Future<Output = Response> + 'static>(step: impl FnOnce(Request) -> F + 'static) -> Next {
+        Next(Box::new(move |req| Box::pin(step(req))))
+    }
+
+    pub async fn run(self, req: Request) -> Response {
+        (self.0)(req).await
+    }
+}
+
+/// Runs one request through `table` (the Worker's entry and MCP's tools):
+/// small bodies are read first (`body`), then the route's guard,
+/// Idempotency-Key where the route honours it, and the handler. The web
+/// app's files never reach the Worker: they are static assets (`[assets]` in
+/// wrangler.toml), answered before it runs.
+pub async fn dispatch(table: &'static [Route], req: Request) -> Response {
+    let head = req.method() == Method::HEAD;
+    let mut res = body::read_small(req, Next::new(move |req| route(table, req))).await;
+    if head {
+        // The GET answer's headers, its length included, without its body.
+        // (A 304 or 204 has no length to state: the body it lacks is not the 200's.)
+        use axum::body::HttpBody;
+        let len = res.body().size_hint().exact();
+        let bodiless = matches!(res.status().as_u16(), 204 | 304);
+        if let (Some(n), false, false) = (len, bodiless, res.headers().contains_key(axum::http::header::CONTENT_LENGTH)) {
+            res.headers_mut().insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        *res.body_mut() = axum::body::Body::empty();
+    }
+    envelope_rejections(res).await
+}
+
+async fn route(table: &'static [Route], mut req: Request) -> Response {
+    let r = match find(table.iter().map(|r| (&r.method, r.path)), req.method(), req.uri().path()) {
+        Found::Route { index, params } => {
+            req.extensions_mut().insert(PathParams(params));
+            &table[index]
+        }
+        Found::MethodNotAllowed { allow } => {
+            let mut res = ApiError::MethodNotAllowed.into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(axum::http::header::ALLOW, v);
+            }
+            return res;
+        }
+        Found::NotFound => return ApiError::NotFound.into_response(),
+    };
+    req.extensions_mut().insert(Table(table));
+    let handler = r.handler;
+    let inner = if r.idempotent {
+        Next::new(move |req| crate::idempotency::layer(req, Next::new(move |req| handler.call(req))))
+    } else {
+        Next::new(move |req| handler.call(req))
+    };
+    guard(r.access, req, inner).await
+}
+
+/// Errors the platform or a body reader answers as plain text: the contract
+/// says every error is the JSON envelope.
+async fn envelope_rejections(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+    let detail: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(200).collect();
+    ApiError::from_status(status, detail).into_response()
+}
