@@ -144,7 +144,8 @@ mod tests {
     fn every_route_is_reached_by_its_own_path_and_no_other_route_shadows_it() {
         let table = routes();
         for (i, r) in table.iter().enumerate() {
-            let concrete: String = r.path.split('/').map(|s| if s.starts_with('{') { "x1" } else { s }).collect::<Vec<_>>().join("/");
+            let concrete: String =
+                r.path.split('/').map(|s| if s.starts_with('{') { "x1" } else { s }).collect::<Vec<_>>().join("/");
             let found = find(table.iter().map(|r| (&r.method, r.path)), &r.method, &concrete);
             assert!(matches!(found, Found::Route { index, .. } if index == i), "{} {} -> {found:?}", r.method, r.path);
         }
@@ -165,7 +166,8 @@ mod tests {
 
     #[test]
     fn the_listing_engagement_and_account_surface_is_session_only() {
-        let surface = ["/api/feed/", "/api/trending", "/api/discover", "/api/search", "/api/users/", "/api/saves", "/api/account"];
+        let surface =
+            ["/api/feed/", "/api/trending", "/api/discover", "/api/search", "/api/users/", "/api/saves", "/api/account"];
         for r in routes() {
             let engagement = r.path.ends_with("/like") || r.path.ends_with("/save");
             if engagement || surface.iter().any(|p| r.path.starts_with(p)) {

@@ -95,8 +95,9 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession
-            | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession | InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             IpNotAllowed | InsufficientScope(_) | InsufficientAnyScope(_) | SessionOnly | Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -104,9 +105,7 @@ impl ApiError {
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited { .. } | QuotaExceeded { .. } | TooManyAttempts { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            RateLimited { .. } | QuotaExceeded { .. } | TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,8 +141,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         use ApiError::*;
         match self {
-            InvalidRequest(m) | Forbidden(m) | Conflict(m) | PayloadTooLarge(m)
-            | UnsupportedMediaType(m) => m.clone(),
+            InvalidRequest(m) | Forbidden(m) | Conflict(m) | PayloadTooLarge(m) | UnsupportedMediaType(m) => m.clone(),
             Unauthenticated => "Authentication required: send Authorization: Bearer <token>".into(),
             InvalidApiKey => "Invalid API key".into(),
             ApiKeyRevoked => "API key revoked".into(),
@@ -157,12 +155,8 @@ impl ApiError {
             SessionOnly => "This endpoint is not available to API keys".into(),
             NotFound => "Not found".into(),
             MethodNotAllowed => "Method not allowed on this route".into(),
-            IdempotencyInFlight => {
-                "A request with this Idempotency-Key is still being processed".into()
-            }
-            IdempotencyKeyReused => {
-                "This Idempotency-Key was used with a different request".into()
-            }
+            IdempotencyInFlight => "A request with this Idempotency-Key is still being processed".into(),
+            IdempotencyKeyReused => "This Idempotency-Key was used with a different request".into(),
             RateLimited { .. } => "Rate limit exceeded".into(),
             QuotaExceeded { .. } => "Daily quota exceeded".into(),
             TooManyAttempts { .. } => "Too many failed login attempts; try again later".into(),
@@ -181,9 +175,7 @@ impl ApiError {
 
     /// The JSON envelope as bytes.
     pub fn body(&self) -> Vec<u8> {
-        let env = Envelope {
-            error: Body { code: self.code(), message: self.message(), retry_after: self.retry_after() },
-        };
+        let env = Envelope { error: Body { code: self.code(), message: self.message(), retry_after: self.retry_after() } };
         serde_json::to_vec(&env).unwrap_or_default()
     }
 }
@@ -255,7 +247,10 @@ mod tests {
 
     #[test]
     fn bare_statuses_map_to_envelope_codes() {
-        assert_eq!(ApiError::from_status(StatusCode::BAD_REQUEST, "Failed to deserialize query string".into()).code(), "invalid_request");
+        assert_eq!(
+            ApiError::from_status(StatusCode::BAD_REQUEST, "Failed to deserialize query string".into()).code(),
+            "invalid_request"
+        );
         assert_eq!(ApiError::from_status(StatusCode::UNPROCESSABLE_ENTITY, String::new()).message(), "Unprocessable Entity");
         assert_eq!(ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE, "x".into()).code(), "payload_too_large");
     }

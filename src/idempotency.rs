@@ -25,13 +25,13 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
-use crate::pipeline::Next;
 use crate::auth::guard::Principal;
 use crate::domain::clock::DAY_MS;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
-use crate::routes::shared::Row;
 use crate::pipeline::body::read_body;
+use crate::pipeline::Next;
+use crate::routes::shared::Row;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";

@@ -34,7 +34,13 @@ pub async fn notify(app: &AppState, user_id: &str, key_id: Option<&str>, kind: &
 }
 
 /// `notify` for code without a request (the cron sweep).
-pub async fn notify_env(env: &worker::Env, user_id: &str, key_id: Option<&str>, kind: &str, data: serde_json::Value) -> ApiResult<()> {
+pub async fn notify_env(
+    env: &worker::Env,
+    user_id: &str,
+    key_id: Option<&str>,
+    kind: &str,
+    data: serde_json::Value,
+) -> ApiResult<()> {
     let db = d1::db(env)?;
     let now = now_ms();
     let id = ids::ulid(now, random_bytes());
@@ -61,10 +67,7 @@ pub async fn notify_env(env: &worker::Env, user_id: &str, key_id: Option<&str>, 
 /// Cron: `key.expiring` once per threshold (default 7 days and 1 day before),
 /// claimed with INSERT … RETURNING so a notice is sent exactly once.
 pub async fn expiring_sweep(env: &worker::Env) -> ApiResult<usize> {
-    let thresholds = env
-        .var("EXPIRY_NOTICE_SECONDS")
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| "604800,86400".into());
+    let thresholds = env.var("EXPIRY_NOTICE_SECONDS").map(|v| v.to_string()).unwrap_or_else(|_| "604800,86400".into());
     let db = d1::db(env)?;
     let now = now_ms();
     #[derive(Deserialize)]

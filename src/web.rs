@@ -121,7 +121,10 @@ mod tests {
     fn public_holds_no_api_paths() {
         let mut all = vec![];
         files("", &mut all);
-        let apiish: Vec<_> = all.iter().filter(|f| f.starts_with("/api") || f.starts_with("/mcp") || f.starts_with("/health") || f.starts_with("/__")).collect();
+        let apiish: Vec<_> = all
+            .iter()
+            .filter(|f| f.starts_with("/api") || f.starts_with("/mcp") || f.starts_with("/health") || f.starts_with("/__"))
+            .collect();
         assert!(apiish.is_empty(), "{apiish:?}");
         assert!(all.contains(&"/openapi.json".to_string()));
     }
@@ -140,7 +143,14 @@ mod tests {
     #[test]
     fn the_policy_allows_only_this_origin() {
         let csp = csp();
-        for d in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"] {
+        for d in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
             assert!(csp.split("; ").any(|x| x == d), "{d}");
         }
         assert!(!csp.contains("unsafe"));

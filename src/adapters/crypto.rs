@@ -19,10 +19,9 @@ pub fn fill_random(buf: &mut [u8]) {
 }
 
 fn subtle() -> Result<SubtleCrypto, ApiError> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
-        .map_err(|_| ApiError::internal("no crypto global"))?;
-    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))
-        .map_err(|_| ApiError::internal("no crypto.subtle"))?;
+    let crypto =
+        Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(|_| ApiError::internal("no crypto global"))?;
+    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle")).map_err(|_| ApiError::internal("no crypto.subtle"))?;
     Ok(subtle.unchecked_into())
 }
 
@@ -40,36 +39,29 @@ pub async fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Res
     let subtle = subtle()?;
     let usages = js_sys::Array::of1(&JsValue::from_str("deriveBits"));
     let key_data = Uint8Array::from(password);
-    let key: CryptoKey = JsFuture::from(
-        subtle
-            .import_key_with_str("raw", &key_data, "PBKDF2", false, &usages)
-            .map_err(js_err("importKey"))?,
-    )
-    .await
-    .map_err(js_err("importKey"))?
-    .unchecked_into();
+    let key: CryptoKey =
+        JsFuture::from(subtle.import_key_with_str("raw", &key_data, "PBKDF2", false, &usages).map_err(js_err("importKey"))?)
+            .await
+            .map_err(js_err("importKey"))?
+            .unchecked_into();
     let params = Object::new();
     set(&params, "name", "PBKDF2")?;
     set(&params, "hash", "SHA-256")?;
     set(&params, "salt", Uint8Array::from(salt))?;
     set(&params, "iterations", iterations as f64)?;
-    let bits = JsFuture::from(
-        subtle.derive_bits_with_object(&params, &key, 256).map_err(js_err("deriveBits"))?,
-    )
-    .await
-    .map_err(js_err("deriveBits"))?;
+    let bits = JsFuture::from(subtle.derive_bits_with_object(&params, &key, 256).map_err(js_err("deriveBits"))?)
+        .await
+        .map_err(js_err("deriveBits"))?;
     Ok(Uint8Array::new(&bits).to_vec())
 }
 
 async fn aes_gcm_key(key: &[u8; 32], usage: &str) -> Result<CryptoKey, ApiError> {
     let usages = js_sys::Array::of1(&JsValue::from_str(usage));
     let key_data = Uint8Array::from(&key[..]);
-    Ok(JsFuture::from(
-        subtle()?.import_key_with_str("raw", &key_data, "AES-GCM", false, &usages).map_err(js_err("importKey"))?,
-    )
-    .await
-    .map_err(js_err("importKey"))?
-    .unchecked_into())
+    Ok(JsFuture::from(subtle()?.import_key_with_str("raw", &key_data, "AES-GCM", false, &usages).map_err(js_err("importKey"))?)
+        .await
+        .map_err(js_err("importKey"))?
+        .unchecked_into())
 }
 
 fn aes_gcm_params(nonce: &[u8], aad: &[u8]) -> Result<Object, ApiError> {
@@ -84,9 +76,7 @@ fn aes_gcm_params(nonce: &[u8], aad: &[u8]) -> Result<Object, ApiError> {
 pub async fn aes_gcm_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, ApiError> {
     let k = aes_gcm_key(key, "encrypt").await?;
     let out = JsFuture::from(
-        subtle()?
-            .encrypt_with_object_and_u8_array(&aes_gcm_params(nonce, aad)?, &k, plaintext)
-            .map_err(js_err("encrypt"))?,
+        subtle()?.encrypt_with_object_and_u8_array(&aes_gcm_params(nonce, aad)?, &k, plaintext).map_err(js_err("encrypt"))?,
     )
     .await
     .map_err(js_err("encrypt"))?;

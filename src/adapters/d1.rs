@@ -69,10 +69,8 @@ pub async fn newest_first<T: serde::de::DeserializeOwned + HasId>(
     page: &crate::domain::page::Page,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     let sql = format!("{select} AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
-    let rows: Vec<T> = stmt(db, &sql, &[V::T(owner), page.after.as_ref().into(), i64::from(page.limit + 1).into()])?
-        .all()
-        .await?
-        .results()?;
+    let rows: Vec<T> =
+        stmt(db, &sql, &[V::T(owner), page.after.as_ref().into(), i64::from(page.limit + 1).into()])?.all().await?.results()?;
     Ok(crate::domain::page::finish(rows, page.limit, |r| r.id().to_string()))
 }
 

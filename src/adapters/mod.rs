@@ -2,8 +2,8 @@
 pub mod crypto;
 pub mod d1;
 pub mod engine;
-pub mod media;
 pub mod gate;
+pub mod media;
 pub mod webhooks;
 
 /// A POST request for `fetch` (or a form parse), built with the runtime's
@@ -26,8 +26,7 @@ pub fn post_request(
     if manual_redirect {
         init.set_redirect(web_sys::RequestRedirect::Manual);
     }
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|e| crate::error::ApiError::internal(format!("request: {e:?}")))
+    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| crate::error::ApiError::internal(format!("request: {e:?}")))
 }
 
 /// The JS Response with `status`, `headers` and `body`: a `ReadableStream`

@@ -234,7 +234,9 @@ pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
     send_many(env, QUEUE_BINDING, &jobs).await?;
     let marks = ids
         .iter()
-        .map(|id| d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()]))
+        .map(|id| {
+            d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()])
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     db.batch(marks).await?;
     Ok(ids.len())
@@ -268,10 +270,7 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
     };
     // A key notice goes to that key's endpoints even when the key is revoked,
     // expired or a canary: it is about the key itself.
-    let about_key = event
-        .kind
-        .is_key_event()
-        .then(|| event.data.get("keyId").and_then(|v| v.as_str()).unwrap_or("").to_string());
+    let about_key = event.kind.is_key_event().then(|| event.data.get("keyId").and_then(|v| v.as_str()).unwrap_or("").to_string());
     let candidates: Vec<Candidate> = d1::stmt(
         &db,
         "SELECT e.id, e.events, k.scopes FROM webhook_endpoints e JOIN api_keys k ON k.id = e.key_id \
@@ -282,10 +281,8 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
     .all()
     .await?
     .results()?;
-    let matching: Vec<Candidate> = candidates
-        .into_iter()
-        .filter(|c| target.is_some() || wh::wants(&c.events, &c.scopes, event.kind))
-        .collect();
+    let matching: Vec<Candidate> =
+        candidates.into_iter().filter(|c| target.is_some() || wh::wants(&c.events, &c.scopes, event.kind)).collect();
     if matching.is_empty() {
         return Ok(0);
     }
@@ -380,7 +377,11 @@ pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<us
     for mut r in rows {
         let delivery_id = r.delivery_id.take().unwrap_or_default();
         let Some(event) = r.into_event("redeliver") else { continue };
-        queued.push(d1::stmt(&db, "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2", &[now.into(), (&delivery_id).into()])?);
+        queued.push(d1::stmt(
+            &db,
+            "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2",
+            &[now.into(), (&delivery_id).into()],
+        )?);
         jobs.push(Job::Deliver(DeliveryJob {
             delivery_id,
             endpoint_id: endpoint_id.to_string(),
@@ -515,7 +516,15 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
     }
     let attempt = t.attempts as u32 + 1;
     if let Some(why) = t.blocked(EventType::parse(&job.event_type), now) {
-        let rec = AttemptRecord { job, attempt: attempt.max(1), status: "dead", code: None, duration_ms: None, error: Some(why.into()), now };
+        let rec = AttemptRecord {
+            job,
+            attempt: attempt.max(1),
+            status: "dead",
+            code: None,
+            duration_ms: None,
+            error: Some(why.into()),
+            now,
+        };
         db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, "dead", attempt, now)?]).await?;
         return Ok(Action::Ack);
     }
@@ -566,12 +575,8 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
             }
         }
     };
-    db.batch(vec![
-        attempt_insert(&db, &rec)?,
-        delivery_update(&db, &job.delivery_id, delivery_status, attempt, now)?,
-        endpoint,
-    ])
-    .await?;
+    db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, delivery_status, attempt, now)?, endpoint])
+        .await?;
     Ok(match verdict {
         Verdict::Delivered | Verdict::Gone => Action::Ack,
         Verdict::RetryIn(d) => Action::RetryIn(d),
@@ -583,7 +588,13 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
     })
 }
 
-fn delivery_update(db: &worker::D1Database, id: &str, status: &str, attempts: u32, now: i64) -> ApiResult<worker::D1PreparedStatement> {
+fn delivery_update(
+    db: &worker::D1Database,
+    id: &str,
+    status: &str,
+    attempts: u32,
+    now: i64,
+) -> ApiResult<worker::D1PreparedStatement> {
     d1::stmt(
         db,
         "UPDATE webhook_deliveries SET status = ?1, attempts = MAX(attempts, ?2), updated_at = ?3 WHERE id = ?4",
@@ -591,18 +602,18 @@ fn delivery_update(db: &worker::D1Database, id: &str, status: &str, attempts: u3
     )
 }
 
-fn disable(db: &worker::D1Database, endpoint_id: &str, reason: &str, h: Health, now: i64) -> ApiResult<worker::D1PreparedStatement> {
+fn disable(
+    db: &worker::D1Database,
+    endpoint_id: &str,
+    reason: &str,
+    h: Health,
+    now: i64,
+) -> ApiResult<worker::D1PreparedStatement> {
     d1::stmt(
         db,
         "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?1, disabled_at = ?2, failing_since = ?3, \
          consecutive_dead = ?4 WHERE id = ?5 AND enabled = 1",
-        &[
-            reason.into(),
-            now.into(),
-            h.failing_since.into(),
-            i64::from(h.consecutive_dead).into(),
-            endpoint_id.into(),
-        ],
+        &[reason.into(), now.into(), h.failing_since.into(), i64::from(h.consecutive_dead).into(), endpoint_id.into()],
     )
 }
 

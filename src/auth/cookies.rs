@@ -14,10 +14,7 @@ use super::guard::{CSRF_COOKIE, SESSION_COOKIE};
 pub const TRANSPORT_HEADER: &str = "x-session-transport";
 
 pub fn wants_cookie_only(headers: &HeaderMap) -> bool {
-    headers
-        .get(TRANSPORT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("cookie"))
+    headers.get(TRANSPORT_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("cookie"))
 }
 
 /// `jes_session`: invisible to script, sent only to this site's own pages.

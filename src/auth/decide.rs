@@ -93,28 +93,32 @@ pub enum Denial {
     IpNotAllowed,
     SessionOnly,
     KeyOnly,
-    InsufficientScope { missing: u8 },
+    InsufficientScope {
+        missing: u8,
+    },
     /// The key holds none of a route's alternative scopes.
-    NoneOfScopes { any: u8 },
-    RateLimited { retry_after: u64 },
-    QuotaExceeded { retry_after: u64 },
+    NoneOfScopes {
+        any: u8,
+    },
+    RateLimited {
+        retry_after: u64,
+    },
+    QuotaExceeded {
+        retry_after: u64,
+    },
 }
 
 impl Denial {
     pub fn into_error(self, kind: CredentialKind) -> ApiError {
         match (self, kind) {
-            (Denial::Unknown | Denial::Revoked | Denial::Expired, CredentialKind::Session) => {
-                ApiError::InvalidSession
-            }
+            (Denial::Unknown | Denial::Revoked | Denial::Expired, CredentialKind::Session) => ApiError::InvalidSession,
             (Denial::Unknown, CredentialKind::Key) => ApiError::InvalidApiKey,
             (Denial::Revoked, CredentialKind::Key) => ApiError::ApiKeyRevoked,
             (Denial::Expired, CredentialKind::Key) => ApiError::ApiKeyExpired,
             (Denial::IpNotAllowed, _) => ApiError::IpNotAllowed,
             (Denial::SessionOnly, _) => ApiError::SessionOnly,
             (Denial::KeyOnly, _) => ApiError::Forbidden("This endpoint is for API keys, not sessions".into()),
-            (Denial::InsufficientScope { missing }, _) => {
-                ApiError::InsufficientScope(ScopeSet::from_bits(missing).names())
-            }
+            (Denial::InsufficientScope { missing }, _) => ApiError::InsufficientScope(ScopeSet::from_bits(missing).names()),
             (Denial::NoneOfScopes { any }, _) => ApiError::InsufficientAnyScope(ScopeSet::from_bits(any).names()),
             (Denial::RateLimited { retry_after }, _) => ApiError::RateLimited { retry_after },
             (Denial::QuotaExceeded { retry_after }, _) => ApiError::QuotaExceeded { retry_after },
@@ -222,13 +226,10 @@ pub fn parse_allowlist(entries: &[String], max: usize) -> Result<Vec<IpNet>, Str
         .enumerate()
         .map(|(i, raw)| {
             let s = raw.trim();
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| {
-                    let shown: String = raw.chars().filter(|c| !c.is_control()).take(64).collect();
-                    format!("ipAllowlist[{i}]: '{shown}' is not a valid CIDR")
-                })
+            s.parse::<IpNet>().or_else(|_| s.parse::<IpAddr>().map(IpNet::from)).map(|n| n.trunc()).map_err(|_| {
+                let shown: String = raw.chars().filter(|c| !c.is_control()).take(64).collect();
+                format!("ipAllowlist[{i}]: '{shown}' is not a valid CIDR")
+            })
         })
         .collect()
 }
@@ -280,10 +281,7 @@ mod tests {
         let sess_only = Need { session_only: true, ..need(&[Scope::WriteJes]) };
         assert_eq!(run(&c, sess_only, Some("10.1.2.3")).0, Some(Denial::SessionOnly));
         let missing = ScopeSet::of(&[Scope::WriteJes]).bits();
-        assert_eq!(
-            run(&c, need(&[Scope::WriteJes]), Some("10.1.2.3")).0,
-            Some(Denial::InsufficientScope { missing })
-        );
+        assert_eq!(run(&c, need(&[Scope::WriteJes]), Some("10.1.2.3")).0, Some(Denial::InsufficientScope { missing }));
     }
 
     #[test]
@@ -318,10 +316,7 @@ mod tests {
         let n = need(&[Scope::WebhooksManage, Scope::WriteJes]);
         assert_eq!(decide(&s, n, None, NOW, &POLICY, &mut ctr).denial, None);
         assert_eq!(decide(&s, n, None, NOW, &POLICY, &mut ctr).denial, None);
-        assert!(matches!(
-            decide(&s, n, None, NOW, &POLICY, &mut ctr).denial,
-            Some(Denial::RateLimited { .. })
-        ));
+        assert!(matches!(decide(&s, n, None, NOW, &POLICY, &mut ctr).denial, Some(Denial::RateLimited { .. })));
     }
 
     #[test]

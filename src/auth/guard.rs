@@ -12,11 +12,11 @@ use super::decide::{CredentialKind, Need};
 use super::scope::{Scope, ScopeSet};
 use super::token::{self, TokenKind};
 use crate::adapters::{d1, gate};
-use crate::pipeline::Next;
 use crate::domain::limits::{header_fields, Standings};
 use crate::durable::protocol::GateRequest;
 use crate::error::ApiError;
 use crate::http::{client_ip, now_ms, AppState};
+use crate::pipeline::Next;
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,10 +277,7 @@ mod tests {
         let s = token::generate(TokenKind::Session, |b: &mut [u8]| b.fill(9));
         let c = format!("{SESSION_COOKIE}={s}; {CSRF_COOKIE}=abc123");
         assert!(presented(&Method::GET, &headers(&[("cookie", &c)])).is_ok());
-        assert_eq!(
-            presented(&Method::POST, &headers(&[("cookie", &c)])).unwrap_err().code(),
-            "forbidden"
-        );
+        assert_eq!(presented(&Method::POST, &headers(&[("cookie", &c)])).unwrap_err().code(), "forbidden");
         assert!(presented(&Method::POST, &headers(&[("cookie", &c), (CSRF_HEADER, "abc123")])).is_ok());
         assert!(presented(&Method::POST, &headers(&[("cookie", &c), (CSRF_HEADER, "abc124")])).is_err());
     }

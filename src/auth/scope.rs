@@ -96,11 +96,7 @@ impl Scope {
 }
 
 pub const PRESETS: [Preset; 4] = [
-    Preset {
-        name: "scheduler",
-        description: "A scheduling tool that posts on a cron.",
-        scopes: &["write:jes", "write:jesclip"],
-    },
+    Preset { name: "scheduler", description: "A scheduling tool that posts on a cron.", scopes: &["write:jes", "write:jesclip"] },
     Preset {
         name: "moderation",
         description: "A moderation dashboard that watches comments and manages its own webhook endpoints.",
@@ -151,11 +147,7 @@ impl ScopeSet {
 
     /// Scopes of `required` that `self` lacks, in catalog order.
     pub fn missing(self, required: ScopeSet) -> Vec<&'static str> {
-        Scope::ALL
-            .into_iter()
-            .filter(|s| required.contains(*s) && !self.contains(*s))
-            .map(Scope::as_str)
-            .collect()
+        Scope::ALL.into_iter().filter(|s| required.contains(*s) && !self.contains(*s)).map(Scope::as_str).collect()
     }
 
     /// Scopes as stored on a key row: space-separated names (unknown ones ignored).
@@ -168,19 +160,14 @@ impl ScopeSet {
     }
 
     /// Parses a list of scope names, or a preset. Exactly one of the two must be given.
-    pub fn parse_request(
-        scopes: Option<&[String]>,
-        preset: Option<&str>,
-    ) -> Result<ScopeSet, String> {
+    pub fn parse_request(scopes: Option<&[String]>, preset: Option<&str>) -> Result<ScopeSet, String> {
         match (scopes, preset) {
             (Some(_), Some(_)) => Err("give either scopes or preset, not both".into()),
             (None, None) => Err("scopes: at least one scope (or a preset) is required".into()),
             (None, Some(p)) => PRESETS
                 .iter()
                 .find(|pr| pr.name == p)
-                .map(|pr| {
-                    ScopeSet::of(&pr.scopes.iter().filter_map(|s| Scope::parse(s)).collect::<Vec<_>>())
-                })
+                .map(|pr| ScopeSet::of(&pr.scopes.iter().filter_map(|s| Scope::parse(s)).collect::<Vec<_>>()))
                 .ok_or_else(|| format!("preset: unknown preset '{p}'")),
             (Some(list), None) => {
                 if list.is_empty() {
@@ -191,8 +178,7 @@ impl ScopeSet {
                 }
                 let mut set = ScopeSet::EMPTY;
                 for name in list {
-                    let s = Scope::parse(name)
-                        .ok_or_else(|| format!("scopes: unknown scope '{}'", printable(name)))?;
+                    let s = Scope::parse(name).ok_or_else(|| format!("scopes: unknown scope '{}'", printable(name)))?;
                     set.0 |= s.bit();
                 }
                 Ok(set)

@@ -176,10 +176,7 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex_and_mask_keeps_four_characters() {
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let k = format!("{KEY_PREFIX}a1b2c3{}", "0".repeat(30));
         assert_eq!(mask(&k), "jes_live_a1b2****");
     }

@@ -112,7 +112,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
                 return None;
             }
             let o = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' { -o } else { o }
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
         }
         _ => return None,
     };
@@ -177,7 +181,13 @@ mod tests {
                 let t = t.unwrap();
                 let fixed = format!(
                     "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                    t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second(), ms.rem_euclid(1000)
+                    t.year(),
+                    t.month() as u8,
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    ms.rem_euclid(1000)
                 );
                 assert_eq!(rfc3339_millis(ms), fixed);
             }

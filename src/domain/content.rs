@@ -92,7 +92,8 @@ pub fn body_text(field: &str, raw: &str, max: usize) -> Result<String, String> {
 /// A JeHub name: 1 to 30 of `a-z 0-9 _ -`, stored lowercase.
 pub fn hub(raw: &str) -> Result<String, String> {
     let h = raw.trim().to_ascii_lowercase();
-    if h.is_empty() || h.len() > 30 || !h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') {
+    if h.is_empty() || h.len() > 30 || !h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
         return Err("hub: must be 1 to 30 of a-z, 0-9, _ and -".into());
     }
     Ok(h)

@@ -41,8 +41,8 @@ pub struct Verdict {
 /// Matching it exactly (rather than pulling a general DER/PKCS#8 parser into the
 /// wasm) accepts precisely the keys this endpoint is documented to take.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
-    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
+    0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
@@ -58,7 +58,10 @@ pub fn trusted_keys(pems: &str) -> Vec<Vec<u8>> {
         let Some(end_rel) = rest[start..].find(END) else { break };
         let b64: String = rest[start + BEGIN.len()..start + end_rel].chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(der) = B64.decode(b64) {
-            if der.len() == P256_SPKI_PREFIX.len() + 65 && der.starts_with(&P256_SPKI_PREFIX) && der[P256_SPKI_PREFIX.len()] == 0x04 {
+            if der.len() == P256_SPKI_PREFIX.len() + 65
+                && der.starts_with(&P256_SPKI_PREFIX)
+                && der[P256_SPKI_PREFIX.len()] == 0x04
+            {
                 keys.push(der);
             }
         }
@@ -77,7 +80,9 @@ fn der_scalar(input: &[u8]) -> Option<([u8; 32], &[u8])> {
     }
     let (int, rest) = rest.split_at(len);
     let int = if int.len() == 33 {
-        if int[0] != 0 { return None; }
+        if int[0] != 0 {
+            return None;
+        }
         &int[1..]
     } else {
         int
@@ -137,9 +142,7 @@ mod tests {
     fn verify(keys: &[Vec<u8>], body: &[u8], header: &str) -> bool {
         let Some(raw) = signature(header) else { return false };
         let sig = Signature::from_slice(&raw).unwrap();
-        keys.iter().any(|spki| {
-            VerifyingKey::from_sec1_bytes(&spki[P256_SPKI_PREFIX.len()..]).unwrap().verify(body, &sig).is_ok()
-        })
+        keys.iter().any(|spki| VerifyingKey::from_sec1_bytes(&spki[P256_SPKI_PREFIX.len()..]).unwrap().verify(body, &sig).is_ok())
     }
 
     fn pair(seed: u8) -> (SigningKey, String) {

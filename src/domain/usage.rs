@@ -54,8 +54,7 @@ impl Outcomes {
     }
 
     pub fn total(&self) -> u32 {
-        self.allowed + self.rate_limited + self.quota_exceeded + self.insufficient_scope + self.ip_not_allowed
-            + self.session_only
+        self.allowed + self.rate_limited + self.quota_exceeded + self.insufficient_scope + self.ip_not_allowed + self.session_only
     }
 }
 

@@ -126,18 +126,13 @@ const BLOCKED: &[(&str, &str)] = &[
 
 /// Why an address may not be a webhook target, if it may not.
 pub fn blocked_ip(ip: IpAddr) -> Option<&'static str> {
-    BLOCKED
-        .iter()
-        .find(|(net, _)| net.parse::<IpNet>().map(|n| n.contains(&ip)).unwrap_or(false))
-        .map(|(_, why)| *why)
+    BLOCKED.iter().find(|(net, _)| net.parse::<IpNet>().map(|n| n.contains(&ip)).unwrap_or(false)).map(|(_, why)| *why)
 }
 
 /// Names that resolve inside a network rather than on the internet.
 fn local_name(host: &str) -> bool {
     host == "localhost"
-        || [".localhost", ".local", ".internal", ".localdomain", ".home.arpa"]
-            .iter()
-            .any(|suffix| host.ends_with(suffix))
+        || [".localhost", ".local", ".internal", ".localdomain", ".home.arpa"].iter().any(|suffix| host.ends_with(suffix))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +161,9 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<WebhookUrl, Strin
         return Err(format!("url: must be at most {MAX_URL} characters"));
     }
     if !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err("url: must be printable ASCII without spaces (percent-encode, and use punycode for international names)".into());
+        return Err(
+            "url: must be printable ASCII without spaces (percent-encode, and use punycode for international names)".into()
+        );
     }
     if raw.contains('\\') {
         return Err("url: must not contain backslashes".into());
@@ -197,12 +194,10 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<WebhookUrl, Strin
     };
     let port = match port_part {
         None => None,
-        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            match p.parse::<u16>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => return Err("url: invalid port".into()),
-            }
-        }
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err("url: invalid port".into()),
+        },
         Some(_) => return Err("url: invalid port".into()),
     };
     let host = parse_host(host_part)?;

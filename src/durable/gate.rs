@@ -68,11 +68,9 @@ pub fn policy(env: &Env, kind: CredentialKind) -> Policy {
             window_secs,
             per_day: Some(var_u32(env, "DAILY_QUOTA", 10_000)),
         },
-        CredentialKind::Session => Policy {
-            per_window: var_u32(env, "SESSION_RATE_LIMIT_PER_MINUTE", 120),
-            window_secs,
-            per_day: None,
-        },
+        CredentialKind::Session => {
+            Policy { per_window: var_u32(env, "SESSION_RATE_LIMIT_PER_MINUTE", 120), window_secs, per_day: None }
+        }
     }
 }
 

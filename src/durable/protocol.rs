@@ -118,7 +118,9 @@ mod tests {
         let back: GateRequest = decode(&bytes).unwrap();
         assert!(matches!(back, GateRequest::Authorize { ref hash, ref ip, need, .. }
             if hash == "ab" && ip.as_deref() == Some("203.0.113.1") && need.scopes == 3));
-        let t: GateRequest = decode(&encode(&GateRequest::Throttle { action: ThrottleAction::Refund, limit: 5, window_secs: 900 }).unwrap()).unwrap();
+        let t: GateRequest =
+            decode(&encode(&GateRequest::Throttle { action: ThrottleAction::Refund, limit: 5, window_secs: 900 }).unwrap())
+                .unwrap();
         assert!(matches!(t, GateRequest::Throttle { action: ThrottleAction::Refund, limit: 5, window_secs: 900 }));
     }
 
@@ -150,7 +152,9 @@ mod tests {
             let back: Denial = decode(&encode(&d).unwrap()).unwrap();
             assert_eq!(back, d);
         }
-        let days = [(20_000, crate::domain::usage::Outcomes { allowed: 7, rate_limited: 1, ..Default::default() })].into_iter().collect();
+        let days = [(20_000, crate::domain::usage::Outcomes { allowed: 7, rate_limited: 1, ..Default::default() })]
+            .into_iter()
+            .collect();
         let usage = UsageReply { days };
         assert_eq!(decode::<UsageReply>(&encode(&usage).unwrap()).unwrap(), usage);
     }

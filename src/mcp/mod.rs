@@ -81,7 +81,14 @@ async fn answer(table: &'static [Route], app: &AppState, principal: &Principal, 
     reply(StatusCode::OK, &answer)
 }
 
-async fn call_tool(table: &'static [Route], app: &AppState, principal: &Principal, headers: &HeaderMap, id: Value, params: &Value) -> Value {
+async fn call_tool(
+    table: &'static [Route],
+    app: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    id: Value,
+    params: &Value,
+) -> Value {
     let Some(name) = params["name"].as_str() else {
         return rpc::error(id, rpc::INVALID_PARAMS, "Invalid params: name is required");
     };
@@ -145,4 +152,3 @@ async fn call_tool(table: &'static [Route], app: &AppState, principal: &Principa
         }),
     )
 }
-

@@ -72,9 +72,7 @@ pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-2
 
 /// The version to answer `initialize` with: the client's if we speak it, else our newest.
 pub fn negotiate(requested: Option<&str>) -> &'static str {
-    requested
-        .and_then(|r| PROTOCOL_VERSIONS.iter().find(|v| **v == r).copied())
-        .unwrap_or(PROTOCOL_VERSIONS[0])
+    requested.and_then(|r| PROTOCOL_VERSIONS.iter().find(|v| **v == r).copied()).unwrap_or(PROTOCOL_VERSIONS[0])
 }
 
 #[cfg(test)]

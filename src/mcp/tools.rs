@@ -117,7 +117,10 @@ pub fn catalog() -> Vec<Tool> {
             query: &[],
             creates: true,
             input_schema: || {
-                schema(json!({ "id": id("The Jes to bounce"), "content": { "type": "string" }, "idempotencyKey": idem() }), &["id"])
+                schema(
+                    json!({ "id": id("The Jes to bounce"), "content": { "type": "string" }, "idempotencyKey": idem() }),
+                    &["id"],
+                )
             },
         },
         Tool {
@@ -304,7 +307,9 @@ pub fn plan(tool: &Tool, args: &Map<String, Value>, own_key: &str) -> Result<Pla
         path = format!("{path}?{}", query.join("&"));
     }
     let body = tool.body.map(|fields| {
-        Value::Object(fields.iter().filter_map(|f| args.get(*f).filter(|v| !v.is_null()).map(|v| (f.to_string(), v.clone()))).collect())
+        Value::Object(
+            fields.iter().filter_map(|f| args.get(*f).filter(|v| !v.is_null()).map(|v| (f.to_string(), v.clone()))).collect(),
+        )
     });
     let idempotency_key = if tool.creates { args.get("idempotencyKey").and_then(Value::as_str).map(String::from) } else { None };
     Ok(Planned { method: tool.method.clone(), path, body, idempotency_key })
@@ -347,7 +352,8 @@ mod tests {
 
     #[test]
     fn plans_fill_path_body_query_and_idempotency() {
-        let p = plan(&tool("add_comment"), &args(json!({"jesId": "01J", "content": "hi", "idempotencyKey": "k1"})), "key1").unwrap();
+        let p =
+            plan(&tool("add_comment"), &args(json!({"jesId": "01J", "content": "hi", "idempotencyKey": "k1"})), "key1").unwrap();
         assert_eq!(p.path, "/api/posts/01J/comments");
         assert_eq!(p.body, Some(json!({"content": "hi"})));
         assert_eq!(p.idempotency_key.as_deref(), Some("k1"));

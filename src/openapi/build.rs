@@ -218,10 +218,7 @@ mod tests {
             std::fs::write(path, &built).unwrap();
             return;
         }
-        assert!(
-            super::super::DOCUMENT == built,
-            "public/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --lib openapi"
-        );
+        assert!(super::super::DOCUMENT == built, "public/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --lib openapi");
     }
 
     #[test]

@@ -68,7 +68,6 @@ pub async fn read_body(mut body: Body, limit: usize) -> ApiResult<Bytes> {
     Ok(Bytes::from(buf))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

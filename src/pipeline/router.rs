@@ -14,9 +14,14 @@ use http::Method;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
     /// The route at `index`, with its path parameters in order.
-    Route { index: usize, params: Vec<String> },
+    Route {
+        index: usize,
+        params: Vec<String>,
+    },
     /// The path exists under other methods (the `Allow` header's value).
-    MethodNotAllowed { allow: String },
+    MethodNotAllowed {
+        allow: String,
+    },
     NotFound,
 }
 

@@ -16,9 +16,9 @@ use crate::domain::validate;
 use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
+use crate::pipeline::ctx::Ctx;
 use crate::routes::accounts::UserResponse;
 use crate::routes::shared::{str_field, Row};
-use crate::pipeline::ctx::Ctx;
 
 /// The caller's account as a `Row`: k id, j username, v email, x display
 /// name, n created_at.
@@ -49,13 +49,10 @@ async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
         return Err(ApiError::TooManyAttempts { retry_after: t.retry_after });
     }
     let db = d1::db(&c.app.env)?;
-    let hash: Option<String> = d1::stmt(
-        &db,
-        "SELECT password_hash FROM users WHERE id = ?1 AND deleted_at IS NULL",
-        &[(&c.who()?.user_id).into()],
-    )?
-    .first(Some("password_hash"))
-    .await?;
+    let hash: Option<String> =
+        d1::stmt(&db, "SELECT password_hash FROM users WHERE id = ?1 AND deleted_at IS NULL", &[(&c.who()?.user_id).into()])?
+            .first(Some("password_hash"))
+            .await?;
     let stored = hash.as_deref().and_then(Stored::parse).ok_or(ApiError::NotFound)?;
     let derived = pbkdf2_sha256(given.as_bytes(), &stored.salt, stored.iterations).await?;
     if !stored.matches(&derived) {
@@ -70,7 +67,8 @@ async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
 /// new password ends every other session of the account.
 pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     let body = c.json(false).await?;
-    let display = str_field(&body, "displayName")?.map(|d| validate::text("displayName", d, 50)).transpose().map_err(ApiError::invalid)?;
+    let display =
+        str_field(&body, "displayName")?.map(|d| validate::text("displayName", d, 50)).transpose().map_err(ApiError::invalid)?;
     let username = str_field(&body, "username")?.map(validate::username).transpose().map_err(ApiError::invalid)?;
     let email = str_field(&body, "email")?.map(validate::email).transpose().map_err(ApiError::invalid)?;
     let password = str_field(&body, "password")?.map(validate::password).transpose().map_err(ApiError::invalid)?;

@@ -190,10 +190,11 @@ pub async fn login(mut c: Ctx) -> ApiResult<Response> {
     .first::<UserRow>(None)
     .await?;
     // An unknown login costs the same derivation as a wrong password.
-    let stored = row
-        .as_ref()
-        .and_then(|r| Stored::parse(&r.password_hash))
-        .unwrap_or(Stored { iterations: ITERATIONS, salt: vec![0; 16], hash: vec![0; 32] });
+    let stored = row.as_ref().and_then(|r| Stored::parse(&r.password_hash)).unwrap_or(Stored {
+        iterations: ITERATIONS,
+        salt: vec![0; 16],
+        hash: vec![0; 32],
+    });
     let derived = pbkdf2_sha256(req.password.as_bytes(), &stored.salt, stored.iterations).await?;
     let user = match row {
         Some(r) if stored.matches(&derived) => r,
@@ -220,9 +221,7 @@ pub async fn logout(c: Ctx) -> ApiResult<Response> {
     let hash = hash.ok_or(ApiError::InvalidSession)?;
     // The Durable Object is told first, so no request can slip through after this answer.
     gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::Session, hash }).await?;
-    d1::stmt(&db, "UPDATE sessions SET revoked_at = ?1 WHERE id = ?2", &[now_ms().into(), (&principal.id).into()])?
-        .run()
-        .await?;
+    d1::stmt(&db, "UPDATE sessions SET revoked_at = ?1 WHERE id = ?2", &[now_ms().into(), (&principal.id).into()])?.run().await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     cookies::clear(res.headers_mut());
     Ok(res)

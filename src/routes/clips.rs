@@ -8,10 +8,10 @@ use axum::response::Response;
 
 use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS};
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::ctx::Ctx;
 use crate::routes::media::{read_form, upload_all, Want};
 use crate::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
 use crate::routes::shared::str_field;
-use crate::pipeline::ctx::Ctx;
 
 /// POST /api/jesclips: multipart (`video`, `caption`, `visibility`), or JSON
 /// `{mediaId, caption, visibility}` naming a video uploaded with
@@ -22,13 +22,16 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         let caption = text_field(&body, "caption", MAX_CAPTION_CHARS)?;
         let visibility = visibility_field(&body)?;
         let tags = hashtags(&caption).map_err(|e| ApiError::invalid(e.replacen("content:", "caption:", 1)))?;
-        let media_id = str_field(&body, "mediaId")?.ok_or_else(|| ApiError::invalid("mediaId: required (or upload multipart with a video file)"))?;
+        let media_id = str_field(&body, "mediaId")?
+            .ok_or_else(|| ApiError::invalid("mediaId: required (or upload multipart with a video file)"))?;
         let attach = vec![unattached(&c, "mediaId", media_id, "video").await?];
-        let draft = Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach, uploads: vec![] };
+        let draft =
+            Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach, uploads: vec![] };
         return publish(&c, draft).await;
     }
     let form = read_form(&mut c).await?;
-    let caption = body_text("caption", &form.text("caption")?.unwrap_or_default(), MAX_CAPTION_CHARS).map_err(ApiError::invalid)?;
+    let caption =
+        body_text("caption", &form.text("caption")?.unwrap_or_default(), MAX_CAPTION_CHARS).map_err(ApiError::invalid)?;
     let visibility = match form.text("visibility")? {
         Some(v) => Visibility::parse(&v).map_err(ApiError::invalid)?,
         None => Visibility::Public,
@@ -39,6 +42,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         return Err(ApiError::invalid("video: exactly one video file is required"));
     }
     let uploads = upload_all(&c, "video", &files, Want::Video).await?;
-    let draft = Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach: vec![], uploads };
+    let draft =
+        Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach: vec![], uploads };
     publish(&c, draft).await
 }

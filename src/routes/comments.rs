@@ -13,9 +13,9 @@ use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
+use crate::pipeline::ctx::Ctx;
 use crate::routes::posts::text_field;
 use crate::routes::shared::{author_of, fetch_list, load_visible, str_field};
-use crate::pipeline::ctx::Ctx;
 
 /// A comment as the API returns it (`c` = comments, `u` = its author). Keep
 /// in step with `render_new` below (tests compare the two).
@@ -23,7 +23,11 @@ macro_rules! comment_sql {
     () => {
         concat!(
             "json_patch(json_object('id', c.id, 'postId', c.post_id, 'parentId', c.parent_id, 'content', c.content, ",
-            "'author', ", crate::author_sql!(), ", 'createdAt', ", crate::ts_sql!("c.created_at"), "), ",
+            "'author', ",
+            crate::author_sql!(),
+            ", 'createdAt', ",
+            crate::ts_sql!("c.created_at"),
+            "), ",
             "CASE WHEN c.via_label IS NULL THEN '{}' ELSE json_object('via', json_object('label', c.via_label)) END)"
         )
     };
@@ -41,13 +45,10 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let post = load_visible(&c, &c.id, c.kind(), false).await?;
     let db = d1::db(&c.app.env)?;
     if let Some(pid) = &parent {
-        let found: Option<String> = d1::stmt(
-            &db,
-            "SELECT id FROM comments WHERE id = ?1 AND post_id = ?2",
-            &[pid.into(), (&post.k).into()],
-        )?
-        .first(Some("id"))
-        .await?;
+        let found: Option<String> =
+            d1::stmt(&db, "SELECT id FROM comments WHERE id = ?1 AND post_id = ?2", &[pid.into(), (&post.k).into()])?
+                .first(Some("id"))
+                .await?;
         if found.is_none() {
             return Err(ApiError::invalid("parentId: no such comment on this Jes"));
         }

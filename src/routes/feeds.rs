@@ -12,8 +12,10 @@ use crate::domain::clock::DAY_MS;
 use crate::domain::{content, ids};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
-use crate::routes::shared::{fetch_list, list_at, load_visible, offset, post_feed, post_list_binds, raw_json, viewer_binds, Row, POST_JSON, VISIBLE};
 use crate::pipeline::ctx::Ctx;
+use crate::routes::shared::{
+    fetch_list, list_at, load_visible, offset, post_feed, post_list_binds, raw_json, viewer_binds, Row, POST_JSON, VISIBLE,
+};
 
 /// The live account named by the path, or 404.
 async fn account_id(c: &Ctx) -> ApiResult<String> {
@@ -65,7 +67,11 @@ pub async fn engage(c: Ctx) -> ApiResult<Response> {
         (true, false) => "DELETE FROM saves WHERE post_id = ?1 AND user_id = ?2",
     };
     let args: Vec<V> = if on {
-        if save { vec![(&post.k).into(), me.into(), now.into(), (&sid).into()] } else { vec![(&post.k).into(), me.into(), now.into()] }
+        if save {
+            vec![(&post.k).into(), me.into(), now.into(), (&sid).into()]
+        } else {
+            vec![(&post.k).into(), me.into(), now.into()]
+        }
     } else {
         vec![(&post.k).into(), me.into()]
     };
@@ -81,7 +87,8 @@ pub async fn engage(c: Ctx) -> ApiResult<Response> {
             d1::stmt(&db, &format!("SELECT id AS k, {column} AS n FROM posts WHERE id = ?1"), &[(&post.k).into()])?,
         ])
         .await?;
-    let n = out.last().map(|r| r.results::<Row>()).transpose()?.and_then(|rows| rows.into_iter().next()).map(|r| r.n).unwrap_or(0.0);
+    let n =
+        out.last().map(|r| r.results::<Row>()).transpose()?.and_then(|rows| rows.into_iter().next()).map(|r| r.n).unwrap_or(0.0);
     let body = if save { json!({ "saved": on, "saves": n as i64 }) } else { json!({ "liked": on, "likes": n as i64 }) };
     Ok(json(StatusCode::OK, &body))
 }
@@ -155,7 +162,9 @@ pub async fn search(c: Ctx) -> ApiResult<Response> {
             let page = c.page()?;
             let pattern = content::like_prefix(q.trim_start_matches('@'));
             const SQL: &str = concat!(
-                "SELECT u.username AS k, ", crate::author_sql!(), " AS j FROM users u WHERE u.deleted_at IS NULL ",
+                "SELECT u.username AS k, ",
+                crate::author_sql!(),
+                " AS j FROM users u WHERE u.deleted_at IS NULL ",
                 "AND (u.username LIKE ?6 ESCAPE '\\' OR u.display_name LIKE ?6 ESCAPE '\\') ",
                 "AND (?4 IS NULL OR u.username > ?4) ORDER BY u.username LIMIT ?5"
             );

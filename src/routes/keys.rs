@@ -126,9 +126,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     .await?;
     let written = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
     if written == 0 {
-        return Err(ApiError::Conflict(format!(
-            "api-keys: at most {MAX_ACTIVE_KEYS} active keys per account; revoke one first"
-        )));
+        return Err(ApiError::Conflict(format!("api-keys: at most {MAX_ACTIVE_KEYS} active keys per account; revoke one first")));
     }
     let body = CreatedKey {
         id,
@@ -209,8 +207,7 @@ impl KeyRow {
     }
 }
 
-const KEY_COLUMNS: &str =
-    "id, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str = "id, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at, last_used_at, revoked_at";
 
 /// GET /api/auth/api-keys (newest first)
 pub async fn list(c: Ctx) -> ApiResult<Response> {
@@ -255,9 +252,10 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
         .await?;
         let data = serde_json::json!({ "keyId": id, "at": rfc3339(now_ms()), "reason": "revoked by owner" });
         let (app2, user) = (app.clone(), principal.user_id.clone());
-        app.defer("notify revoked", async move {
-            crate::notify::notify(&app2, &user, Some(&id), crate::notify::REVOKED, data).await
-        });
+        app.defer(
+            "notify revoked",
+            async move { crate::notify::notify(&app2, &user, Some(&id), crate::notify::REVOKED, data).await },
+        );
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -272,14 +270,10 @@ pub async fn introspect(c: Ctx) -> ApiResult<Response> {
     let app = &c.app;
     let principal = c.who()?;
     let db = d1::db(&app.env)?;
-    let row: KeyRow = d1::stmt(
-        &db,
-        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
-        &[(&principal.id).into()],
-    )?
-    .first(None)
-    .await?
-    .ok_or(ApiError::InvalidApiKey)?;
+    let row: KeyRow = d1::stmt(&db, &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), &[(&principal.id).into()])?
+        .first(None)
+        .await?
+        .ok_or(ApiError::InvalidApiKey)?;
     let mut body = serde_json::to_value(row.response(now_ms()))?;
     let s = principal.standings;
     let mut limits = serde_json::json!({ "minute": s.minute });
@@ -332,14 +326,17 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
     let mut days: Days = rows
         .into_iter()
         .map(|r| {
-            (r.day as i64, Outcomes {
-                allowed: r.allowed as u32,
-                rate_limited: r.rate_limited as u32,
-                quota_exceeded: r.quota_exceeded as u32,
-                insufficient_scope: r.insufficient_scope as u32,
-                ip_not_allowed: r.ip_not_allowed as u32,
-                session_only: r.session_only as u32,
-            })
+            (
+                r.day as i64,
+                Outcomes {
+                    allowed: r.allowed as u32,
+                    rate_limited: r.rate_limited as u32,
+                    quota_exceeded: r.quota_exceeded as u32,
+                    insufficient_scope: r.insufficient_scope as u32,
+                    ip_not_allowed: r.ip_not_allowed as u32,
+                    session_only: r.session_only as u32,
+                },
+            )
         })
         .collect();
     // The key's Durable Object holds what has not been flushed yet.

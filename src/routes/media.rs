@@ -15,15 +15,14 @@ use crate::adapters::d1::{self, V};
 use crate::adapters::media::{self, Form};
 use crate::auth::scope::Scope;
 use crate::domain::content::{
-    self, body_text, declared_matches, etag_matches, hashtags, sniff, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES,
-    SNIFF_BYTES,
+    self, body_text, declared_matches, etag_matches, hashtags, sniff, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES, SNIFF_BYTES,
 };
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
+use crate::pipeline::ctx::Ctx;
 use crate::routes::posts::Draft;
 use crate::routes::shared::Row;
-use crate::pipeline::ctx::Ctx;
 
 /// A file this request put in R2, before its D1 row exists.
 pub struct Uploaded {
@@ -259,7 +258,11 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
             let batch = async {
                 let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
                 let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
-                if rows_deleted { forget(env, &keys).await? } else { purge(env, &keys).await? }
+                if rows_deleted {
+                    forget(env, &keys).await?
+                } else {
+                    purge(env, &keys).await?
+                }
                 Ok::<_, ApiError>(keys.len())
             };
             match batch.await {

@@ -14,9 +14,9 @@ use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
+use crate::pipeline::ctx::Ctx;
 use crate::routes::media::{self as media_routes, Uploaded};
 use crate::routes::shared::{author_of, guard_sql, is_guard_failure, load_own, load_visible, raw_json, str_field, Row};
-use crate::pipeline::ctx::Ctx;
 
 /// A Jes or JesClip about to be written.
 pub struct Draft {
@@ -57,7 +57,9 @@ pub async fn unattached(c: &Ctx, field: &str, id: &str, kind: &str) -> ApiResult
     let j: Option<String> = d1::stmt(
         &db,
         concat!(
-            "SELECT ", crate::media_sql!(), " AS j FROM media m WHERE m.id = ?1 AND m.owner_id = ?2 ",
+            "SELECT ",
+            crate::media_sql!(),
+            " AS j FROM media m WHERE m.id = ?1 AND m.owner_id = ?2 ",
             "AND m.post_id IS NULL AND m.content_type LIKE ?3 || '/%'"
         ),
         &[id.into(), (&c.who()?.user_id).into(), kind.into()],
@@ -237,7 +239,9 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
     }
     if let Err(e) = db.batch(stmts).await.map_err(ApiError::from) {
         if d.bounce_of.is_some() && d1::is_unique_violation(&e) {
-            return Err(ApiError::Conflict("bounce: this account already bounced this Jes; quote-bounce with content instead".into()));
+            return Err(ApiError::Conflict(
+                "bounce: this account already bounced this Jes; quote-bounce with content instead".into(),
+            ));
         }
         if is_guard_failure(&e) {
             return Err(ApiError::Conflict("mediaIds: a media item was attached to another Jes meanwhile".into()));
@@ -268,7 +272,10 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     let visibility = str_field(&body, "visibility")?.map(|v| Visibility::parse(v).map_err(ApiError::invalid)).transpose()?;
     let hub = if kind == "jes" && body.get("hub").is_some() { Some(hub_field(&body)?) } else { None };
     if text.is_none() && visibility.is_none() && hub.is_none() {
-        return Err(ApiError::invalid(format!("body: give at least one of {field}, visibility{}", if kind == "jes" { ", hub" } else { "" })));
+        return Err(ApiError::invalid(format!(
+            "body: give at least one of {field}, visibility{}",
+            if kind == "jes" { ", hub" } else { "" }
+        )));
     }
     let row = load_own(&c, &c.id, kind).await?;
     let mut data: Value = serde_json::from_str(&row.j)?;

@@ -14,8 +14,8 @@ use crate::domain::leak::{self, Verdict};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, MAX_JSON_BYTES};
 use crate::notify;
-use crate::routes::keys::revoke_hash;
 use crate::pipeline::ctx::Ctx;
+use crate::routes::keys::revoke_hash;
 
 pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
 pub const TOKEN_TYPE: &str = "jestha_api_key";
@@ -74,9 +74,13 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
             verdict.live = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| (e as i64) > now);
             if k.revoked_at.is_none() {
                 revoke_hash(&app, hash.clone()).await?;
-                d1::stmt(&db, "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", &[now.into(), (&k.id).into()])?
-                    .run()
-                    .await?;
+                d1::stmt(
+                    &db,
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                    &[now.into(), (&k.id).into()],
+                )?
+                .run()
+                .await?;
             }
             let data = serde_json::json!({
                 "keyId": k.id, "at": rfc3339(now), "url": item.url, "source": item.source, "wasLive": verdict.live,

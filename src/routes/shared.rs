@@ -245,7 +245,10 @@ pub async fn load_visible(c: &Ctx, id: &str, kind: &str, render: bool) -> ApiRes
 pub async fn load_own(c: &Ctx, id: &str, kind: &str) -> ApiResult<Row> {
     let row = load_visible(c, id, kind, false).await?;
     if row.o == 0.0 {
-        return Err(ApiError::Forbidden(format!("this {} belongs to another account", if kind == "jes" { "Jes" } else { "JesClip" })));
+        return Err(ApiError::Forbidden(format!(
+            "this {} belongs to another account",
+            if kind == "jes" { "Jes" } else { "JesClip" }
+        )));
     }
     Ok(row)
 }
