@@ -7,7 +7,7 @@
 
 use axum::http::Method;
 
-use crate::auth::guard::Access;
+use crate::auth::principal::Access;
 use crate::h;
 use crate::pipeline::Route;
 use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};

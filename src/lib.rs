@@ -26,7 +26,6 @@ pub mod durable;
 pub mod error;
 pub mod events;
 pub mod http;
-pub mod idempotency;
 pub mod log;
 pub mod mcp;
 pub mod notify;

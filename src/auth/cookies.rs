@@ -1,12 +1,26 @@
 //! The web UI's session transport: on signup and login the session token also
 //! goes into an HttpOnly cookie, with a CSRF double-submit cookie beside it that
 //! the page's script reads and echoes in `X-CSRF-Token` on unsafe requests.
-//! `guard::presented` reads both; this module only writes them. Pure: the CSRF
-//! value comes in as bytes.
+//! Their names, writing them, and reading one back (`presented` checks them).
+//! Pure: the CSRF value comes in as bytes.
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
-use super::guard::{CSRF_COOKIE, SESSION_COOKIE};
+pub const SESSION_COOKIE: &str = "jes_session";
+pub const CSRF_COOKIE: &str = "jes_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
 
 /// A client that sends `X-Session-Transport: cookie` (the web UI) gets the
 /// session only as a cookie: the token is left out of the JSON body, so the

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::auth::decide::route_denial;
-use crate::auth::guard::{Delegated, Principal};
+use crate::auth::principal::{Delegated, Principal};
 use crate::error::ApiResult;
 use crate::http::AppState;
 use crate::pipeline::ctx::Ctx;

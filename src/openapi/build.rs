@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::auth::guard::Access;
+use crate::auth::principal::Access;
 use crate::auth::scope::ScopeSet;
 
 const OPERATIONS: &str = include_str!("operations.json");

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::body::{is_json, read_body};
 use super::Route;
 use crate::auth::decide::CredentialKind;
-use crate::auth::guard::Principal;
+use crate::auth::principal::Principal;
 use crate::auth::scope::Scope;
 use crate::domain::page::{Page, PageQuery};
 use crate::error::{ApiError, ApiResult};

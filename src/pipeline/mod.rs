@@ -1,12 +1,14 @@
 //! The request pipeline of an HTTP Worker: a request is read (small bodies in
 //! full, `body`), matched against the Worker's route table (`router::find`),
-//! passed through the route's guard (`auth::guard`), Idempotency-Key for
+//! passed through the route's guard (`guard`), Idempotency-Key for
 //! authenticated POSTs (`idempotency`, inside the guard, so the account is
 //! known), and handed to its handler as a `Ctx` (`ctx`). The route table
 //! itself is the Worker's (`app::routes()`); nothing here knows its routes.
 
 pub mod body;
 pub mod ctx;
+pub mod guard;
+pub mod idempotency;
 pub mod router;
 
 use std::future::Future;
@@ -16,8 +18,9 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::guard::{guard, Access};
+use crate::auth::principal::Access;
 use crate::error::ApiError;
+use crate::pipeline::guard::guard;
 use ctx::{PathParams, Table, H};
 use router::{find, Found};
 
@@ -88,7 +91,7 @@ async fn route(table: &'static [Route], mut req: Request) -> Response {
     req.extensions_mut().insert(Table(table));
     let handler = r.handler;
     let inner = if r.idempotent {
-        Next::new(move |req| crate::idempotency::layer(req, Next::new(move |req| handler.call(req))))
+        Next::new(move |req| crate::pipeline::idempotency::layer(req, Next::new(move |req| handler.call(req))))
     } else {
         Next::new(move |req| handler.call(req))
     };

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::auth::guard::Access;
+use crate::auth::principal::Access;
 use crate::auth::scope::ScopeSet;
 use crate::domain::content::etag_matches;
 use crate::error::{ApiError, ApiResult};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
 use crate::adapters::webhooks::{allow_loopback, seal_secret};
-use crate::auth::guard::Principal;
+use crate::auth::principal::Principal;
 use crate::auth::scope::ScopeSet;
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
 use crate::domain::ids::ulid;
@@ -465,7 +465,7 @@ mod tests {
 
     #[test]
     fn every_webhook_route_needs_exactly_webhooks_manage() {
-        use crate::auth::guard::Access;
+        use crate::auth::principal::Access;
         use crate::auth::scope::Scope;
         let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
         assert_eq!(routes.len(), 8);

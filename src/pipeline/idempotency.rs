@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
-use crate::auth::guard::Principal;
+use crate::auth::principal::Principal;
 use crate::domain::clock::DAY_MS;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};

@@ -1,0 +1,93 @@
+//! The one place that decides who may call a route. Every route in
+//! `app::routes()` declares an `Access`; this middleware resolves the bearer
+//! credential (API key or session, told apart by prefix), asks the credential's
+//! Durable Object to run the checks in API.md's order and count the request,
+//! then hands the handler a `Principal`. Handlers never re-check.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::adapters::{d1, gate};
+use crate::auth::decide::route_denial;
+use crate::auth::presented::presented;
+use crate::auth::principal::{Access, Delegated, Principal};
+use crate::auth::scope::ScopeSet;
+use crate::auth::token;
+use crate::domain::limits::{header_fields, Standings};
+use crate::durable::protocol::GateRequest;
+use crate::error::ApiError;
+use crate::http::{client_ip, now_ms, AppState};
+use crate::pipeline::Next;
+
+fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response {
+    if let Some(s) = standings {
+        let now = now_ms() / 1000;
+        let h = res.headers_mut();
+        for (name, value) in header_fields(s, now) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(HeaderName::from_static(name), v);
+            }
+        }
+    }
+    res
+}
+
+/// The middleware every non-public route runs behind.
+pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
+    let Some(need) = access.need() else { return next.run(req).await };
+    if let Some(Delegated(principal)) = req.extensions().get::<Delegated>().cloned() {
+        if let Some(denial) = route_denial(principal.kind, principal.scopes.bits(), need) {
+            return denial.into_error(principal.kind).into_response();
+        }
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
+    let Some(app) = req.extensions().get::<AppState>().cloned() else {
+        return ApiError::internal("no AppState").into_response();
+    };
+    let p = match presented(req.method(), req.headers()) {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) if access == Access::Optional => return next.run(req).await,
+        Err(e) => return e.into_response(),
+    };
+    let hash = token::hash(&p.token);
+    let ip = client_ip(req.headers());
+    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need };
+    let mut reply = match gate::authorize(&app.env, &msg).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    for notice in reply.notices.drain(..) {
+        let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
+        crate::notify::defer_notice(&app, notice, ip.clone(), ua);
+    }
+    if let Some(denial) = reply.denial {
+        return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
+    }
+    let (Some(identity), Some(standings)) = (reply.identity, reply.standings) else {
+        return ApiError::internal("gate allowed without identity").into_response();
+    };
+    if reply.touch {
+        let env = app.env.clone();
+        let key_id = identity.id.clone();
+        app.defer("touch last_used_at", async move {
+            let db = d1::db(&env)?;
+            d1::stmt(&db, "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", &[now_ms().into(), (&key_id).into()])?
+                .run()
+                .await?;
+            Ok(())
+        });
+    }
+    req.extensions_mut().insert(Principal {
+        kind: identity.kind,
+        id: identity.id,
+        user_id: identity.user_id,
+        label: identity.label,
+        scopes: ScopeSet::from_bits(identity.scopes),
+        standings,
+        profile: identity.profile,
+    });
+    let res = next.run(req).await;
+    with_standings(res, Some(&standings))
+}
