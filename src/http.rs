@@ -70,6 +70,13 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// A response whose body is JSON text rendered by SQL.
+pub fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
 /// A list page: `{"items": […], "nextCursor": …|null}`.
 pub fn page<T: Serialize>(items: &[T], next: Option<String>) -> Response {
     #[derive(Serialize)]

@@ -17,19 +17,15 @@ use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
 
-pub const QUOTA_THRESHOLD: &str = "key.quota_threshold";
-pub const EXPIRING: &str = "key.expiring";
-pub const REVOKED: &str = "key.revoked";
-pub const LEAKED: &str = "key.leaked";
-pub const CANARY_USED: &str = "key.canary_used";
-
-fn event_type(kind: &str) -> Option<EventType> {
-    EventType::parse(kind).filter(|t| t.is_key_event())
-}
-
 /// Records one notice for `user_id` and, when it is about a key, the webhook
 /// event for that key's endpoints, atomically.
-pub async fn notify(app: &AppState, user_id: &str, key_id: Option<&str>, kind: &str, data: serde_json::Value) -> ApiResult<()> {
+pub async fn notify(
+    app: &AppState,
+    user_id: &str,
+    key_id: Option<&str>,
+    kind: EventType,
+    data: serde_json::Value,
+) -> ApiResult<()> {
     notify_env(&app.env, user_id, key_id, kind, data).await
 }
 
@@ -38,7 +34,7 @@ pub async fn notify_env(
     env: &worker::Env,
     user_id: &str,
     key_id: Option<&str>,
-    kind: &str,
+    kind: EventType,
     data: serde_json::Value,
 ) -> ApiResult<()> {
     let db = d1::db(env)?;
@@ -47,12 +43,9 @@ pub async fn notify_env(
     let mut batch = vec![d1::stmt(
         &db,
         "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &[(&id).into(), user_id.into(), key_id.into(), kind.into(), d1::V::T(&data.to_string()), now.into()],
+        &[(&id).into(), user_id.into(), key_id.into(), kind.as_str().into(), d1::V::T(&data.to_string()), now.into()],
     )?];
-    let event = match (event_type(kind), key_id) {
-        (Some(t), Some(_)) => Some(Event::new(t, user_id, now, data)),
-        _ => None,
-    };
+    let event = (kind.is_key_event() && key_id.is_some()).then(|| Event::new(kind, user_id, now, data));
     if let Some(e) = &event {
         batch.push(events::record(&db, e)?);
     }
@@ -101,7 +94,7 @@ pub async fn expiring_sweep(env: &worker::Env) -> ApiResult<usize> {
                 "secondsLeft": ((c.expires_at as i64 - now) / 1000).max(0),
                 "noticeSeconds": c.threshold as i64,
             });
-            notify_env(env, &c.user_id, Some(&c.key_id), EXPIRING, data).await?;
+            notify_env(env, &c.user_id, Some(&c.key_id), EventType::KeyExpiring, data).await?;
             sent += 1;
         }
     }
@@ -116,11 +109,11 @@ pub fn defer_notice(app: &AppState, notice: Notice, ip: Option<String>, user_age
         match notice {
             Notice::QuotaThreshold { key_id, user_id, percent, used, quota } => {
                 let data = serde_json::json!({ "keyId": key_id, "percent": percent, "used": used, "quota": quota, "at": now });
-                notify(&app2, &user_id, Some(&key_id), QUOTA_THRESHOLD, data).await
+                notify(&app2, &user_id, Some(&key_id), EventType::KeyQuotaThreshold, data).await
             }
             Notice::CanaryUsed { key_id, user_id } => {
                 let data = serde_json::json!({ "keyId": key_id, "at": now, "ip": ip, "userAgent": user_agent });
-                notify(&app2, &user_id, Some(&key_id), CANARY_USED, data).await
+                notify(&app2, &user_id, Some(&key_id), EventType::KeyCanaryUsed, data).await
             }
         }
     });

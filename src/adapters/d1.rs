@@ -60,6 +60,24 @@ pub fn is_unique_violation(e: &ApiError) -> bool {
     matches!(e, ApiError::Internal(m) if m.contains("UNIQUE constraint failed"))
 }
 
+/// A 0/1 column (SQLite has no booleans) as a `bool`.
+pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(<f64 as serde::Deserialize>::deserialize(d)? != 0.0)
+}
+
+/// `SELECT json('') WHERE NOT (cond)`: a batch statement that aborts the whole
+/// batch (malformed JSON is a runtime error) unless `cond` holds. D1 batches
+/// are transactions, so a guard makes a multi-statement write all-or-nothing
+/// on a condition that only the database can check race-free.
+pub fn guard_sql(cond: &str) -> String {
+    format!("SELECT json('') WHERE NOT ({cond})")
+}
+
+/// True when a batch failed on a `guard_sql` statement.
+pub fn is_guard_failure(e: &ApiError) -> bool {
+    matches!(e, ApiError::Internal(m) if m.contains("malformed JSON"))
+}
+
 /// One page of `select` (which ends in a `WHERE` on its owner, bound as ?1),
 /// newest first, keyset-paginated by `id`: the rows and the next cursor.
 pub async fn newest_first<T: serde::de::DeserializeOwned + HasId>(

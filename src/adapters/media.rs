@@ -22,6 +22,12 @@ fn bucket(env: &Env) -> ApiResult<Bucket> {
     env.bucket(BINDING).map_err(ApiError::from)
 }
 
+/// An R2 object's key, as a D1 row names it (`SELECT r2_key …`).
+#[derive(serde::Deserialize)]
+pub struct R2Key {
+    pub r2_key: String,
+}
+
 /// A parsed `multipart/form-data` body.
 pub struct Form(FormData);
 

@@ -12,7 +12,8 @@ use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{
-    self as wh, DeliveryJob, Health, Job, Outcome, Sealed, Verdict, DEFAULT_DELAYS, DISABLED_FAILING, DISABLED_GONE,
+    self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Sealed, Verdict, DEFAULT_DELAYS, DISABLED_FAILING,
+    DISABLED_GONE,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, EventType};
@@ -457,7 +458,7 @@ async fn load_target(db: &worker::D1Database, delivery_id: &str, now: i64) -> Ap
 struct AttemptRecord<'a> {
     job: &'a DeliveryJob,
     attempt: u32,
-    status: &'static str,
+    status: DeliveryStatus,
     code: Option<u16>,
     duration_ms: Option<i64>,
     error: Option<String>,
@@ -476,7 +477,7 @@ fn attempt_insert(db: &worker::D1Database, r: &AttemptRecord<'_>) -> ApiResult<w
             (&r.job.event_id).into(),
             (&r.job.event_type).into(),
             i64::from(r.attempt).into(),
-            r.status.into(),
+            r.status.as_str().into(),
             r.code.map(i64::from).into(),
             r.duration_ms.into(),
             r.error.as_deref().into(),
@@ -511,7 +512,7 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
     let Some(t) = load_target(&db, &job.delivery_id, now).await? else {
         return Ok(Action::Ack); // the endpoint was deleted
     };
-    if t.status != "pending" {
+    if t.status != DeliveryStatus::Pending.as_str() {
         return Ok(Action::Ack); // a duplicate message of a finished delivery
     }
     let attempt = t.attempts as u32 + 1;
@@ -519,13 +520,14 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
         let rec = AttemptRecord {
             job,
             attempt: attempt.max(1),
-            status: "dead",
+            status: DeliveryStatus::Dead,
             code: None,
             duration_ms: None,
             error: Some(why.into()),
             now,
         };
-        db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, "dead", attempt, now)?]).await?;
+        db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, DeliveryStatus::Dead, attempt, now)?])
+            .await?;
         return Ok(Action::Ack);
     }
     let (outcome, duration) = match wh::validate_url(&t.url, allow_loopback(env)) {
@@ -550,9 +552,9 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
     };
     let now = now_ms();
     let (attempt_status, delivery_status) = match verdict {
-        Verdict::Delivered => ("succeeded", "succeeded"),
-        Verdict::Gone => ("dead", "dead"),
-        Verdict::RetryIn(_) | Verdict::GiveUp => ("failed", "pending"),
+        Verdict::Delivered => (DeliveryStatus::Succeeded, DeliveryStatus::Succeeded),
+        Verdict::Gone => (DeliveryStatus::Dead, DeliveryStatus::Dead),
+        Verdict::RetryIn(_) | Verdict::GiveUp => (DeliveryStatus::Failed, DeliveryStatus::Pending),
     };
     let rec = AttemptRecord { job, attempt, status: attempt_status, code, duration_ms: duration, error, now };
     let endpoint = match verdict {
@@ -591,14 +593,14 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
 fn delivery_update(
     db: &worker::D1Database,
     id: &str,
-    status: &str,
+    status: DeliveryStatus,
     attempts: u32,
     now: i64,
 ) -> ApiResult<worker::D1PreparedStatement> {
     d1::stmt(
         db,
         "UPDATE webhook_deliveries SET status = ?1, attempts = MAX(attempts, ?2), updated_at = ?3 WHERE id = ?4",
-        &[status.into(), i64::from(attempts).into(), now.into(), id.into()],
+        &[status.as_str().into(), i64::from(attempts).into(), now.into(), id.into()],
     )
 }
 
@@ -632,7 +634,7 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
         }
         Job::Deliver(d) => {
             let Some(t) = load_target(&db, &d.delivery_id, now).await? else { return Ok(Action::Ack) };
-            if t.status != "pending" {
+            if t.status != DeliveryStatus::Pending.as_str() {
                 return Ok(Action::Ack);
             }
             let last = if t.attempts > 0.0 {
@@ -646,7 +648,7 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
                 let rec = AttemptRecord {
                     job: d,
                     attempt: 1,
-                    status: "dead",
+                    status: DeliveryStatus::Dead,
                     code: None,
                     duration_ms: None,
                     error: Some("not delivered: the queue gave up on it".into()),
@@ -660,8 +662,9 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
                  consecutive_dead = consecutive_dead + 1 WHERE id = ?2 RETURNING failing_since, consecutive_dead",
                 &[now.into(), (&d.endpoint_id).into()],
             )?;
-            let results =
-                db.batch(vec![last, delivery_update(&db, &d.delivery_id, "dead", t.attempts as u32, now)?, counted]).await?;
+            let results = db
+                .batch(vec![last, delivery_update(&db, &d.delivery_id, DeliveryStatus::Dead, t.attempts as u32, now)?, counted])
+                .await?;
             #[derive(Deserialize)]
             struct Counted {
                 failing_since: Option<f64>,

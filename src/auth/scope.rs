@@ -22,11 +22,18 @@ pub struct ScopeInfo {
     pub routes: &'static [&'static str],
 }
 
+/// A scope is written as its name (`write:jes`).
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Serialize)]
 pub struct Preset {
     pub name: &'static str,
     pub description: &'static str,
-    pub scopes: &'static [&'static str],
+    pub scopes: &'static [Scope],
 }
 
 impl Scope {
@@ -96,21 +103,25 @@ impl Scope {
 }
 
 pub const PRESETS: [Preset; 4] = [
-    Preset { name: "scheduler", description: "A scheduling tool that posts on a cron.", scopes: &["write:jes", "write:jesclip"] },
+    Preset {
+        name: "scheduler",
+        description: "A scheduling tool that posts on a cron.",
+        scopes: &[Scope::WriteJes, Scope::WriteJesclip],
+    },
     Preset {
         name: "moderation",
         description: "A moderation dashboard that watches comments and manages its own webhook endpoints.",
-        scopes: &["read:comment", "read:engagement", "webhooks:manage"],
+        scopes: &[Scope::ReadComment, Scope::ReadEngagement, Scope::WebhooksManage],
     },
     Preset {
         name: "cross-poster",
         description: "A cross-poster that publishes elsewhere first.",
-        scopes: &["write:jes", "write:comment"],
+        scopes: &[Scope::WriteJes, Scope::WriteComment],
     },
     Preset {
         name: "read-only",
         description: "Dashboards and analytics that must never publish.",
-        scopes: &["read:comment", "read:engagement"],
+        scopes: &[Scope::ReadComment, Scope::ReadEngagement],
     },
 ];
 
@@ -167,7 +178,7 @@ impl ScopeSet {
             (None, Some(p)) => PRESETS
                 .iter()
                 .find(|pr| pr.name == p)
-                .map(|pr| ScopeSet::of(&pr.scopes.iter().filter_map(|s| Scope::parse(s)).collect::<Vec<_>>()))
+                .map(|pr| ScopeSet::of(pr.scopes))
                 .ok_or_else(|| format!("preset: unknown preset '{p}'")),
             (Some(list), None) => {
                 if list.is_empty() {

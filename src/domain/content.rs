@@ -15,6 +15,40 @@ pub const MAX_HASHTAGS: usize = 10;
 /// Longest hashtag, in characters (without the `#`).
 pub const MAX_HASHTAG_CHARS: usize = 50;
 
+/// What a post is: the `kind` column of `posts`. Routes under
+/// `/api/jesclips` act on JesClips, the rest on Jes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostKind {
+    Jes,
+    Jesclip,
+}
+
+impl PostKind {
+    pub fn of_path(path: &str) -> PostKind {
+        if path.starts_with("/api/jesclips") {
+            PostKind::Jesclip
+        } else {
+            PostKind::Jes
+        }
+    }
+
+    /// As stored, and as the `type` field of a rendered post.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostKind::Jes => "jes",
+            PostKind::Jesclip => "jesclip",
+        }
+    }
+
+    /// As messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PostKind::Jes => "Jes",
+            PostKind::Jesclip => "JesClip",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
     /// Everyone, signed in or not.
@@ -56,7 +90,7 @@ pub struct Viewer {
 /// The visibility decision. A deleted Jes (or one whose author deleted their
 /// account) is seen by no one; everything else by its visibility. Routes answer
 /// 404 for anything this refuses, never 403, so existence does not leak.
-/// The list queries in `routes::shared::VISIBLE` encode the same rule in SQL.
+/// The list queries in `routes::content::sql::VISIBLE` encode the same rule in SQL.
 pub fn may_see(visibility: Visibility, deleted: bool, viewer: Viewer) -> bool {
     if deleted {
         return false;

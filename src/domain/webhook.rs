@@ -472,6 +472,30 @@ impl Health {
     }
 }
 
+/// Where a delivery stands (`webhook_deliveries.status`), and how one
+/// attempt ended (`webhook_attempts.status`: never `Pending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not delivered yet; more attempts may follow.
+    Pending,
+    Succeeded,
+    /// An attempt that failed; its delivery stays pending.
+    Failed,
+    /// Given up on: gone, blocked, or the schedule spent.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+}
+
 /// Why an endpoint is disabled, as the API shows it.
 pub const DISABLED_GONE: &str = "gone";
 pub const DISABLED_FAILING: &str = "failing";

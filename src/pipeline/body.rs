@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::Next;
 use crate::error::{ApiError, ApiResult};
 use crate::http::MAX_JSON_BYTES;
+use serde_json::Value;
 
 /// Twice the largest JSON body: an oversized JSON request is still read in
 /// full before its 413.
@@ -66,6 +67,15 @@ pub async fn read_body(mut body: Body, limit: usize) -> ApiResult<Bytes> {
         return Err(ApiError::PayloadTooLarge(format!("body: larger than {limit} bytes")));
     }
     Ok(Bytes::from(buf))
+}
+
+/// A string field of a JSON object body: absent or null is `None`.
+pub fn str_field<'a>(body: &'a Value, name: &str) -> ApiResult<Option<&'a str>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!("{name}: must be a string"))),
+    }
 }
 
 #[cfg(test)]

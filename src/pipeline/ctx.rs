@@ -22,6 +22,7 @@ use super::Route;
 use crate::auth::decide::CredentialKind;
 use crate::auth::principal::Principal;
 use crate::auth::scope::Scope;
+use crate::domain::content::PostKind;
 use crate::domain::page::{Page, PageQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{parse_json, AppState, MAX_JSON_BYTES};
@@ -120,12 +121,8 @@ impl Ctx {
     }
 
     /// Routes under `/api/jesclips` act on JesClips, the rest on Jes.
-    pub fn kind(&self) -> &'static str {
-        if self.path.starts_with("/api/jesclips") {
-            "jesclip"
-        } else {
-            "jes"
-        }
+    pub fn kind(&self) -> PostKind {
+        PostKind::of_path(&self.path)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

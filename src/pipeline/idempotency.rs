@@ -31,7 +31,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
 use crate::pipeline::body::read_body;
 use crate::pipeline::Next;
-use crate::routes::shared::Row;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -87,6 +86,19 @@ pub fn boundary(content_type: &str) -> Option<&str> {
         let (k, v) = p.split_once('=')?;
         k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
     })
+}
+
+/// The `state` of a claimed key whose request has not finished.
+const RUNNING: &str = "running";
+
+/// An `idempotency_keys` row, as read after a lost claim.
+#[derive(serde::Deserialize)]
+struct StoredRow {
+    fingerprint: String,
+    state: Option<String>,
+    status: f64,
+    body: String,
+    created_at: f64,
 }
 
 /// A stored key, as read after a lost claim.
@@ -197,9 +209,9 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
             claimed_at = Some(now);
             break;
         }
-        let row: Option<Row> = d1::stmt(
+        let row: Option<StoredRow> = d1::stmt(
             &db,
-            "SELECT fingerprint AS k, state AS v, coalesce(status, 0) AS n, coalesce(body, '') AS x, created_at AS o \
+            "SELECT fingerprint, state, coalesce(status, 0) AS status, coalesce(body, '') AS body, created_at \
              FROM idempotency_keys WHERE account_id = ?1 AND key = ?2",
             &[account.into(), V::T(&key)],
         )?
@@ -207,11 +219,11 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         .await?;
         let Some(row) = row else { continue };
         let stored = Stored {
-            fingerprint: row.k,
-            running: row.v.as_deref() == Some("running"),
-            status: row.n as u16,
-            body: row.x.unwrap_or_default(),
-            created_at: row.o as i64,
+            fingerprint: row.fingerprint,
+            running: row.state.as_deref() == Some(RUNNING),
+            status: row.status as u16,
+            body: row.body,
+            created_at: row.created_at as i64,
         };
         match decide(&stored, &fp, now) {
             Decision::Replay { status, body } => return Ok(replay(status, body)),

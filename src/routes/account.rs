@@ -11,29 +11,14 @@ use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::decide::CredentialKind;
 use crate::auth::password::{Stored, ITERATIONS};
-use crate::domain::clock::rfc3339;
+
 use crate::domain::validate;
 use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
+use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::accounts::UserResponse;
-use crate::routes::shared::{str_field, Row};
-
-/// The caller's account as a `Row`: k id, j username, v email, x display
-/// name, n created_at.
-async fn user(c: &Ctx) -> ApiResult<Row> {
-    let db = d1::db(&c.app.env)?;
-    let row: Option<Row> = d1::stmt(
-        &db,
-        "SELECT id AS k, username AS j, email AS v, display_name AS x, created_at AS n FROM users \
-         WHERE id = ?1 AND deleted_at IS NULL",
-        &[(&c.who()?.user_id).into()],
-    )?
-    .first(None)
-    .await?;
-    row.ok_or(ApiError::NotFound)
-}
+use crate::routes::accounts::load_user;
 
 /// Checks `currentPassword` against the account's stored hash (403 when
 /// wrong). Throttled per session like logins (429 once `LOGIN_MAX_FAILURES`
@@ -108,34 +93,27 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
         revoke_all(&c, false, Some(&me.id)).await?;
     }
     refresh_all(&c).await?;
-    let u = user(&c).await?;
-    let res = UserResponse {
-        id: u.k,
-        username: u.j,
-        email: u.v.unwrap_or_default(),
-        display_name: u.x.unwrap_or_default(),
-        created_at: rfc3339(u.n as i64),
-    };
-    Ok(json(StatusCode::OK, &res))
+    let user = load_user(&db, &me.user_id).await?;
+    Ok(json(StatusCode::OK, &user))
 }
 
 /// The account's live credentials: (kind, id, token hash); keys only with `keys`.
 async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, String, String)>> {
     let db = d1::db(&c.app.env)?;
     let sql = if keys {
-        "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-         UNION ALL SELECT id AS k, token_hash AS j, 'key' AS v FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL"
+        "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+         UNION ALL SELECT id, token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL"
     } else {
-        "SELECT id AS k, token_hash AS j, 'session' AS v FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
+        "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
     };
-    let rows: Vec<Row> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let kind = if r.v.as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
-            (kind, r.k, r.j)
-        })
-        .collect())
+    #[derive(serde::Deserialize)]
+    struct Live {
+        id: String,
+        token_hash: String,
+        kind: CredentialKind,
+    }
+    let rows: Vec<Live> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
+    Ok(rows.into_iter().map(|r| (r.kind, r.id, r.token_hash)).collect())
 }
 
 /// Revokes the account's live sessions (but `keep`) and, with `keys`, its

@@ -227,6 +227,19 @@ pub async fn logout(c: Ctx) -> ApiResult<Response> {
     Ok(res)
 }
 
+/// The live account `id` as the API shows it (404 once deleted).
+pub async fn load_user(db: &worker::D1Database, id: &str) -> ApiResult<UserResponse> {
+    let row = d1::stmt(
+        db,
+        "SELECT id, username, email, display_name, password_hash, created_at FROM users WHERE id = ?1 AND deleted_at IS NULL",
+        &[id.into()],
+    )?
+    .first::<UserRow>(None)
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(row.public())
+}
+
 /// GET /api/auth/me: answered from the profile cached with the credential.
 pub async fn me(c: Ctx) -> ApiResult<Response> {
     let app = &c.app;
@@ -242,15 +255,7 @@ pub async fn me(c: Ctx) -> ApiResult<Response> {
         return Ok(json(StatusCode::OK, &user));
     }
     let db = d1::db(&app.env)?;
-    let row = d1::stmt(
-        &db,
-        "SELECT id, username, email, display_name, password_hash, created_at FROM users WHERE id = ?1 AND deleted_at IS NULL",
-        &[(&principal.user_id).into()],
-    )?
-    .first::<UserRow>(None)
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    Ok(json(StatusCode::OK, &row.public()))
+    Ok(json(StatusCode::OK, &load_user(&db, &principal.user_id).await?))
 }
 
 // --- Web UI session cookies (issue 8) -------------------------------------

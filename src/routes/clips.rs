@@ -6,12 +6,13 @@
 
 use axum::response::Response;
 
+use crate::domain::content::PostKind;
 use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS};
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
 use crate::routes::media::{read_form, upload_all, Want};
 use crate::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
-use crate::routes::shared::str_field;
 
 /// POST /api/jesclips: multipart (`video`, `caption`, `visibility`), or JSON
 /// `{mediaId, caption, visibility}` naming a video uploaded with
@@ -25,8 +26,16 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         let media_id = str_field(&body, "mediaId")?
             .ok_or_else(|| ApiError::invalid("mediaId: required (or upload multipart with a video file)"))?;
         let attach = vec![unattached(&c, "mediaId", media_id, "video").await?];
-        let draft =
-            Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach, uploads: vec![] };
+        let draft = Draft {
+            kind: PostKind::Jesclip,
+            content: caption,
+            visibility,
+            hub: None,
+            tags,
+            bounce_of: None,
+            attach,
+            uploads: vec![],
+        };
         return publish(&c, draft).await;
     }
     let form = read_form(&mut c).await?;
@@ -42,7 +51,15 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         return Err(ApiError::invalid("video: exactly one video file is required"));
     }
     let uploads = upload_all(&c, "video", &files, Want::Video).await?;
-    let draft =
-        Draft { kind: "jesclip", content: caption, visibility, hub: None, tags, bounce_of: None, attach: vec![], uploads };
+    let draft = Draft {
+        kind: PostKind::Jesclip,
+        content: caption,
+        visibility,
+        hub: None,
+        tags,
+        bounce_of: None,
+        attach: vec![],
+        uploads,
+    };
     publish(&c, draft).await
 }

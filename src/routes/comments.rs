@@ -13,9 +13,11 @@ use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
+use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
+use crate::routes::content::list::fetch_list;
+use crate::routes::content::load::{author_of, load_visible};
 use crate::routes::posts::text_field;
-use crate::routes::shared::{author_of, fetch_list, load_visible, str_field};
 
 /// A comment as the API returns it (`c` = comments, `u` = its author). Keep
 /// in step with `render_new` below (tests compare the two).
@@ -46,7 +48,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let db = d1::db(&c.app.env)?;
     if let Some(pid) = &parent {
         let found: Option<String> =
-            d1::stmt(&db, "SELECT id FROM comments WHERE id = ?1 AND post_id = ?2", &[pid.into(), (&post.k).into()])?
+            d1::stmt(&db, "SELECT id FROM comments WHERE id = ?1 AND post_id = ?2", &[pid.into(), (&post.id).into()])?
                 .first(Some("id"))
                 .await?;
         if found.is_none() {
@@ -59,7 +61,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let id = ids::ulid(now, random_bytes());
     let via = p.via();
     let mut data = json!({
-        "id": id, "postId": post.k, "parentId": parent, "content": content,
+        "id": id, "postId": post.id, "parentId": parent, "content": content,
         "author": author, "createdAt": ts(now),
     });
     if let Some(label) = via {
@@ -67,7 +69,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     }
     // The event goes to the account whose Jes was commented on: it may see
     // every comment there, and a moderation key watches exactly this.
-    let post_author = serde_json::from_str::<Value>(&post.j)?["author"]["id"].as_str().unwrap_or_default().to_string();
+    let post_author = serde_json::from_str::<Value>(&post.json)?["author"]["id"].as_str().unwrap_or_default().to_string();
     let ev = Event::new(EventType::CommentCreated, &post_author, now, data.clone());
     db.batch(vec![
         d1::stmt(
@@ -76,7 +78,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             &[
                 (&id).into(),
-                (&post.k).into(),
+                (&post.id).into(),
                 parent.as_ref().into(),
                 (&p.user_id).into(),
                 (&content).into(),
@@ -88,7 +90,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         d1::stmt(
             &db,
             "UPDATE posts SET comment_count = (SELECT COUNT(*) FROM comments WHERE post_id = ?1) WHERE id = ?1",
-            &[(&post.k).into()],
+            &[(&post.id).into()],
         )?,
         events::record(&db, &ev)?,
     ])
@@ -110,6 +112,6 @@ pub async fn list(c: Ctx) -> ApiResult<Response> {
         "WHERE c.post_id = ?3 AND u.deleted_at IS NULL AND (?1 IS NULL OR c.id > ?1) ",
         "AND (?4 IS NULL OR c.parent_id = ?4) ORDER BY c.id LIMIT ?2"
     );
-    let args = [page.after.as_ref().into(), i64::from(page.limit + 1).into(), V::T(&post.k), parent.as_deref().into()];
+    let args = [page.after.as_ref().into(), i64::from(page.limit + 1).into(), V::T(&post.id), parent.as_deref().into()];
     fetch_list(&c, SQL, &page, &args).await
 }

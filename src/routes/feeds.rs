@@ -11,11 +11,12 @@ use crate::adapters::d1::{self, V};
 use crate::domain::clock::DAY_MS;
 use crate::domain::{content, ids};
 use crate::error::{ApiError, ApiResult};
+use crate::http::raw_json;
 use crate::http::{json, now_ms};
 use crate::pipeline::ctx::Ctx;
-use crate::routes::shared::{
-    fetch_list, list_at, load_visible, offset, post_feed, post_list_binds, raw_json, viewer_binds, Row, POST_JSON, VISIBLE,
-};
+use crate::routes::content::list::{fetch_list, list_at, offset, post_feed, post_list_binds, viewer_binds, ListItem};
+use crate::routes::content::load::load_visible;
+use crate::routes::content::sql::{POST_JSON, VISIBLE};
 
 /// The live account named by the path, or 404.
 async fn account_id(c: &Ctx) -> ApiResult<String> {
@@ -48,6 +49,12 @@ pub async fn follow(c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &json!({ "username": c.id.to_ascii_lowercase(), "following": on })))
 }
 
+/// A like or save count, read back in the writing batch.
+#[derive(serde::Deserialize)]
+struct Count {
+    count: f64,
+}
+
 /// POST|DELETE /api/posts/{id}/like and /save (and the JesClip twins): sets
 /// the caller's like or save on a Jes it may see and answers the new state
 /// with the exact count (recounted in the same batch).
@@ -68,12 +75,12 @@ pub async fn engage(c: Ctx) -> ApiResult<Response> {
     };
     let args: Vec<V> = if on {
         if save {
-            vec![(&post.k).into(), me.into(), now.into(), (&sid).into()]
+            vec![(&post.id).into(), me.into(), now.into(), (&sid).into()]
         } else {
-            vec![(&post.k).into(), me.into(), now.into()]
+            vec![(&post.id).into(), me.into(), now.into()]
         }
     } else {
-        vec![(&post.k).into(), me.into()]
+        vec![(&post.id).into(), me.into()]
     };
     let db = d1::db(&c.app.env)?;
     let out = db
@@ -82,13 +89,18 @@ pub async fn engage(c: Ctx) -> ApiResult<Response> {
             d1::stmt(
                 &db,
                 &format!("UPDATE posts SET {column} = (SELECT COUNT(*) FROM {table} WHERE post_id = ?1) WHERE id = ?1"),
-                &[(&post.k).into()],
+                &[(&post.id).into()],
             )?,
-            d1::stmt(&db, &format!("SELECT id AS k, {column} AS n FROM posts WHERE id = ?1"), &[(&post.k).into()])?,
+            d1::stmt(&db, &format!("SELECT {column} AS count FROM posts WHERE id = ?1"), &[(&post.id).into()])?,
         ])
         .await?;
-    let n =
-        out.last().map(|r| r.results::<Row>()).transpose()?.and_then(|rows| rows.into_iter().next()).map(|r| r.n).unwrap_or(0.0);
+    let n = out
+        .last()
+        .map(|r| r.results::<Count>())
+        .transpose()?
+        .and_then(|rows| rows.into_iter().next())
+        .map(|r| r.count)
+        .unwrap_or(0.0);
     let body = if save { json!({ "saved": on, "saves": n as i64 }) } else { json!({ "liked": on, "likes": n as i64 }) };
     Ok(json(StatusCode::OK, &body))
 }
@@ -139,7 +151,7 @@ pub async fn trending(c: Ctx) -> ApiResult<Response> {
     let mut args = viewer_binds(&c);
     args.extend([V::I(at.into()), V::I(i64::from(page.limit + 1)), V::I(now - DAY_MS), V::I(now - 7 * DAY_MS)]);
     let db = d1::db(&c.app.env)?;
-    let rows: Vec<Row> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
+    let rows: Vec<ListItem> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
     Ok(list_at(rows, &page, at))
 }
 
@@ -184,7 +196,7 @@ pub async fn search(c: Ctx) -> ApiResult<Response> {
             let pattern = content::like_prefix(&tag);
             args.push(V::T(&pattern));
             let db = d1::db(&c.app.env)?;
-            let rows: Vec<Row> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
+            let rows: Vec<ListItem> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
             Ok(list_at(rows, &page, at))
         }
         _ => Err(ApiError::invalid("type: must be one of jes, users, hashtags")),

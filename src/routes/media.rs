@@ -12,17 +12,18 @@ use web_sys::File;
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
-use crate::adapters::media::{self, Form};
+use crate::adapters::media::{self, Form, R2Key};
 use crate::auth::scope::Scope;
 use crate::domain::content::{
-    self, body_text, declared_matches, etag_matches, hashtags, sniff, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES, SNIFF_BYTES,
+    self, body_text, declared_matches, etag_matches, hashtags, sniff, PostKind, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES,
+    SNIFF_BYTES,
 };
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::pipeline::ctx::Ctx;
+use crate::routes::content::load::seen;
 use crate::routes::posts::Draft;
-use crate::routes::shared::Row;
 
 /// A file this request put in R2, before its D1 row exists.
 pub struct Uploaded {
@@ -171,7 +172,7 @@ pub async fn jes_draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
         return Err(ApiError::invalid("content: must not be empty"));
     }
     let uploads = upload_all(c, "media", &files, Want::Image).await?;
-    Ok(Draft { kind: "jes", content, visibility, hub, tags, bounce_of: None, attach: vec![], uploads })
+    Ok(Draft { kind: PostKind::Jes, content, visibility, hub, tags, bounce_of: None, attach: vec![], uploads })
 }
 
 /// POST /api/media: one image or video (`file`) for a later Jes's `mediaIds`
@@ -240,24 +241,24 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     // once; the trash's keys are checked first (`purge`), and not counted.
     let steps: [(&str, &[V], bool); 3] = [
         (
-            "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key AS k",
+            "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key",
             &[V::I(BATCH), V::I(now - orphan_ms)],
             true,
         ),
         (
-            "DELETE FROM media WHERE id IN (SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1) RETURNING r2_key AS k",
+            "DELETE FROM media WHERE id IN (SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1) RETURNING r2_key",
             &[V::I(BATCH)],
             true,
         ),
-        ("SELECT r2_key AS k FROM media_trash WHERE purge_after <= ?2 ORDER BY purge_after LIMIT ?1", &[V::I(BATCH), V::I(now)], false),
+        ("SELECT r2_key FROM media_trash WHERE purge_after <= ?2 ORDER BY purge_after LIMIT ?1", &[V::I(BATCH), V::I(now)], false),
     ];
     let mut swept = 0;
     let mut first_error = None;
     for (sql, args, rows_deleted) in steps {
         for _ in 0..ROUNDS {
             let batch = async {
-                let rows: Vec<Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
-                let keys: Vec<String> = rows.into_iter().map(|r| r.k).collect();
+                let rows: Vec<R2Key> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+                let keys: Vec<String> = rows.into_iter().map(|r| r.r2_key).collect();
                 if rows_deleted {
                     forget(env, &keys).await?
                 } else {
@@ -295,9 +296,9 @@ pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
     }
     let db = d1::db(env)?;
     let list = serde_json::to_string(keys)?;
-    let unnamed: Vec<Row> = d1::stmt(
+    let unnamed: Vec<R2Key> = d1::stmt(
         &db,
-        "SELECT j.value AS k FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
+        "SELECT j.value AS r2_key FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
         &[(&list).into()],
     )?
     .all()
@@ -313,7 +314,7 @@ pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
     )?
     .run()
     .await?;
-    forget(env, &unnamed.into_iter().map(|r| r.k).collect::<Vec<_>>()).await
+    forget(env, &unnamed.into_iter().map(|r| r.r2_key).collect::<Vec<_>>()).await
 }
 
 /// Deletes the objects of `keys`, which no media row names, then their
@@ -367,23 +368,40 @@ fn set(res: &mut Response, name: header::HeaderName, value: &str) {
     }
 }
 
+/// A media item as `get` reads it: the object, and what the visibility
+/// decision needs (the Jes it is on, or for an unattached upload its owner).
+#[derive(serde::Deserialize)]
+struct MediaRow {
+    r2_key: String,
+    content_type: String,
+    size: f64,
+    etag: Option<String>,
+    visibility: Option<String>,
+    #[serde(deserialize_with = "d1::flag")]
+    is_owner: bool,
+    #[serde(deserialize_with = "d1::flag")]
+    follows_author: bool,
+    #[serde(deserialize_with = "d1::flag")]
+    deleted: bool,
+}
+
 /// GET /api/media/{id}: the object, to anyone who may see the Jes it belongs
 /// to (no credential needed for a PUBLIC Jes); an unattached upload only to its
 /// owner. Anything else is a 404.
 pub async fn get(c: Ctx) -> ApiResult<Response> {
     const SQL: &str = concat!(
-        "SELECT m.r2_key AS k, m.content_type AS j, m.size AS n, m.etag AS x, ",
-        "coalesce(p.visibility, 'PRIVATE') AS v, (coalesce(p.author_id, m.owner_id) IS ?1) AS o, ",
-        "EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = p.author_id) AS f, ",
-        "(p.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS d ",
+        "SELECT m.r2_key, m.content_type, m.size, m.etag, ",
+        "coalesce(p.visibility, 'PRIVATE') AS visibility, (coalesce(p.author_id, m.owner_id) IS ?1) AS is_owner, ",
+        "EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = p.author_id) AS follows_author, ",
+        "(p.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS deleted ",
         "FROM media m LEFT JOIN posts p ON p.id = m.post_id ",
         "JOIN users u ON u.id = coalesce(p.author_id, m.owner_id) WHERE m.id = ?2"
     );
     let db = d1::db(&c.app.env)?;
-    let row: Option<Row> = d1::stmt(&db, SQL, &[c.viewer().into(), V::T(&c.id)])?.first(None).await?;
-    let row = row.filter(Row::visible).ok_or(ApiError::NotFound)?;
-    let size = row.n as u64;
-    let etag = row.x.clone().unwrap_or_default();
+    let row: Option<MediaRow> = d1::stmt(&db, SQL, &[c.viewer().into(), V::T(&c.id)])?.first(None).await?;
+    let row = row.filter(|r| seen(r.visibility.as_deref(), r.deleted, r.is_owner, r.follows_author)).ok_or(ApiError::NotFound)?;
+    let size = row.size as u64;
+    let etag = row.etag.clone().unwrap_or_default();
     let mut res = if c.header("if-none-match").is_some_and(|h| etag_matches(h, &etag)) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -400,17 +418,17 @@ pub async fn get(c: Ctx) -> ApiResult<Response> {
                 set(&mut res, header::CONTENT_RANGE, &format!("bytes */{size}"));
                 return Ok(res);
             }
-            RangeAsk::Full => stream(&c, &row.k, None, size).await?,
+            RangeAsk::Full => stream(&c, &row.r2_key, None, size).await?,
             RangeAsk::Part { start, end } => {
                 let len = end - start + 1;
-                let mut res = stream(&c, &row.k, Some((start, len)), len).await?;
+                let mut res = stream(&c, &row.r2_key, Some((start, len)), len).await?;
                 *res.status_mut() = StatusCode::PARTIAL_CONTENT;
                 set(&mut res, header::CONTENT_RANGE, &format!("bytes {start}-{end}/{size}"));
                 res
             }
         }
     };
-    set(&mut res, header::CONTENT_TYPE, &row.j);
+    set(&mut res, header::CONTENT_TYPE, &row.content_type);
     set(&mut res, header::ETAG, &etag);
     set(&mut res, header::ACCEPT_RANGES, "bytes");
     // Visibility can change (a PATCH to PRIVATE): caches must revalidate.

@@ -9,18 +9,22 @@ use serde_json::{json, Value};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
-use crate::domain::content::{self, body_text, hashtags, ts, Visibility, MAX_JES_CHARS, MAX_MEDIA_PER_JES};
+use crate::adapters::d1::{guard_sql, is_guard_failure};
+use crate::adapters::media::R2Key;
+use crate::domain::content::{self, body_text, hashtags, ts, PostKind, Visibility, MAX_JES_CHARS, MAX_MEDIA_PER_JES};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
+use crate::http::raw_json;
 use crate::http::{json, now_ms};
+use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
+use crate::routes::content::load::{author_of, load_own, load_visible};
 use crate::routes::media::{self as media_routes, Uploaded};
-use crate::routes::shared::{author_of, guard_sql, is_guard_failure, load_own, load_visible, raw_json, str_field, Row};
 
 /// A Jes or JesClip about to be written.
 pub struct Draft {
-    pub kind: &'static str,
+    pub kind: PostKind,
     pub content: String,
     pub visibility: Visibility,
     pub hub: Option<String>,
@@ -104,7 +108,7 @@ async fn draft_from_json(c: &mut Ctx) -> ApiResult<Draft> {
     if content.is_empty() && attach.is_empty() {
         return Err(ApiError::invalid("content: must not be empty"));
     }
-    Ok(Draft { kind: "jes", content, visibility, hub, tags, bounce_of: None, attach, uploads: vec![] })
+    Ok(Draft { kind: PostKind::Jes, content, visibility, hub, tags, bounce_of: None, attach, uploads: vec![] })
 }
 
 /// POST /api/posts
@@ -116,7 +120,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
 /// The new Jes or JesClip as the API returns it: the Rust twin of `post_sql!`.
 fn render_new(d: &Draft, id: &str, author: Value, via: Option<&str>, now: i64) -> Value {
     let media: Vec<Value> = d.attach.iter().map(|(_, v)| v.clone()).chain(d.uploads.iter().map(Uploaded::render)).collect();
-    let mut v = if d.kind == "jes" {
+    let mut v = if d.kind == PostKind::Jes {
         json!({
             "id": id, "type": "jes", "content": d.content, "visibility": d.visibility.as_str(),
             "author": author, "media": media, "hashtags": d.tags, "hub": d.hub,
@@ -170,7 +174,7 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
         &[
             (&id).into(),
             (&p.user_id).into(),
-            d.kind.into(),
+            d.kind.as_str().into(),
             (&d.content).into(),
             d.visibility.as_str().into(),
             d.hub.as_ref().into(),
@@ -231,7 +235,7 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
                 evs.push(Event::new(EventType::PostBounced, orig_author, now, data.clone()));
             }
         }
-        (None, "jes") => evs.push(Event::new(EventType::PostCreated, &p.user_id, now, data.clone())),
+        (None, PostKind::Jes) => evs.push(Event::new(EventType::PostCreated, &p.user_id, now, data.clone())),
         (None, _) => evs.push(Event::new(EventType::JesclipCreated, &p.user_id, now, data.clone())),
     }
     for ev in &evs {
@@ -257,35 +261,35 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
 /// GET /api/posts/{id} (and GET /api/jesclips/{id})
 pub async fn get(c: Ctx) -> ApiResult<Response> {
     let row = load_visible(&c, &c.id, c.kind(), true).await?;
-    Ok(raw_json(StatusCode::OK, row.j))
+    Ok(raw_json(StatusCode::OK, row.json))
 }
 
 /// PATCH /api/posts/{id} (and PATCH /api/jesclips/{id}): own only.
 pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     let kind = c.kind();
-    let (field, max) = if kind == "jes" { ("content", MAX_JES_CHARS) } else { ("caption", content::MAX_CAPTION_CHARS) };
+    let (field, max) = if kind == PostKind::Jes { ("content", MAX_JES_CHARS) } else { ("caption", content::MAX_CAPTION_CHARS) };
     let body = c.json(false).await?;
     let text = match str_field(&body, field)? {
         Some(t) => Some(body_text(field, t, max).map_err(ApiError::invalid)?),
         None => None,
     };
     let visibility = str_field(&body, "visibility")?.map(|v| Visibility::parse(v).map_err(ApiError::invalid)).transpose()?;
-    let hub = if kind == "jes" && body.get("hub").is_some() { Some(hub_field(&body)?) } else { None };
+    let hub = if kind == PostKind::Jes && body.get("hub").is_some() { Some(hub_field(&body)?) } else { None };
     if text.is_none() && visibility.is_none() && hub.is_none() {
         return Err(ApiError::invalid(format!(
             "body: give at least one of {field}, visibility{}",
-            if kind == "jes" { ", hub" } else { "" }
+            if kind == PostKind::Jes { ", hub" } else { "" }
         )));
     }
     let row = load_own(&c, &c.id, kind).await?;
-    let mut data: Value = serde_json::from_str(&row.j)?;
+    let mut data: Value = serde_json::from_str(&row.json)?;
     let tags = match &text {
         Some(t) => {
-            let plain_bounce = row.x.is_some() && data[field].as_str() == Some("");
+            let plain_bounce = row.bounce_of.is_some() && data[field].as_str() == Some("");
             if plain_bounce {
                 return Err(ApiError::invalid(format!("{field}: a bounce has no text; quote-bounce instead")));
             }
-            if t.is_empty() && kind == "jes" && row.n == 0.0 {
+            if t.is_empty() && kind == PostKind::Jes && row.media_count == 0.0 {
                 return Err(ApiError::invalid(format!("{field}: must not be empty")));
             }
             Some(hashtags(t).map_err(ApiError::invalid)?)
@@ -306,7 +310,7 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
                 i64::from(hub.is_some()).into(),
                 hub.as_ref().and_then(|h| h.as_ref()).into(),
                 now.into(),
-                (&row.k).into(),
+                (&row.id).into(),
             ],
         )?,
         // Deleted meanwhile: the whole edit (and its event) is dropped.
@@ -315,12 +319,12 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     if let (Some(t), Some(tags)) = (&text, &tags) {
         data[field] = json!(t);
         data["hashtags"] = json!(tags);
-        stmts.push(d1::stmt(&db, "DELETE FROM hashtags WHERE post_id = ?1", &[(&row.k).into()])?);
+        stmts.push(d1::stmt(&db, "DELETE FROM hashtags WHERE post_id = ?1", &[(&row.id).into()])?);
         for tag in tags {
             stmts.push(d1::stmt(
                 &db,
                 "INSERT INTO hashtags (tag, post_id, created_at) VALUES (?1, ?2, ?3)",
-                &[tag.into(), (&row.k).into(), now.into()],
+                &[tag.into(), (&row.id).into(), now.into()],
             )?);
         }
     }
@@ -354,30 +358,30 @@ async fn batch_or_gone(db: &worker::D1Database, stmts: Vec<worker::D1PreparedSta
 pub async fn delete(c: Ctx) -> ApiResult<Response> {
     let row = load_own(&c, &c.id, c.kind()).await?;
     let db = d1::db(&c.app.env)?;
-    let keys: Vec<Row> =
-        d1::stmt(&db, "SELECT r2_key AS k FROM media WHERE post_id = ?1", &[(&row.k).into()])?.all().await?.results()?;
+    let keys: Vec<R2Key> =
+        d1::stmt(&db, "SELECT r2_key FROM media WHERE post_id = ?1", &[(&row.id).into()])?.all().await?.results()?;
     let now = now_ms();
     let p = c.who()?;
-    let mut data: Value = serde_json::from_str(&row.j)?;
+    let mut data: Value = serde_json::from_str(&row.json)?;
     data["deletedAt"] = json!(ts(now));
     let ev = Event::new(EventType::PostDeleted, &p.user_id, now, data);
     let mut stmts = vec![
         d1::stmt(
             &db,
             "UPDATE posts SET deleted_at = ?1, updated_at = ?1, content = '' WHERE id = ?2 AND deleted_at IS NULL",
-            &[now.into(), (&row.k).into()],
+            &[now.into(), (&row.id).into()],
         )?,
         d1::stmt(&db, &guard_sql("changes() = 1"), &[])?,
-        d1::stmt(&db, "DELETE FROM hashtags WHERE post_id = ?1", &[(&row.k).into()])?,
-        d1::stmt(&db, "DELETE FROM media WHERE post_id = ?1", &[(&row.k).into()])?,
+        d1::stmt(&db, "DELETE FROM hashtags WHERE post_id = ?1", &[(&row.id).into()])?,
+        d1::stmt(&db, "DELETE FROM media WHERE post_id = ?1", &[(&row.id).into()])?,
     ];
-    if let Some(orig) = &row.x {
+    if let Some(orig) = &row.bounce_of {
         stmts.push(recount_bounces(&db, orig)?);
     }
     stmts.push(events::record(&db, &ev)?);
     batch_or_gone(&db, stmts).await?;
     events::dispatch(&c.app, ev);
-    media_routes::discard_later(&c, keys.into_iter().map(|r| r.k).collect());
+    media_routes::discard_later(&c, keys.into_iter().map(|r| r.r2_key).collect());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -388,15 +392,15 @@ pub async fn bounce(mut c: Ctx) -> ApiResult<Response> {
     let content = text_field(&body, "content", MAX_JES_CHARS)?;
     let visibility = visibility_field(&body)?;
     let tags = hashtags(&content).map_err(ApiError::invalid)?;
-    let target = load_visible(&c, &c.id, "jes", false).await?;
-    let target_author = serde_json::from_str::<Value>(&target.j)?["author"]["id"].as_str().unwrap_or_default().to_string();
+    let target = load_visible(&c, &c.id, PostKind::Jes, false).await?;
+    let target_author = serde_json::from_str::<Value>(&target.json)?["author"]["id"].as_str().unwrap_or_default().to_string();
     let draft = Draft {
-        kind: "jes",
+        kind: PostKind::Jes,
         content,
         visibility,
         hub: None,
         tags,
-        bounce_of: Some((target.k, target_author)),
+        bounce_of: Some((target.id, target_author)),
         attach: vec![],
         uploads: vec![],
     };

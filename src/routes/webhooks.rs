@@ -19,8 +19,8 @@ use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
+use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::shared::str_field;
 
 /// Endpoints per key.
 pub const MAX_ENDPOINTS: i64 = 10;
