@@ -24,8 +24,9 @@ pub mod consumer;
 pub mod domain;
 pub mod durable;
 pub mod error;
-pub mod events;
+
 pub mod http;
+mod layers;
 pub mod log;
 pub mod mcp;
 pub mod notify;

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
+use crate::adapters::outbox;
 use crate::domain::clock::rfc3339;
+use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
 use crate::durable::protocol::Notice;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
 
@@ -45,9 +46,9 @@ pub async fn notify_env(
         "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[(&id).into(), user_id.into(), key_id.into(), kind.as_str().into(), d1::V::T(&data.to_string()), now.into()],
     )?];
-    let event = (kind.is_key_event() && key_id.is_some()).then(|| Event::new(kind, user_id, now, data));
+    let event = (kind.is_key_event() && key_id.is_some()).then(|| Event::new(kind, user_id, now, random_bytes(), data));
     if let Some(e) = &event {
-        batch.push(events::record(&db, e)?);
+        batch.push(outbox::record(&db, e)?);
     }
     db.batch(batch).await?;
     if let Some(e) = event {

@@ -4,6 +4,7 @@ pub mod d1;
 pub mod engine;
 pub mod gate;
 pub mod media;
+pub mod outbox;
 pub mod webhooks;
 
 /// A POST request for `fetch` (or a form parse), built with the runtime's

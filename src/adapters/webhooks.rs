@@ -10,13 +10,13 @@ use worker::{AbortSignal, Env, Fetch, Headers, Request};
 
 use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
 use crate::adapters::d1::{self, V};
+use crate::domain::event::{Event, EventType};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{
     self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Sealed, Verdict, DEFAULT_DELAYS, DISABLED_FAILING,
     DISABLED_GONE,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Event, EventType};
 use crate::http::now_ms;
 
 pub const QUEUE_BINDING: &str = "WEBHOOKS";

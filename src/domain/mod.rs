@@ -1,6 +1,7 @@
 //! Domain rules: pure, no bindings, tested natively.
 pub mod clock;
 pub mod content;
+pub mod event;
 pub mod ids;
 pub mod leak;
 pub mod limits;

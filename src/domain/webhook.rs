@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::scope::{Scope, ScopeSet};
 use crate::domain::clock::{rfc3339, DAY_MS};
-use crate::events::{Event, EventType};
+use crate::domain::event::{Event, EventType};
 
 // ---------------------------------------------------------------- events and scopes
 
@@ -861,7 +861,7 @@ mod tests {
 
     #[test]
     fn jobs_round_trip_as_json_strings() {
-        let e = Event::new(EventType::WebhookTest, "acct", 1_700_000_000_000, serde_json::json!({"endpointId": "wh_1"}));
+        let e = Event::new(EventType::WebhookTest, "acct", 1_700_000_000_000, [7; 10], serde_json::json!({"endpointId": "wh_1"}));
         let j = Job::FanOut { event: e.clone() };
         match Job::decode(&j.encode()).unwrap() {
             Job::FanOut { event } => assert_eq!((event.id, event.data), (e.id, e.data)),

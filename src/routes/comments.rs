@@ -8,10 +8,11 @@ use serde_json::{json, Value};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
+use crate::adapters::outbox;
 use crate::domain::content::{ts, MAX_COMMENT_CHARS};
+use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
@@ -70,7 +71,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     // The event goes to the account whose Jes was commented on: it may see
     // every comment there, and a moderation key watches exactly this.
     let post_author = serde_json::from_str::<Value>(&post.json)?["author"]["id"].as_str().unwrap_or_default().to_string();
-    let ev = Event::new(EventType::CommentCreated, &post_author, now, data.clone());
+    let ev = Event::new(EventType::CommentCreated, &post_author, now, random_bytes(), data.clone());
     db.batch(vec![
         d1::stmt(
             &db,
@@ -92,10 +93,10 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
             "UPDATE posts SET comment_count = (SELECT COUNT(*) FROM comments WHERE post_id = ?1) WHERE id = ?1",
             &[(&post.id).into()],
         )?,
-        events::record(&db, &ev)?,
+        outbox::record(&db, &ev)?,
     ])
     .await?;
-    events::dispatch(&c.app, ev);
+    outbox::dispatch(&c.app, ev);
     Ok(json(StatusCode::CREATED, &data))
 }
 

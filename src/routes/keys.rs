@@ -253,7 +253,7 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
         let data = serde_json::json!({ "keyId": id, "at": rfc3339(now_ms()), "reason": "revoked by owner" });
         let (app2, user) = (app.clone(), principal.user_id.clone());
         app.defer("notify revoked", async move {
-            crate::notify::notify(&app2, &user, Some(&id), crate::events::EventType::KeyRevoked, data).await
+            crate::notify::notify(&app2, &user, Some(&id), crate::domain::event::EventType::KeyRevoked, data).await
         });
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -11,10 +11,11 @@ use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
 use crate::adapters::d1::{guard_sql, is_guard_failure};
 use crate::adapters::media::R2Key;
+use crate::adapters::outbox;
 use crate::domain::content::{self, body_text, hashtags, ts, PostKind, Visibility, MAX_JES_CHARS, MAX_MEDIA_PER_JES};
+use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, Event, EventType};
 use crate::http::raw_json;
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
@@ -229,17 +230,17 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
     match (&d.bounce_of, d.kind) {
         (Some((orig, orig_author)), _) => {
             stmts.push(recount_bounces(&db, orig)?);
-            evs.push(Event::new(EventType::PostBounced, &p.user_id, now, data.clone()));
+            evs.push(Event::new(EventType::PostBounced, &p.user_id, now, random_bytes(), data.clone()));
             // The bounced account hears of it when it may see the bounce.
             if *orig_author != p.user_id && d.visibility == Visibility::Public {
-                evs.push(Event::new(EventType::PostBounced, orig_author, now, data.clone()));
+                evs.push(Event::new(EventType::PostBounced, orig_author, now, random_bytes(), data.clone()));
             }
         }
-        (None, PostKind::Jes) => evs.push(Event::new(EventType::PostCreated, &p.user_id, now, data.clone())),
-        (None, _) => evs.push(Event::new(EventType::JesclipCreated, &p.user_id, now, data.clone())),
+        (None, PostKind::Jes) => evs.push(Event::new(EventType::PostCreated, &p.user_id, now, random_bytes(), data.clone())),
+        (None, _) => evs.push(Event::new(EventType::JesclipCreated, &p.user_id, now, random_bytes(), data.clone())),
     }
     for ev in &evs {
-        stmts.push(events::record(&db, ev)?);
+        stmts.push(outbox::record(&db, ev)?);
     }
     if let Err(e) = db.batch(stmts).await.map_err(ApiError::from) {
         if d.bounce_of.is_some() && d1::is_unique_violation(&e) {
@@ -253,7 +254,7 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
         return Err(e);
     }
     for ev in evs {
-        events::dispatch(&c.app, ev);
+        outbox::dispatch(&c.app, ev);
     }
     Ok(json(StatusCode::CREATED, &data))
 }
@@ -335,10 +336,10 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
         data["hub"] = json!(h);
     }
     data["updatedAt"] = json!(ts(now));
-    let ev = Event::new(EventType::PostUpdated, &p.user_id, now, data.clone());
-    stmts.push(events::record(&db, &ev)?);
+    let ev = Event::new(EventType::PostUpdated, &p.user_id, now, random_bytes(), data.clone());
+    stmts.push(outbox::record(&db, &ev)?);
     batch_or_gone(&db, stmts).await?;
-    events::dispatch(&c.app, ev);
+    outbox::dispatch(&c.app, ev);
     Ok(json(StatusCode::OK, &data))
 }
 
@@ -364,7 +365,7 @@ pub async fn delete(c: Ctx) -> ApiResult<Response> {
     let p = c.who()?;
     let mut data: Value = serde_json::from_str(&row.json)?;
     data["deletedAt"] = json!(ts(now));
-    let ev = Event::new(EventType::PostDeleted, &p.user_id, now, data);
+    let ev = Event::new(EventType::PostDeleted, &p.user_id, now, random_bytes(), data);
     let mut stmts = vec![
         d1::stmt(
             &db,
@@ -378,9 +379,9 @@ pub async fn delete(c: Ctx) -> ApiResult<Response> {
     if let Some(orig) = &row.bounce_of {
         stmts.push(recount_bounces(&db, orig)?);
     }
-    stmts.push(events::record(&db, &ev)?);
+    stmts.push(outbox::record(&db, &ev)?);
     batch_or_gone(&db, stmts).await?;
-    events::dispatch(&c.app, ev);
+    outbox::dispatch(&c.app, ev);
     media_routes::discard_later(&c, keys.into_iter().map(|r| r.r2_key).collect());
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -85,7 +85,7 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
             let data = serde_json::json!({
                 "keyId": k.id, "at": rfc3339(now), "url": item.url, "source": item.source, "wasLive": verdict.live,
             });
-            notify::notify(&app, &k.user_id, Some(&k.id), crate::events::EventType::KeyLeaked, data).await?;
+            notify::notify(&app, &k.user_id, Some(&k.id), crate::domain::event::EventType::KeyLeaked, data).await?;
         }
         let id = ids::ulid(now, random_bytes());
         d1::stmt(

@@ -10,14 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
+use crate::adapters::outbox;
 use crate::adapters::webhooks::{allow_loopback, seal_secret};
 use crate::auth::principal::Principal;
 use crate::auth::scope::ScopeSet;
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
+use crate::domain::event::{Event, EventType};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, Event, EventType};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
@@ -370,12 +371,13 @@ pub async fn test(c: Ctx) -> ApiResult<Response> {
         EventType::WebhookTest,
         &key.user_id,
         now_ms(),
+        random_bytes(),
         serde_json::json!({ "endpointId": ep.id, "keyId": key.id, "message": "A test event from Jestha." }),
     );
     let db = d1::db(&app.env)?;
-    events::record(&db, &event)?.run().await?;
+    outbox::record(&db, &event)?.run().await?;
     let body = wh::payload(&event);
-    events::dispatch(app, event);
+    outbox::dispatch(app, event);
     let mut res = (StatusCode::ACCEPTED, body).into_response();
     res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Ok(res)

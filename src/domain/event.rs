@@ -1,21 +1,10 @@
-//! Domain events about an account's content and keys, delivered to webhooks.
-//!
-//! Contract for producers (content routes): build an `Event`, put
-//! `events::record(&db, &event)?` in the SAME D1 batch as the change (a
-//! transactional outbox: the event exists iff the change committed), and after
-//! the batch succeeds call `events::dispatch(&app, event)`, which hands it to the
-//! webhook queue off the hot path. A sweep re-sends outbox rows never marked sent.
-//!
-//! The webhooks work owns what happens after `dispatch`.
+//! Domain events about an account's content and keys, delivered to webhooks:
+//! the catalog (`EventType`) and the event itself. Pure; writing and sending
+//! them is `adapters::outbox`.
 
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
 
-use crate::adapters::crypto::random_bytes;
-use crate::adapters::d1;
 use crate::domain::ids;
-use crate::error::ApiResult;
-use crate::http::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
@@ -113,35 +102,14 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: EventType, account_id: &str, now_ms: i64, data: serde_json::Value) -> Event {
+    /// `random`: the id's random part (`adapters::crypto::random_bytes`).
+    pub fn new(kind: EventType, account_id: &str, now_ms: i64, random: [u8; 10], data: serde_json::Value) -> Event {
         Event {
-            id: format!("evt_{}", ids::ulid(now_ms, random_bytes())),
+            id: format!("evt_{}", ids::ulid(now_ms, random)),
             kind,
             account_id: account_id.to_string(),
             created_at: now_ms,
             data,
         }
     }
-}
-
-/// The outbox insert to run in the same batch as the change the event describes.
-pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> {
-    d1::stmt(
-        db,
-        "INSERT INTO event_outbox (id, account_id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[
-            (&event.id).into(),
-            (&event.account_id).into(),
-            event.kind.as_str().into(),
-            d1::V::T(&serde_json::to_string(&event.data)?),
-            event.created_at.into(),
-        ],
-    )
-}
-
-/// After the change committed: hand the event to the webhook pipeline without
-/// delaying the response.
-pub fn dispatch(app: &AppState, event: Event) {
-    let env = app.env.clone();
-    app.defer("webhook dispatch", async move { crate::adapters::webhooks::enqueue_event(&env, event).await });
 }
