@@ -20,6 +20,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod consumer;
 pub mod domain;
 pub mod durable;

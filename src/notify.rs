@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
 use crate::adapters::outbox;
+use crate::config::Config;
 use crate::domain::clock::rfc3339;
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
@@ -61,7 +62,6 @@ pub async fn notify_env(
 /// Cron: `key.expiring` once per threshold (default 7 days and 1 day before),
 /// claimed with INSERT … RETURNING so a notice is sent exactly once.
 pub async fn expiring_sweep(env: &worker::Env) -> ApiResult<usize> {
-    let thresholds = env.var("EXPIRY_NOTICE_SECONDS").map(|v| v.to_string()).unwrap_or_else(|_| "604800,86400".into());
     let db = d1::db(env)?;
     let now = now_ms();
     #[derive(Deserialize)]
@@ -72,7 +72,7 @@ pub async fn expiring_sweep(env: &worker::Env) -> ApiResult<usize> {
         threshold: f64,
     }
     let mut sent = 0;
-    for t in thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()) {
+    for &t in &Config::get(env).expiry_notice_seconds {
         let claimed: Vec<Claimed> = d1::stmt(
             &db,
             "INSERT INTO key_expiry_notices (key_id, threshold, sent_at) \

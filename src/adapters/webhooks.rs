@@ -10,11 +10,11 @@ use worker::{AbortSignal, Env, Fetch, Headers, Request};
 
 use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
 use crate::adapters::d1::{self, V};
+use crate::config::Config;
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{
-    self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Sealed, Verdict, DEFAULT_DELAYS, DISABLED_FAILING,
-    DISABLED_GONE,
+    self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Sealed, Verdict, DISABLED_FAILING, DISABLED_GONE,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::now_ms;
@@ -22,7 +22,6 @@ use crate::http::now_ms;
 pub const QUEUE_BINDING: &str = "WEBHOOKS";
 pub const DLQ_BINDING: &str = "WEBHOOKS_DLQ";
 pub const DLQ_NAME: &str = "jestha-webhooks-dlq";
-pub const SECRET_KEY_VAR: &str = "WEBHOOK_SECRET_KEY";
 /// How long a receiver has to answer (Svix uses 15 s too).
 pub const TIMEOUT_MS: u32 = 15_000;
 /// Outbox rows younger than this are left to their own dispatch.
@@ -39,33 +38,21 @@ pub enum Action {
 
 // ---------------------------------------------------------------- configuration
 
-fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string())
-}
-
-pub fn allow_loopback(env: &Env) -> bool {
-    var(env, "WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
 /// The configured schedule; a malformed value falls back to the default (and says so).
 pub fn retry_delays(env: &Env) -> Vec<u32> {
-    match var(env, "WEBHOOK_RETRY_DELAYS").map(|s| wh::parse_delays(&s)) {
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            crate::log::error("config", "webhook retry delays", &e);
-            DEFAULT_DELAYS.to_vec()
-        }
-        None => DEFAULT_DELAYS.to_vec(),
+    let config = Config::get(env);
+    if let Some(e) = &config.webhook_retry_delays_error {
+        crate::log::error("config", "webhook retry delays", e);
     }
+    config.webhook_retry_delays.clone()
 }
 
-/// The at-rest encryption key, a Worker secret (also read as a plain var so
-/// `--var` works locally). A malformed value is an error, never a silent downgrade.
+/// The at-rest encryption key (`WEBHOOK_SECRET_KEY`). A malformed value is an
+/// error, never a silent downgrade.
 fn encryption_key(env: &Env) -> ApiResult<Option<[u8; 32]>> {
-    let raw = env.secret(SECRET_KEY_VAR).ok().map(|s| s.to_string()).or_else(|| var(env, SECRET_KEY_VAR));
-    match raw.filter(|s| !s.trim().is_empty()) {
+    match &Config::get(env).webhook_secret_key {
         None => Ok(None),
-        Some(s) => wh::parse_encryption_key(&s).map(Some).map_err(ApiError::internal),
+        Some(s) => wh::parse_encryption_key(s).map(Some).map_err(ApiError::internal),
     }
 }
 
@@ -530,7 +517,7 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
             .await?;
         return Ok(Action::Ack);
     }
-    let (outcome, duration) = match wh::validate_url(&t.url, allow_loopback(env)) {
+    let (outcome, duration) = match wh::validate_url(&t.url, Config::get(env).webhook_allow_loopback) {
         Err(e) => (Outcome::Refused(e), None),
         Ok(_) => {
             let mut keys = vec![open_secret(env, &job.endpoint_id, &t.secret).await?];

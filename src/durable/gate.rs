@@ -16,6 +16,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 
 use super::protocol::{decode, encode, AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
 use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
+use crate::config::Config;
 use crate::domain::clock::MINUTE_MS;
 use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
 use crate::domain::usage::{Marks, Outcome, Usage};
@@ -55,22 +56,13 @@ fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// Reads a numeric Worker variable, falling back to `default`.
-pub fn var_u32(env: &Env, name: &str, default: u32) -> u32 {
-    env.var(name).ok().and_then(|v| v.to_string().trim().parse().ok()).unwrap_or(default)
-}
-
-pub fn policy(env: &Env, kind: CredentialKind) -> Policy {
-    let window_secs = var_u32(env, "RATE_LIMIT_WINDOW_SECONDS", 60).max(1) as i64;
+pub fn policy(config: &Config, kind: CredentialKind) -> Policy {
+    let window_secs = config.rate_limit_window_seconds;
     match kind {
-        CredentialKind::Key => Policy {
-            per_window: var_u32(env, "RATE_LIMIT_PER_MINUTE", 60),
-            window_secs,
-            per_day: Some(var_u32(env, "DAILY_QUOTA", 10_000)),
-        },
-        CredentialKind::Session => {
-            Policy { per_window: var_u32(env, "SESSION_RATE_LIMIT_PER_MINUTE", 120), window_secs, per_day: None }
+        CredentialKind::Key => {
+            Policy { per_window: config.rate_limit_per_minute, window_secs, per_day: Some(config.daily_quota) }
         }
+        CredentialKind::Session => Policy { per_window: config.session_rate_limit_per_minute, window_secs, per_day: None },
     }
 }
 
@@ -191,7 +183,7 @@ impl Gate {
     /// the UTC day for the idle clean-up.
     async fn schedule(&self, now: i64, flush_due: bool) -> Result<()> {
         let want = if flush_due {
-            now + var_u32(&self.env, "USAGE_FLUSH_SECONDS", 60) as i64 * 1000
+            now + Config::get(&self.env).usage_flush_seconds * 1000
         } else {
             (now / 1000 / DAY_SECS + 1) * DAY_SECS * 1000 + MINUTE_MS
         };
@@ -209,7 +201,7 @@ impl Gate {
         }
         let now = now_ms();
         let secs = now / 1000;
-        let policy = policy(&self.env, kind);
+        let policy = policy(Config::get(&self.env), kind);
         let ip: Option<IpAddr> = ip.and_then(|s| s.parse().ok());
         let (reply, changed) = {
             let mut guard = self.live.borrow_mut();

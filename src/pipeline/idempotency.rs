@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
 use crate::auth::principal::Principal;
+use crate::config::Config;
 use crate::domain::clock::DAY_MS;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
@@ -181,7 +182,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         return Ok(next.run(req).await);
     };
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let max_upload = crate::durable::gate::var_u32(&app.env, "MAX_UPLOAD_BYTES", 104_857_600) as usize;
+    let max_upload = Config::get(&app.env).max_upload_bytes as usize;
     let limit = body_limit(&ct, max_upload);
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, limit).await?;

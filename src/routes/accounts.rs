@@ -136,9 +136,8 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
 
 /// Failed password checks allowed per window: `LOGIN_MAX_FAILURES`, `LOGIN_WINDOW_SECONDS`.
 pub(crate) fn login_limits(app: &AppState) -> (u32, i64) {
-    let max = crate::durable::gate::var_u32(&app.env, "LOGIN_MAX_FAILURES", 10);
-    let window = crate::durable::gate::var_u32(&app.env, "LOGIN_WINDOW_SECONDS", 900) as i64;
-    (max, window)
+    let config = crate::config::Config::get(&app.env);
+    (config.login_max_failures, config.login_window_seconds)
 }
 
 /// Per account and per address: `(subject, limit)`. An address gets five

@@ -12,7 +12,7 @@ use crate::http::{json, AppState};
 use crate::pipeline::ctx::Ctx;
 
 fn enabled(app: &AppState) -> bool {
-    app.env.var("BENCH_ROUTES").map(|v| v.to_string() == "true").unwrap_or(false)
+    crate::config::Config::get(&app.env).bench_routes
 }
 
 /// GET /__bench/baseline

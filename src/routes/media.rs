@@ -43,7 +43,7 @@ impl Uploaded {
 
 /// `MAX_UPLOAD_BYTES`: the largest file accepted.
 pub fn max_upload(c: &Ctx) -> u64 {
-    crate::durable::gate::var_u32(&c.app.env, "MAX_UPLOAD_BYTES", 104_857_600) as u64
+    crate::config::Config::get(&c.app.env).max_upload_bytes as u64
 }
 
 /// Reads a `multipart/form-data` body (at most the upload limit plus room for
@@ -233,7 +233,7 @@ pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
     /// 50 per invocation), 600 uploads of each kind a minute.
     const BATCH: i64 = 200;
     const ROUNDS: usize = 3;
-    let orphan_ms = crate::durable::gate::var_u32(env, "MEDIA_ORPHAN_SECONDS", 86_400) as i64 * 1000;
+    let orphan_ms = crate::config::Config::get(env).media_orphan_seconds * 1000;
     let db = d1::db(env)?;
     let now = now_ms();
     // Each kind has its own batches, so a flood of one never starves the

@@ -36,7 +36,7 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
     if body.len() > MAX_JSON_BYTES {
         return Err(ApiError::PayloadTooLarge(format!("body larger than {MAX_JSON_BYTES} bytes")));
     }
-    let pems = app.env.var("LEAK_REPORT_PUBLIC_KEYS").map(|v| v.to_string()).unwrap_or_default();
+    let pems = &crate::config::Config::get(&app.env).leak_report_public_keys;
     let keys = leak::trusted_keys(&pems.replace("\\n", "\n"));
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).and_then(leak::signature);
     let Some(signature) = signature else { return Err(ApiError::Unauthenticated) };

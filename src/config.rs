@@ -1,0 +1,158 @@
+//! The Worker variables (wrangler.toml `[vars]`, wrangler.engine.toml
+//! `[vars]`, and the `WEBHOOK_SECRET_KEY` secret): each one's name and
+//! default written once, here, and read once per isolate (`Config::get`; a
+//! deployment's variables never change under a running isolate). A value
+//! that does not parse falls back to the default, as an unset one does.
+//! Parsing is pure (`Config::from_vars`), tested natively.
+
+use std::cell::OnceCell;
+
+use crate::domain::webhook::{parse_delays, DEFAULT_DELAYS};
+
+/// Every setting the code reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `RATE_LIMIT_PER_MINUTE`: requests per window and API key (60).
+    pub rate_limit_per_minute: u32,
+    /// `DAILY_QUOTA`: requests per UTC day and API key (10000).
+    pub daily_quota: u32,
+    /// `SESSION_RATE_LIMIT_PER_MINUTE`: requests per window and session (120).
+    pub session_rate_limit_per_minute: u32,
+    /// `RATE_LIMIT_WINDOW_SECONDS`: the rate-limit window, at least 1 (60).
+    pub rate_limit_window_seconds: i64,
+    /// `USAGE_FLUSH_SECONDS`: how soon the Gate writes usage to D1 (60).
+    pub usage_flush_seconds: i64,
+    /// `MAX_UPLOAD_BYTES`: the largest file accepted (100 MiB).
+    pub max_upload_bytes: u32,
+    /// `LOGIN_MAX_FAILURES`: failed password checks per window (10).
+    pub login_max_failures: u32,
+    /// `LOGIN_WINDOW_SECONDS`: the window of those failures (900).
+    pub login_window_seconds: i64,
+    /// `WEBHOOK_ALLOW_LOOPBACK`: `true` lets webhooks reach 127.0.0.1 (development).
+    pub webhook_allow_loopback: bool,
+    /// `WEBHOOK_RETRY_DELAYS`: seconds before each retry (`DEFAULT_DELAYS`).
+    pub webhook_retry_delays: Vec<u32>,
+    /// Why `WEBHOOK_RETRY_DELAYS` was not used, when it was set but malformed.
+    pub webhook_retry_delays_error: Option<String>,
+    /// `WEBHOOK_SECRET_GRACE_SECONDS`: how long a rotated-out secret still signs (a day).
+    pub webhook_secret_grace_seconds: i64,
+    /// `WEBHOOK_SECRET_KEY` (a secret; also read as a var so `--var` works
+    /// locally): the key sealing endpoint secrets at rest, unparsed; none
+    /// when unset or blank.
+    pub webhook_secret_key: Option<String>,
+    /// `EXPIRY_NOTICE_SECONDS`: before expiry, when to send `key.expiring` (7 days and 1 day).
+    pub expiry_notice_seconds: Vec<i64>,
+    /// `MEDIA_ORPHAN_SECONDS`: how long an unattached upload is kept (a day).
+    pub media_orphan_seconds: i64,
+    /// `LEAK_REPORT_PUBLIC_KEYS`: PEM keys trusted to sign leak reports (none).
+    pub leak_report_public_keys: String,
+    /// `BENCH_ROUTES`: exactly `true` serves `/__bench/*`.
+    pub bench_routes: bool,
+}
+
+/// A numeric variable, trimmed; unset or malformed gives `default`.
+fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> u32 {
+    var(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
+impl Config {
+    /// The configuration from a variable lookup (`None`: unset).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Config {
+        let (webhook_retry_delays, webhook_retry_delays_error) = match var("WEBHOOK_RETRY_DELAYS").map(|s| parse_delays(&s)) {
+            Some(Ok(d)) => (d, None),
+            Some(Err(e)) => (DEFAULT_DELAYS.to_vec(), Some(e)),
+            None => (DEFAULT_DELAYS.to_vec(), None),
+        };
+        let thresholds = var("EXPIRY_NOTICE_SECONDS").unwrap_or_else(|| "604800,86400".into());
+        Config {
+            rate_limit_per_minute: number(&var, "RATE_LIMIT_PER_MINUTE", 60),
+            daily_quota: number(&var, "DAILY_QUOTA", 10_000),
+            session_rate_limit_per_minute: number(&var, "SESSION_RATE_LIMIT_PER_MINUTE", 120),
+            rate_limit_window_seconds: number(&var, "RATE_LIMIT_WINDOW_SECONDS", 60).max(1) as i64,
+            usage_flush_seconds: number(&var, "USAGE_FLUSH_SECONDS", 60) as i64,
+            max_upload_bytes: number(&var, "MAX_UPLOAD_BYTES", 104_857_600),
+            login_max_failures: number(&var, "LOGIN_MAX_FAILURES", 10),
+            login_window_seconds: number(&var, "LOGIN_WINDOW_SECONDS", 900) as i64,
+            webhook_allow_loopback: var("WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            webhook_retry_delays,
+            webhook_retry_delays_error,
+            webhook_secret_grace_seconds: number(&var, "WEBHOOK_SECRET_GRACE_SECONDS", 86_400) as i64,
+            webhook_secret_key: var("WEBHOOK_SECRET_KEY").filter(|s| !s.trim().is_empty()),
+            expiry_notice_seconds: thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()).collect(),
+            media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
+            leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
+            bench_routes: var("BENCH_ROUTES").is_some_and(|v| v == "true"),
+        }
+    }
+
+    /// The configuration of this Worker's environment: secrets first, then vars.
+    pub fn from_env(env: &worker::Env) -> Config {
+        Config::from_vars(|name| {
+            let secret = (name == "WEBHOOK_SECRET_KEY").then(|| env.secret(name).ok().map(|s| s.to_string())).flatten();
+            secret.or_else(|| env.var(name).ok().map(|v| v.to_string()))
+        })
+    }
+
+    /// This isolate's configuration, read from `env` on first use.
+    pub fn get(env: &worker::Env) -> &'static Config {
+        thread_local! {
+            static CONFIG: OnceCell<&'static Config> = const { OnceCell::new() };
+        }
+        CONFIG.with(|c| *c.get_or_init(|| Box::leak(Box::new(Config::from_env(env)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Config {
+        Config::from_vars(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn unset_variables_take_their_defaults() {
+        let c = with(&[]);
+        assert_eq!((c.rate_limit_per_minute, c.daily_quota, c.session_rate_limit_per_minute), (60, 10_000, 120));
+        assert_eq!((c.rate_limit_window_seconds, c.usage_flush_seconds), (60, 60));
+        assert_eq!((c.login_max_failures, c.login_window_seconds), (10, 900));
+        assert_eq!(c.max_upload_bytes, 104_857_600);
+        assert_eq!((c.webhook_secret_grace_seconds, c.media_orphan_seconds), (86_400, 86_400));
+        assert_eq!(c.webhook_retry_delays, DEFAULT_DELAYS.to_vec());
+        assert_eq!(c.webhook_retry_delays_error, None);
+        assert_eq!(c.expiry_notice_seconds, vec![604_800, 86_400]);
+        assert!(!c.webhook_allow_loopback && !c.bench_routes);
+        assert_eq!((c.webhook_secret_key, c.leak_report_public_keys.as_str()), (None, ""));
+    }
+
+    #[test]
+    fn values_are_trimmed_and_malformed_numbers_fall_back() {
+        let c = with(&[("DAILY_QUOTA", " 5 "), ("RATE_LIMIT_PER_MINUTE", "lots"), ("RATE_LIMIT_WINDOW_SECONDS", "0")]);
+        assert_eq!(c.daily_quota, 5);
+        assert_eq!(c.rate_limit_per_minute, 60);
+        assert_eq!(c.rate_limit_window_seconds, 1, "a window is at least a second");
+    }
+
+    #[test]
+    fn switches_and_lists_read_as_the_workers_always_read_them() {
+        let c = with(&[("WEBHOOK_ALLOW_LOOPBACK", " TRUE "), ("BENCH_ROUTES", "True"), ("EXPIRY_NOTICE_SECONDS", "60, x,5")]);
+        assert!(c.webhook_allow_loopback);
+        assert!(!c.bench_routes, "BENCH_ROUTES is exactly `true`");
+        assert_eq!(c.expiry_notice_seconds, vec![60, 5]);
+        assert!(with(&[("EXPIRY_NOTICE_SECONDS", "")]).expiry_notice_seconds.is_empty(), "set but empty: no notices");
+    }
+
+    #[test]
+    fn a_malformed_retry_schedule_falls_back_and_says_why() {
+        let c = with(&[("WEBHOOK_RETRY_DELAYS", "5,abc")]);
+        assert_eq!(c.webhook_retry_delays, DEFAULT_DELAYS.to_vec());
+        assert!(c.webhook_retry_delays_error.is_some());
+        assert_eq!(with(&[("WEBHOOK_RETRY_DELAYS", "1,2")]).webhook_retry_delays, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_blank_secret_key_is_no_key() {
+        assert_eq!(with(&[("WEBHOOK_SECRET_KEY", "  ")]).webhook_secret_key, None);
+        assert_eq!(with(&[("WEBHOOK_SECRET_KEY", "abc")]).webhook_secret_key.as_deref(), Some("abc"));
+    }
+}
