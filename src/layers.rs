@@ -1,11 +1,13 @@
 //! The import rules of the layers, checked by reading the source: imports
-//! point down (domain <- auth <- pipeline <- routes <- app), so the pure
-//! cores stay testable natively and free of request plumbing.
+//! point down (domain <- auth <- adapters <- pipeline <- api/engine), so the
+//! pure cores stay testable natively and free of request plumbing.
 //!
 //! - `src/domain/` imports no bindings (worker, web_sys, js_sys,
-//!   wasm_bindgen), no adapters, and nothing above it;
-//! - `src/auth/` imports no bindings or adapters either, and nothing from the
-//!   pipeline, routes, app or MCP.
+//!   wasm_bindgen), no adapters, and nothing above it: not auth (but its
+//!   scope catalog), config, http, protocol, the pipeline or either Worker;
+//! - `src/auth/` imports no bindings or adapters either, nor config, http,
+//!   protocol, the pipeline, or either Worker (routes, app and MCP are the
+//!   API's).
 //!
 //! A crate path is any `crate::name` (grouped `crate::{a, b}` too) outside
 //! comments; `super::super` out of a layer is refused outright.
@@ -18,8 +20,8 @@ const BINDINGS: &[&str] = &["worker::", "web_sys", "js_sys", "wasm_bindgen"];
 
 /// Each layer and the crate modules it must not import.
 const RULES: &[(&str, &[&str])] = &[
-    ("domain", &["adapters", "app", "auth", "consumer", "durable", "http", "mcp", "notify", "openapi", "pipeline", "routes"]),
-    ("auth", &["adapters", "app", "consumer", "durable", "http", "mcp", "notify", "openapi", "pipeline", "routes"]),
+    ("domain", &["adapters", "api", "auth", "config", "engine", "http", "pipeline", "protocol"]),
+    ("auth", &["adapters", "api", "config", "engine", "http", "pipeline", "protocol"]),
 ];
 
 /// What the domain may use of `auth`: the scope catalog (which event types a
@@ -105,11 +107,13 @@ fn the_check_sees_every_form_of_import() {
     let forbidden = RULES[0].1;
     let v = |src: &str| violations("domain", forbidden, src);
     assert_eq!(v("use crate::adapters::d1;"), ["crate::adapters::d1"]);
-    assert_eq!(v("use crate::{domain::ids, routes::posts};"), ["crate::routes::posts"]);
+    assert_eq!(v("use crate::{domain::ids, api::routes::posts};"), ["crate::api::routes::posts"]);
     assert_eq!(v("let x = crate::http::now_ms();"), ["crate::http::now_ms"]);
     assert_eq!(v("fn f(e: &worker::Env) {}"), ["binding worker"]);
-    assert_eq!(v("use super::super::app;"), ["super::super (name the module by its crate path)"]);
+    assert_eq!(v("use super::super::api;"), ["super::super (name the module by its crate path)"]);
     assert!(v("use crate::domain::clock; use crate::auth::scope::Scope; use crate::error::ApiError;").is_empty());
-    assert!(v("// see crate::routes::posts\n/// and crate::adapters").is_empty(), "comments are not imports");
+    assert!(v("// see crate::api::routes::posts\n/// and crate::adapters").is_empty(), "comments are not imports");
     assert_eq!(violations("auth", RULES[1].1, "use crate::pipeline::Next;"), ["crate::pipeline::Next"]);
+    assert_eq!(violations("auth", RULES[1].1, "use crate::api::mcp::rpc;"), ["crate::api::mcp::rpc"]);
+    assert_eq!(v("use crate::engine::gate::Gate;"), ["crate::engine::gate::Gate"]);
 }

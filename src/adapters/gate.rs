@@ -3,8 +3,8 @@
 use serde::de::DeserializeOwned;
 use worker::Env;
 
-use crate::durable::protocol::{decode, encode, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
 use crate::error::ApiError;
+use crate::protocol::{decode, encode, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
 
 pub const BINDING: &str = "GATE";
 
@@ -40,7 +40,7 @@ pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash:
     call(env, hash, &msg).await
 }
 
-pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::durable::protocol::UsageReply, ApiError> {
+pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::protocol::UsageReply, ApiError> {
     let GateRequest::Usage { hash, .. } = msg else {
         return Err(ApiError::internal("usage needs a Usage message"));
     };

@@ -94,6 +94,56 @@ pub async fn delete(env: &Env, keys: &[String]) -> Result<(), ApiError> {
     bucket(env)?.delete_multiple(keys.iter().map(String::as_str).collect()).await.map_err(ApiError::from)
 }
 
+/// Purges `keys` listed in `media_trash`: the objects no media row names are
+/// deleted (`forget`); a key a row names keeps its object (a write reported
+/// failed may still have committed) and loses its entry.
+pub async fn purge(env: &Env, keys: &[String]) -> ApiResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let db = crate::adapters::d1::db(env)?;
+    let list = serde_json::to_string(keys)?;
+    let unnamed: Vec<R2Key> = crate::adapters::d1::stmt(
+        &db,
+        "SELECT j.value AS r2_key FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
+        &[(&list).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    // In one statement with its check, so a row deleted meanwhile (whose
+    // trigger lists the key again) keeps its fresh entry.
+    crate::adapters::d1::stmt(
+        &db,
+        "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1)) \
+         AND EXISTS (SELECT 1 FROM media m WHERE m.r2_key = media_trash.r2_key)",
+        &[(&list).into()],
+    )?
+    .run()
+    .await?;
+    forget(env, &unnamed.into_iter().map(|r| r.r2_key).collect::<Vec<_>>()).await
+}
+
+/// Deletes the objects of `keys`, which no media row names, then their
+/// `media_trash` entries. Deleting an object twice is harmless, so a forget
+/// racing another is too.
+pub async fn forget(env: &Env, keys: &[String]) -> ApiResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    delete(env, keys).await?;
+    let list = serde_json::to_string(keys)?;
+    let db = crate::adapters::d1::db(env)?;
+    crate::adapters::d1::stmt(
+        &db,
+        "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1))",
+        &[(&list).into()],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
+
 /// The object's bytes `offset .. offset + length` (all when `None`) as a
 /// stream for the response body; `None` when the object is missing.
 pub async fn get(env: &Env, key: &str, part: Option<(u64, u64)>) -> ApiResult<Option<web_sys::ReadableStream>> {

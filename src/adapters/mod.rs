@@ -4,8 +4,10 @@ pub mod d1;
 pub mod engine;
 pub mod gate;
 pub mod media;
+pub mod notices;
 pub mod outbox;
-pub mod webhooks;
+pub mod queue;
+pub mod webhook_secrets;
 
 /// A POST request for `fetch` (or a form parse), built with the runtime's
 /// `RequestInit` directly: workers-rs's own `RequestInit` converts through

@@ -8,12 +8,15 @@
 //!
 //! The webhook pipeline owns what happens after `dispatch`.
 
-use worker::{D1Database, D1PreparedStatement};
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::adapters::d1;
-use crate::domain::event::Event;
+use crate::adapters::queue::{send, QUEUE_BINDING};
+use crate::domain::event::{Event, EventType};
+use crate::domain::webhook::Job;
 use crate::error::ApiResult;
-use crate::http::AppState;
+use crate::http::{now_ms, AppState};
 
 /// The outbox insert to run in the same batch as the change the event describes.
 pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> {
@@ -34,5 +37,54 @@ pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> 
 /// delaying the response.
 pub fn dispatch(app: &AppState, event: Event) {
     let env = app.env.clone();
-    app.defer("webhook dispatch", async move { crate::adapters::webhooks::enqueue_event(&env, event).await });
+    app.defer("webhook dispatch", async move { enqueue_event(&env, event).await });
+}
+
+/// Hands a committed event to the queue and marks its outbox row sent. When no
+/// enabled endpoint of the account exists, the row is marked sent without a
+/// queue message (one statement, no queue operation for most events).
+pub async fn enqueue_event(env: &Env, event: Event) -> ApiResult<()> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let skipped = d1::stmt(
+        &db,
+        "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = ?3 AND enabled = 1)",
+        &[now.into(), (&event.id).into(), (&event.account_id).into()],
+    )?
+    .run()
+    .await?;
+    if skipped.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let id = event.id.clone();
+    send(env, QUEUE_BINDING, &Job::FanOut { event }).await?;
+    d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), (&id).into()])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct OutboxRow {
+    pub id: String,
+    account_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: String,
+    created_at: f64,
+    /// The delivery the event is read for, when selected with it (redelivery).
+    pub delivery_id: Option<String>,
+}
+
+impl OutboxRow {
+    /// The event as it was recorded, or `None` (logged under `what`) when the
+    /// row cannot be read.
+    pub fn into_event(self, what: &str) -> Option<Event> {
+        let (Some(kind), Ok(data)) = (EventType::parse(&self.kind), serde_json::from_str(&self.payload)) else {
+            crate::log::error(what, "unreadable outbox row", &self.id);
+            return None;
+        };
+        Some(Event { id: self.id, kind, account_id: self.account_id, created_at: self.created_at as i64, data })
+    }
 }

@@ -472,6 +472,9 @@ impl Health {
     }
 }
 
+/// How long the delivery record (deliveries and attempts) is kept.
+pub const RETENTION_MS: i64 = 30 * DAY_MS;
+
 /// Where a delivery stands (`webhook_deliveries.status`), and how one
 /// attempt ended (`webhook_attempts.status`: never `Pending`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

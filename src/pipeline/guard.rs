@@ -15,10 +15,10 @@ use crate::auth::principal::{Access, Delegated, Principal};
 use crate::auth::scope::ScopeSet;
 use crate::auth::token;
 use crate::domain::limits::{header_fields, Standings};
-use crate::durable::protocol::GateRequest;
 use crate::error::ApiError;
 use crate::http::{client_ip, now_ms, AppState};
 use crate::pipeline::Next;
+use crate::protocol::GateRequest;
 
 fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response {
     if let Some(s) = standings {
@@ -60,7 +60,7 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     };
     for notice in reply.notices.drain(..) {
         let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
-        crate::notify::defer_notice(&app, notice, ip.clone(), ua);
+        crate::adapters::notices::defer_notice(&app, notice, ip.clone(), ua);
     }
     if let Some(denial) = reply.denial {
         return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());

@@ -8,4 +8,4 @@ pub mod build;
 /// The committed document, `public/openapi.json`: `GET /openapi.json` reads
 /// it through the assets binding (routes/meta.rs), so the wasm never holds it.
 #[cfg(test)]
-pub const DOCUMENT: &str = include_str!("../../public/openapi.json");
+pub const DOCUMENT: &str = include_str!("../../../public/openapi.json");

@@ -6,13 +6,13 @@
 
 use axum::response::Response;
 
+use crate::api::routes::media::{read_form, upload_all, Want};
+use crate::api::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
 use crate::domain::content::PostKind;
 use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::media::{read_form, upload_all, Want};
-use crate::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
 
 /// POST /api/jesclips: multipart (`video`, `caption`, `visibility`), or JSON
 /// `{mediaId, caption, visibility}` naming a video uploaded with

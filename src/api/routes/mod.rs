@@ -9,6 +9,7 @@ pub mod feeds;
 pub mod keys;
 pub mod media;
 pub mod meta;
+pub mod notifications;
 pub mod posts;
 pub mod security;
 pub mod webhooks;

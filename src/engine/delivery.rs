@@ -1,31 +1,29 @@
-//! The webhook pipeline's contact with the platform: configuration, sealed
-//! signing secrets, the queues, D1 and the outbound signed POST. Each step
-//! loads what it needs, asks `domain::webhook` what to do, writes the result in
-//! one D1 batch and tells the consumer whether to ack or retry the message.
-//! Secrets are never logged: errors name ids only.
+//! Webhook delivery, the queue consumer's steps: an event fans out into one
+//! delivery per matching endpoint, each delivery is one signed POST per
+//! attempt, retried on the configured schedule, and a delivery whose schedule
+//! is spent is recorded dead (the dead-letter queue). Each step loads what it
+//! needs, asks `domain::webhook` what to do, writes the result in one D1
+//! batch and tells the consumer whether to ack or retry the message.
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{AbortSignal, Env, Fetch, Headers, Request};
 
-use crate::adapters::crypto::{aes_gcm_open, aes_gcm_seal, random_bytes};
+use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
+use crate::adapters::queue::{send, send_many, DLQ_BINDING, QUEUE_BINDING};
+use crate::adapters::webhook_secrets::open_secret;
 use crate::config::Config;
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{
-    self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Sealed, Verdict, DISABLED_FAILING, DISABLED_GONE,
+    self as wh, DeliveryJob, DeliveryStatus, Health, Job, Outcome, Verdict, DISABLED_FAILING, DISABLED_GONE,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::now_ms;
 
-pub const QUEUE_BINDING: &str = "WEBHOOKS";
-pub const DLQ_BINDING: &str = "WEBHOOKS_DLQ";
-pub const DLQ_NAME: &str = "jestha-webhooks-dlq";
 /// How long a receiver has to answer (Svix uses 15 s too).
 pub const TIMEOUT_MS: u32 = 15_000;
-/// Outbox rows younger than this are left to their own dispatch.
-pub const SWEEP_GRACE_MS: i64 = 30_000;
 /// Delay before retrying a message that failed for our own reasons (D1, queue).
 pub const INTERNAL_RETRY_SECS: u32 = 10;
 
@@ -36,8 +34,6 @@ pub enum Action {
     RetryIn(u32),
 }
 
-// ---------------------------------------------------------------- configuration
-
 /// The configured schedule; a malformed value falls back to the default (and says so).
 pub fn retry_delays(env: &Env) -> Vec<u32> {
     let config = Config::get(env);
@@ -46,191 +42,6 @@ pub fn retry_delays(env: &Env) -> Vec<u32> {
     }
     config.webhook_retry_delays.clone()
 }
-
-/// The at-rest encryption key (`WEBHOOK_SECRET_KEY`). A malformed value is an
-/// error, never a silent downgrade.
-fn encryption_key(env: &Env) -> ApiResult<Option<[u8; 32]>> {
-    match &Config::get(env).webhook_secret_key {
-        None => Ok(None),
-        Some(s) => wh::parse_encryption_key(s).map(Some).map_err(ApiError::internal),
-    }
-}
-
-// ---------------------------------------------------------------- secrets
-
-/// The stored form of a new endpoint's `whsec_…` secret.
-pub async fn seal_secret(env: &Env, endpoint_id: &str, whsec: &str) -> ApiResult<String> {
-    let Some(key) = encryption_key(env)? else {
-        crate::log::warn(endpoint_id, "webhook secret stored unsealed", "set the WEBHOOK_SECRET_KEY secret to seal it");
-        return Ok(Sealed::Plain(whsec.to_string()).to_stored());
-    };
-    let nonce: [u8; 12] = random_bytes();
-    let ciphertext = aes_gcm_seal(&key, &nonce, endpoint_id.as_bytes(), whsec.as_bytes()).await?;
-    Ok(Sealed::AesGcm { kid: wh::key_id(&key), nonce: nonce.to_vec(), ciphertext }.to_stored())
-}
-
-/// The signing key bytes of an endpoint.
-pub async fn open_secret(env: &Env, endpoint_id: &str, stored: &str) -> ApiResult<Vec<u8>> {
-    let whsec = match Sealed::parse(stored).map_err(ApiError::internal)? {
-        Sealed::Plain(s) => s,
-        Sealed::AesGcm { kid, nonce, ciphertext } => {
-            // The API seals, the engine opens: both Workers need the same secret.
-            let key = encryption_key(env)?.ok_or_else(|| {
-                ApiError::internal("sealed secret but no WEBHOOK_SECRET_KEY on this Worker (API and engine need the same one)")
-            })?;
-            if kid != wh::key_id(&key) {
-                return Err(ApiError::internal(format!(
-                    "secret of {endpoint_id} sealed with key {kid}, this Worker's WEBHOOK_SECRET_KEY is {} (API and engine need the same one)",
-                    wh::key_id(&key)
-                )));
-            }
-            let plain = aes_gcm_open(&key, &nonce, endpoint_id.as_bytes(), &ciphertext).await?;
-            String::from_utf8(plain).map_err(|_| ApiError::internal("sealed secret is not text"))?
-        }
-    };
-    wh::decode_secret(&whsec).map_err(ApiError::internal)
-}
-
-// ---------------------------------------------------------------- queues
-
-/// One message: a batch of one, so the wasm holds one copy of workers-rs's
-/// send code instead of two.
-pub async fn send(env: &Env, binding: &str, job: &Job) -> ApiResult<()> {
-    send_many(env, binding, std::slice::from_ref(job)).await
-}
-
-/// Sends in batches within the platform's limits (100 messages, 256 KB).
-pub async fn send_many(env: &Env, binding: &str, jobs: &[Job]) -> ApiResult<()> {
-    let queue = env.queue(binding)?;
-    let mut chunk: Vec<String> = Vec::new();
-    let mut bytes = 0;
-    for job in jobs {
-        let s = job.encode();
-        if !chunk.is_empty() && (chunk.len() == 100 || bytes + s.len() > 200_000) {
-            queue.send_batch(std::mem::take(&mut chunk)).await?;
-            bytes = 0;
-        }
-        bytes += s.len() + 64;
-        chunk.push(s);
-    }
-    if !chunk.is_empty() {
-        queue.send_batch(chunk).await?;
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------- dispatch and sweep
-
-/// Hands a committed event to the queue and marks its outbox row sent. When no
-/// enabled endpoint of the account exists, the row is marked sent without a
-/// queue message (one statement, no queue operation for most events).
-pub async fn enqueue_event(env: &Env, event: Event) -> ApiResult<()> {
-    let db = d1::db(env)?;
-    let now = now_ms();
-    let skipped = d1::stmt(
-        &db,
-        "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = ?3 AND enabled = 1)",
-        &[now.into(), (&event.id).into(), (&event.account_id).into()],
-    )?
-    .run()
-    .await?;
-    if skipped.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0 {
-        return Ok(());
-    }
-    let id = event.id.clone();
-    send(env, QUEUE_BINDING, &Job::FanOut { event }).await?;
-    d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), (&id).into()])?
-        .run()
-        .await?;
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct OutboxRow {
-    id: String,
-    account_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    payload: String,
-    created_at: f64,
-    /// The delivery the event is read for, when selected with it (redelivery).
-    delivery_id: Option<String>,
-}
-
-impl OutboxRow {
-    /// The event as it was recorded, or `None` (logged under `what`) when the
-    /// row cannot be read.
-    fn into_event(self, what: &str) -> Option<Event> {
-        let (Some(kind), Ok(data)) = (EventType::parse(&self.kind), serde_json::from_str(&self.payload)) else {
-            crate::log::error(what, "unreadable outbox row", &self.id);
-            return None;
-        };
-        Some(Event { id: self.id, kind, account_id: self.account_id, created_at: self.created_at as i64, data })
-    }
-}
-
-/// How long the delivery record (deliveries and attempts) is kept.
-pub const RETENTION_MS: i64 = 30 * crate::domain::clock::DAY_MS;
-
-/// Drops delivery records and sent outbox events past retention, a bounded
-/// slice of each per run. (Unsent events stay until the sweep sends them.)
-pub async fn prune(env: &Env) -> ApiResult<()> {
-    let db = d1::db(env)?;
-    let before = now_ms() - RETENTION_MS;
-    let args: [V; 1] = [before.into()];
-    db.batch(vec![
-        d1::stmt(&db, "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE created_at < ?1 LIMIT 1000)", &args)?,
-        d1::stmt(
-            &db,
-            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
-            &args,
-        )?,
-        d1::stmt(
-            &db,
-            "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 1000)",
-            &args,
-        )?,
-    ])
-    .await?;
-    Ok(())
-}
-
-/// Re-sends outbox rows never marked sent (a dispatch that failed, or a
-/// fan-out that was dead-lettered): nothing committed is lost.
-pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
-    let db = d1::db(env)?;
-    let now = now_ms();
-    let rows: Vec<OutboxRow> = d1::stmt(
-        &db,
-        "SELECT id, account_id, type, payload, created_at FROM event_outbox \
-         WHERE sent_at IS NULL AND created_at <= ?1 ORDER BY created_at LIMIT 100",
-        &[(now - SWEEP_GRACE_MS).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    let mut jobs = Vec::new();
-    let mut ids = Vec::new();
-    for event in rows.into_iter().filter_map(|r| r.into_event("sweep")) {
-        ids.push(event.id.clone());
-        jobs.push(Job::FanOut { event });
-    }
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    send_many(env, QUEUE_BINDING, &jobs).await?;
-    let marks = ids
-        .iter()
-        .map(|id| {
-            d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()])
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    db.batch(marks).await?;
-    Ok(ids.len())
-}
-
-// ---------------------------------------------------------------- fan-out
 
 #[derive(Deserialize)]
 struct Candidate {
@@ -322,73 +133,6 @@ pub async fn fan_out(env: &Env, event: &Event) -> ApiResult<usize> {
     .await?;
     Ok(jobs.len())
 }
-
-// ---------------------------------------------------------------- redelivery
-
-/// Queues again an endpoint's deliveries given up on since `since` (unix ms;
-/// oldest first, at most `REDELIVER_BATCH`), each with its event as it was
-/// first sent (same `webhook-id`, same body) and a fresh retry schedule.
-/// Deliveries claimed here but not queued (a failed send) are picked up by
-/// the next call. Returns how many were queued.
-pub async fn redeliver(env: &Env, endpoint_id: &str, since: i64) -> ApiResult<usize> {
-    let db = d1::db(env)?;
-    let now = now_ms();
-    let rows: Vec<OutboxRow> = d1::stmt(
-        &db,
-        "SELECT d.id AS delivery_id, o.id, o.account_id, o.type, o.payload, o.created_at \
-         FROM webhook_deliveries d JOIN event_outbox o ON o.id = d.event_id \
-         WHERE d.endpoint_id = ?1 AND d.created_at >= ?2 \
-         AND (d.status = 'dead' OR (d.status = 'pending' AND d.queued_at IS NULL)) \
-         ORDER BY d.created_at LIMIT ?3",
-        &[endpoint_id.into(), since.into(), REDELIVER_BATCH.into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    // Claim them (a fresh schedule, not yet queued) before anything is sent.
-    let claims = rows
-        .iter()
-        .map(|r| {
-            d1::stmt(
-                &db,
-                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, queued_at = NULL, updated_at = ?1 WHERE id = ?2",
-                &[now.into(), r.delivery_id.as_ref().into()],
-            )
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    db.batch(claims).await?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    let mut queued = Vec::with_capacity(rows.len());
-    for mut r in rows {
-        let delivery_id = r.delivery_id.take().unwrap_or_default();
-        let Some(event) = r.into_event("redeliver") else { continue };
-        queued.push(d1::stmt(
-            &db,
-            "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id = ?2",
-            &[now.into(), (&delivery_id).into()],
-        )?);
-        jobs.push(Job::Deliver(DeliveryJob {
-            delivery_id,
-            endpoint_id: endpoint_id.to_string(),
-            body: wh::payload(&event),
-            event_type: event.kind.as_str().to_string(),
-            event_id: event.id,
-        }));
-    }
-    send_many(env, QUEUE_BINDING, &jobs).await?;
-    if !queued.is_empty() {
-        db.batch(queued).await?;
-    }
-    Ok(jobs.len())
-}
-
-/// Deliveries one redeliver call queues at most.
-pub const REDELIVER_BATCH: i64 = 100;
-
-// ---------------------------------------------------------------- delivery
 
 #[derive(Deserialize)]
 struct Target {
@@ -483,7 +227,7 @@ async fn post(url: &str, keys: &[Vec<u8>], job: &DeliveryJob, now: i64) -> ApiRe
     headers.set("webhook-id", &job.event_id)?;
     headers.set("webhook-timestamp", &timestamp.to_string())?;
     headers.set("webhook-signature", &wh::signatures(keys, &job.event_id, timestamp, &job.body))?;
-    let req: Request = super::post_request(url, Some(&headers.0), &JsValue::from_str(&job.body), true)?.into();
+    let req: Request = crate::adapters::post_request(url, Some(&headers.0), &JsValue::from_str(&job.body), true)?.into();
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
     Ok(match Fetch::Request(req).send_with_signal(&signal).await {
         Ok(res) => Outcome::Status(res.status_code()),

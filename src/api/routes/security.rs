@@ -7,15 +7,15 @@ use serde::Deserialize;
 
 use crate::adapters::crypto::{ecdsa_p256_verify, random_bytes};
 use crate::adapters::d1;
+use crate::adapters::notices;
+use crate::api::routes::keys::revoke_hash;
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::domain::leak::{self, Verdict};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, MAX_JSON_BYTES};
-use crate::notify;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::keys::revoke_hash;
 
 pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
 pub const TOKEN_TYPE: &str = "jestha_api_key";
@@ -85,7 +85,7 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
             let data = serde_json::json!({
                 "keyId": k.id, "at": rfc3339(now), "url": item.url, "source": item.source, "wasLive": verdict.live,
             });
-            notify::notify(&app, &k.user_id, Some(&k.id), crate::domain::event::EventType::KeyLeaked, data).await?;
+            notices::notify(&app, &k.user_id, Some(&k.id), crate::domain::event::EventType::KeyLeaked, data).await?;
         }
         let id = ids::ulid(now, random_bytes());
         d1::stmt(

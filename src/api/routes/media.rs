@@ -12,7 +12,9 @@ use web_sys::File;
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
-use crate::adapters::media::{self, Form, R2Key};
+use crate::adapters::media::{self, Form};
+use crate::api::routes::content::load::seen;
+use crate::api::routes::posts::Draft;
 use crate::auth::scope::Scope;
 use crate::domain::content::{
     self, body_text, declared_matches, etag_matches, hashtags, sniff, PostKind, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES,
@@ -22,8 +24,6 @@ use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::pipeline::ctx::Ctx;
-use crate::routes::content::load::seen;
-use crate::routes::posts::Draft;
 
 /// A file this request put in R2, before its D1 row exists.
 pub struct Uploaded {
@@ -220,121 +220,10 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::CREATED, &u.render()))
 }
 
-/// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
-/// and every upload of a deleted account, leave D1 and then R2. The rows go
-/// first, in bounded batches, so an attach racing the sweep either keeps its
-/// row or fails cleanly and never points at a deleted object; their objects
-/// go with them. Last, whatever `media_trash` holds that is due (objects a
-/// failed delete left, uploads whose request died) is purged, even when a
-/// step before failed. Runs from the cron; returns how many uploads went.
-pub async fn sweep(env: &worker::Env) -> ApiResult<usize> {
-    /// Rows per statement (R2 deletes up to 1000 keys at once) and statements
-    /// per step and run: at most 24 D1 queries a run (the Free plan allows
-    /// 50 per invocation), 600 uploads of each kind a minute.
-    const BATCH: i64 = 200;
-    const ROUNDS: usize = 3;
-    let orphan_ms = crate::config::Config::get(env).media_orphan_seconds * 1000;
-    let db = d1::db(env)?;
-    let now = now_ms();
-    // Each kind has its own batches, so a flood of one never starves the
-    // other. Rows just deleted name nothing: their objects are forgotten at
-    // once; the trash's keys are checked first (`purge`), and not counted.
-    let steps: [(&str, &[V], bool); 3] = [
-        (
-            "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key",
-            &[V::I(BATCH), V::I(now - orphan_ms)],
-            true,
-        ),
-        (
-            "DELETE FROM media WHERE id IN (SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1) RETURNING r2_key",
-            &[V::I(BATCH)],
-            true,
-        ),
-        ("SELECT r2_key FROM media_trash WHERE purge_after <= ?2 ORDER BY purge_after LIMIT ?1", &[V::I(BATCH), V::I(now)], false),
-    ];
-    let mut swept = 0;
-    let mut first_error = None;
-    for (sql, args, rows_deleted) in steps {
-        for _ in 0..ROUNDS {
-            let batch = async {
-                let rows: Vec<R2Key> = d1::stmt(&db, sql, args)?.all().await?.results()?;
-                let keys: Vec<String> = rows.into_iter().map(|r| r.r2_key).collect();
-                if rows_deleted {
-                    forget(env, &keys).await?
-                } else {
-                    purge(env, &keys).await?
-                }
-                Ok::<_, ApiError>(keys.len())
-            };
-            match batch.await {
-                Ok(n) => {
-                    swept += if rows_deleted { n } else { 0 };
-                    if (n as i64) < BATCH {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    // The first is returned (and logged by the cron); later ones are logged here.
-                    match first_error {
-                        None => first_error = Some(e),
-                        Some(_) => crate::log::error("cron", "media sweep", &e.to_string()),
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    first_error.map_or(Ok(swept), Err)
-}
-
-/// Purges `keys` listed in `media_trash`: the objects no media row names are
-/// deleted (`forget`); a key a row names keeps its object (a write reported
-/// failed may still have committed) and loses its entry.
-pub async fn purge(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let db = d1::db(env)?;
-    let list = serde_json::to_string(keys)?;
-    let unnamed: Vec<R2Key> = d1::stmt(
-        &db,
-        "SELECT j.value AS r2_key FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
-        &[(&list).into()],
-    )?
-    .all()
-    .await?
-    .results()?;
-    // In one statement with its check, so a row deleted meanwhile (whose
-    // trigger lists the key again) keeps its fresh entry.
-    d1::stmt(
-        &db,
-        "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1)) \
-         AND EXISTS (SELECT 1 FROM media m WHERE m.r2_key = media_trash.r2_key)",
-        &[(&list).into()],
-    )?
-    .run()
-    .await?;
-    forget(env, &unnamed.into_iter().map(|r| r.r2_key).collect::<Vec<_>>()).await
-}
-
-/// Deletes the objects of `keys`, which no media row names, then their
-/// `media_trash` entries. Deleting an object twice is harmless, so a forget
-/// racing another is too.
-async fn forget(env: &worker::Env, keys: &[String]) -> ApiResult<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    media::delete(env, keys).await?;
-    let list = serde_json::to_string(keys)?;
-    let db = d1::db(env)?;
-    d1::stmt(&db, "DELETE FROM media_trash WHERE r2_key IN (SELECT value FROM json_each(?1))", &[(&list).into()])?.run().await?;
-    Ok(())
-}
-
 /// Deletes a failed write's uploads now (see `purge`). Should that fail,
 /// their `media_trash` entries stay and the cron deletes them later.
 pub async fn discard(c: &Ctx, keys: Vec<String>) {
-    if let Err(e) = purge(&c.app.env, &keys).await {
+    if let Err(e) = media::purge(&c.app.env, &keys).await {
         crate::log::error(&c.app.request_id, "discard uploads", &e.to_string());
     }
 }
@@ -346,7 +235,7 @@ pub fn discard_later(c: &Ctx, keys: Vec<String>) {
         return;
     }
     let env = c.app.env.clone();
-    c.app.defer("delete media", async move { forget(&env, &keys).await });
+    c.app.defer("delete media", async move { media::forget(&env, &keys).await });
 }
 
 /// A response carrying the object's bytes (`part`: offset and length) as a

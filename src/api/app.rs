@@ -7,10 +7,12 @@
 
 use axum::http::Method;
 
+use crate::api::routes::{
+    account, accounts, bench, clips, comments, feeds, keys, media, meta, notifications, posts, security, webhooks,
+};
 use crate::auth::principal::Access;
 use crate::h;
 use crate::pipeline::Route;
-use crate::routes::{account, accounts, bench, clips, comments, feeds, keys, media, meta, posts, security, webhooks};
 
 macro_rules! route {
     ($method:ident $path:literal, $access:expr, $handler:expr) => {
@@ -46,21 +48,21 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/api/auth/api-keys/{id}/usage", SessionOnly, h!(keys::usage)),
         // Key safety
         route!(GET "/api/auth/key", KeyOnly, h!(keys::introspect)),
-        route!(GET "/api/notifications", SessionOnly, h!(crate::notify::list)),
-        route!(POST "/api/notifications/read", SessionOnly, h!(crate::notify::mark_read)),
+        route!(GET "/api/notifications", SessionOnly, h!(notifications::list)),
+        route!(POST "/api/notifications/read", SessionOnly, h!(notifications::mark_read)),
         route!(POST "/api/security/leaked-keys", Public, h!(security::report)),
         // MCP (API keys only; tools dispatch back through this table)
-        route!(POST "/mcp", KeyOnly, h!(crate::mcp::post)),
+        route!(POST "/mcp", KeyOnly, h!(crate::api::mcp::post)),
         // Webhooks: the owning session, or that same key with webhooks:manage
         // (sessions pass scope checks; the handlers refuse any other key with 404).
         route!(POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), h!(webhooks::create)),
         route!(GET "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), h!(webhooks::list)),
         route!(PATCH "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::update)),
         route!(DELETE "/api/auth/api-keys/{id}/webhooks/{webhookId}", Scopes(&[WebhooksManage]), h!(webhooks::delete)),
-        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), h!(webhooks::test)),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/test", Scopes(&[WebhooksManage]), h!(webhooks::deliveries::test)),
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret", Scopes(&[WebhooksManage]), h!(webhooks::rotate_secret)),
-        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver", Scopes(&[WebhooksManage]), h!(webhooks::redeliver)),
-        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries)),
+        route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver", Scopes(&[WebhooksManage]), h!(webhooks::deliveries::redeliver)),
+        route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries::list)),
         // (end Webhooks)
         // ---- Content (issue 6)
         route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),

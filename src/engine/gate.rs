@@ -14,12 +14,12 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::protocol::{decode, encode, AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
 use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
 use crate::config::Config;
 use crate::domain::clock::MINUTE_MS;
 use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
 use crate::domain::usage::{Marks, Outcome, Usage};
+use crate::protocol::{decode, encode, AuthorizeReply, GateRequest, Identity, Notice, ThrottleAction, ThrottleReply, UsageReply};
 
 const CRED: &str = "cred";
 /// Counters, usage and marks: written together, once per counted request.
@@ -42,7 +42,7 @@ struct Live {
     touched_ms: i64,
 }
 
-#[cfg_attr(feature = "engine", durable_object)]
+#[durable_object]
 pub struct Gate {
     state: State,
     env: Env,
@@ -382,7 +382,6 @@ fn empty_reply() -> AuthorizeReply {
     AuthorizeReply { denial: None, identity: None, standings: None, touch: false, notices: vec![] }
 }
 
-#[cfg(feature = "engine")]
 impl DurableObject for Gate {
     fn new(state: State, env: Env) -> Self {
         Gate { state, env, live: RefCell::new(None), throttle: RefCell::new(None), alarm_at: RefCell::new(0) }

@@ -12,6 +12,8 @@ use crate::adapters::d1;
 use crate::adapters::d1::{guard_sql, is_guard_failure};
 use crate::adapters::media::R2Key;
 use crate::adapters::outbox;
+use crate::api::routes::content::load::{author_of, load_own, load_visible};
+use crate::api::routes::media::{self as media_routes, Uploaded};
 use crate::domain::content::{self, body_text, hashtags, ts, PostKind, Visibility, MAX_JES_CHARS, MAX_MEDIA_PER_JES};
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
@@ -20,8 +22,6 @@ use crate::http::raw_json;
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::content::load::{author_of, load_own, load_visible};
-use crate::routes::media::{self as media_routes, Uploaded};
 
 /// A Jes or JesClip about to be written.
 pub struct Draft {

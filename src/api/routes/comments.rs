@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
 use crate::adapters::outbox;
+use crate::api::routes::content::list::fetch_list;
+use crate::api::routes::content::load::{author_of, load_visible};
+use crate::api::routes::posts::text_field;
 use crate::domain::content::{ts, MAX_COMMENT_CHARS};
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
@@ -16,9 +19,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::routes::content::list::fetch_list;
-use crate::routes::content::load::{author_of, load_visible};
-use crate::routes::posts::text_field;
 
 /// A comment as the API returns it (`c` = comments, `u` = its author). Keep
 /// in step with `render_new` below (tests compare the two).

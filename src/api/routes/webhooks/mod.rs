@@ -2,7 +2,10 @@
 //! once), list, enable/disable, delete, send a test event, and read the record
 //! of delivery attempts. Open to the owning session, or to that same key when
 //! it holds webhooks:manage (the route table requires the scope; `managed_key`
-//! below is the one rule for which key a caller may reach).
+//! below is the one rule for which key a caller may reach). Test events,
+//! redelivery and the delivery record are in `deliveries`.
+
+pub mod deliveries;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,25 +13,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
-use crate::adapters::outbox;
-use crate::adapters::webhooks::seal_secret;
+use crate::adapters::webhook_secrets::seal_secret;
 use crate::auth::principal::Principal;
 use crate::auth::scope::ScopeSet;
 use crate::config::Config;
-use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
-use crate::domain::event::{Event, EventType};
+use crate::domain::clock::rfc3339;
+use crate::domain::event::EventType;
 use crate::domain::ids::ulid;
 use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
-use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
 
 /// Endpoints per key.
 pub const MAX_ENDPOINTS: i64 = 10;
 
 /// The key whose webhooks are managed.
-struct ManagedKey {
+pub(super) struct ManagedKey {
     id: String,
     user_id: String,
     scopes: ScopeSet,
@@ -83,7 +84,7 @@ async fn managed_key(app: &AppState, principal: &Principal, key_id: &str) -> Api
     })
 }
 
-fn require_active(key: &ManagedKey) -> ApiResult<()> {
+pub(super) fn require_active(key: &ManagedKey) -> ApiResult<()> {
     if key.inactive {
         return Err(ApiError::Conflict("api key is revoked or expired: its webhooks receive nothing".into()));
     }
@@ -91,7 +92,7 @@ fn require_active(key: &ManagedKey) -> ApiResult<()> {
 }
 
 #[derive(Deserialize)]
-struct EndpointRow {
+pub(super) struct EndpointRow {
     id: String,
     url: String,
     events: String,
@@ -146,7 +147,7 @@ impl EndpointRow {
 }
 
 /// The route's `{id}` key, as `managed_key` allows it, and its `{webhookId}` endpoint.
-async fn managed_endpoint(c: &Ctx) -> ApiResult<(ManagedKey, EndpointRow)> {
+pub(super) async fn managed_endpoint(c: &Ctx) -> ApiResult<(ManagedKey, EndpointRow)> {
     let key = managed_key(&c.app, c.who()?, &c.id).await?;
     let ep = endpoint(&c.app, &key, &c.sub_id).await?;
     Ok((key, ep))
@@ -337,116 +338,6 @@ pub async fn rotate_secret(c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &body))
 }
 
-/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver:
-/// `{"since": RFC 3339}` (default a day ago, at most the 30 days deliveries
-/// are kept): queues again every delivery to this endpoint given up on since
-/// then, say while the receiver was down or the endpoint disabled, each with
-/// its original `webhook-id` and body; 202 with how many.
-pub async fn redeliver(mut c: Ctx) -> ApiResult<Response> {
-    let body = c.json(true).await?;
-    let now = now_ms();
-    let since = match str_field(&body, "since")? {
-        None => now - DAY_MS,
-        Some(s) => parse_rfc3339(s).ok_or_else(|| ApiError::invalid("since: must be an RFC 3339 time"))?,
-    };
-    let (key, ep) = managed_endpoint(&c).await?;
-    require_active(&key)?;
-    if ep.enabled == 0.0 {
-        return Err(ApiError::Conflict("endpoint is disabled: re-enable it with PATCH {\"enabled\": true}".into()));
-    }
-    let since = since.max(now - crate::adapters::webhooks::RETENTION_MS);
-    let n = crate::adapters::webhooks::redeliver(&c.app.env, &ep.id, since).await?;
-    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "redelivered": n, "since": rfc3339(since) })))
-}
-
-/// POST /api/auth/api-keys/{id}/webhooks/{webhookId}/test: a `webhook.test`
-/// event through the real pipeline to this one endpoint; 202 with the event.
-pub async fn test(c: Ctx) -> ApiResult<Response> {
-    let (key, ep) = managed_endpoint(&c).await?;
-    let app = &c.app;
-    require_active(&key)?;
-    if ep.enabled == 0.0 {
-        return Err(ApiError::Conflict("endpoint is disabled: re-enable it with PATCH {\"enabled\": true}".into()));
-    }
-    let event = Event::new(
-        EventType::WebhookTest,
-        &key.user_id,
-        now_ms(),
-        random_bytes(),
-        serde_json::json!({ "endpointId": ep.id, "keyId": key.id, "message": "A test event from Jestha." }),
-    );
-    let db = d1::db(&app.env)?;
-    outbox::record(&db, &event)?.run().await?;
-    let body = wh::payload(&event);
-    outbox::dispatch(app, event);
-    let mut res = (StatusCode::ACCEPTED, body).into_response();
-    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
-    Ok(res)
-}
-
-#[derive(Deserialize)]
-struct AttemptRow {
-    id: String,
-    delivery_id: String,
-    event_id: String,
-    event_type: String,
-    attempt: f64,
-    status: String,
-    response_code: Option<f64>,
-    duration_ms: Option<f64>,
-    error: Option<String>,
-    created_at: f64,
-}
-
-impl d1::HasId for AttemptRow {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AttemptResponse {
-    id: String,
-    delivery_id: String,
-    event_id: String,
-    event_type: String,
-    attempt: u32,
-    status: String,
-    response_code: Option<u16>,
-    duration_ms: Option<i64>,
-    error: Option<String>,
-    created_at: String,
-}
-
-/// GET /api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries: every
-/// attempt, newest first.
-pub async fn deliveries(c: Ctx) -> ApiResult<Response> {
-    let page = c.page()?;
-    let (_, ep) = managed_endpoint(&c).await?;
-    let app = &c.app;
-    let db = d1::db(&app.env)?;
-    let select = "SELECT id, delivery_id, event_id, event_type, attempt, status, response_code, duration_ms, error, created_at \
-                  FROM webhook_attempts WHERE endpoint_id = ?1";
-    let (rows, next) = d1::newest_first::<AttemptRow>(&db, select, &ep.id, &page).await?;
-    let items: Vec<AttemptResponse> = rows
-        .into_iter()
-        .map(|r| AttemptResponse {
-            id: r.id,
-            delivery_id: r.delivery_id,
-            event_id: r.event_id,
-            event_type: r.event_type,
-            attempt: r.attempt as u32,
-            status: r.status,
-            response_code: r.response_code.map(|c| c as u16),
-            duration_ms: r.duration_ms.map(|d| d as i64),
-            error: r.error,
-            created_at: rfc3339(r.created_at as i64),
-        })
-        .collect();
-    Ok(crate::http::page(&items, next))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,7 +361,7 @@ mod tests {
     fn every_webhook_route_needs_exactly_webhooks_manage() {
         use crate::auth::principal::Access;
         use crate::auth::scope::Scope;
-        let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
+        let routes: Vec<_> = crate::api::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
         assert_eq!(routes.len(), 8);
         for r in routes {
             assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);

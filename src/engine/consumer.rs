@@ -6,8 +6,9 @@
 use futures_util::future::join_all;
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
-use crate::adapters::webhooks::{self as pipeline, Action, DLQ_NAME, INTERNAL_RETRY_SECS};
+use crate::adapters::queue::DLQ_NAME;
 use crate::domain::webhook::Job;
+use crate::engine::delivery::{self as pipeline, Action, INTERNAL_RETRY_SECS};
 use crate::log;
 
 async fn step(env: &Env, job: &Job, dead_letters: bool, delays: &[u32]) -> Action {
@@ -49,18 +50,5 @@ pub async fn batch(batch: MessageBatch<String>, env: Env) {
             Action::Ack => m.ack(),
             Action::RetryIn(secs) => m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build()),
         }
-    }
-}
-
-/// `#[event(scheduled)]`: re-sends outbox events whose dispatch never
-/// happened, and drops delivery records past retention.
-pub async fn sweep(env: Env) {
-    match pipeline::sweep_outbox(&env).await {
-        Ok(0) => {}
-        Ok(n) => log::warn("sweep", "re-sent undispatched events", &n.to_string()),
-        Err(e) => log::error("sweep", "outbox sweep failed", &e.to_string()),
-    }
-    if let Err(e) = pipeline::prune(&env).await {
-        log::error("sweep", "delivery record pruning failed", &e.to_string());
     }
 }

@@ -8,15 +8,15 @@ use serde_json::json;
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
+use crate::api::routes::content::list::{fetch_list, list_at, offset, post_feed, post_list_binds, viewer_binds, ListItem};
+use crate::api::routes::content::load::load_visible;
+use crate::api::routes::content::sql::{POST_JSON, VISIBLE};
 use crate::domain::clock::DAY_MS;
 use crate::domain::{content, ids};
 use crate::error::{ApiError, ApiResult};
 use crate::http::raw_json;
 use crate::http::{json, now_ms};
 use crate::pipeline::ctx::Ctx;
-use crate::routes::content::list::{fetch_list, list_at, offset, post_feed, post_list_binds, viewer_binds, ListItem};
-use crate::routes::content::load::load_visible;
-use crate::routes::content::sql::{POST_JSON, VISIBLE};
 
 /// The live account named by the path, or 404.
 async fn account_id(c: &Ctx) -> ApiResult<String> {

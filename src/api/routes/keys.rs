@@ -14,10 +14,10 @@ use crate::auth::scope::{Scope, ScopeSet, PRESETS};
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
 use crate::domain::{ids, validate};
-use crate::durable::protocol::GateRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
+use crate::protocol::GateRequest;
 
 pub const MAX_ACTIVE_KEYS: i64 = 50;
 pub const MAX_ALLOWLIST: usize = 20;
@@ -253,7 +253,7 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
         let data = serde_json::json!({ "keyId": id, "at": rfc3339(now_ms()), "reason": "revoked by owner" });
         let (app2, user) = (app.clone(), principal.user_id.clone());
         app.defer("notify revoked", async move {
-            crate::notify::notify(&app2, &user, Some(&id), crate::domain::event::EventType::KeyRevoked, data).await
+            crate::adapters::notices::notify(&app2, &user, Some(&id), crate::domain::event::EventType::KeyRevoked, data).await
         });
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -290,7 +290,7 @@ pub async fn usage(mut c: Ctx) -> ApiResult<Response> {
     let principal = c.who()?.clone();
     let id = std::mem::take(&mut c.id);
     use crate::domain::usage::{day_of, Days, Outcomes, KEEP_DAYS};
-    use crate::durable::protocol::UsageReply;
+    use crate::protocol::UsageReply;
 
     let db = d1::db(&app.env)?;
     let hash: String = d1::stmt(

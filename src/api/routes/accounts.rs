@@ -14,10 +14,10 @@ use crate::auth::password::{Stored, ITERATIONS};
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::{rfc3339, DAY_MS};
 use crate::domain::{ids, validate};
-use crate::durable::protocol::{GateRequest, ThrottleAction};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{client_ip, json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
+use crate::protocol::{GateRequest, ThrottleAction};
 
 const SESSION_TTL_MS: i64 = 14 * DAY_MS;
 

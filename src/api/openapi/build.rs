@@ -174,7 +174,7 @@ pub fn documented() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::routes;
+    use crate::api::app::routes;
 
     fn table() -> Vec<(String, String, Access)> {
         routes().iter().map(|r| (r.method.to_string(), r.path.to_string(), r.access)).collect()

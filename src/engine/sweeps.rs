@@ -1,0 +1,202 @@
+//! The cron's sweeps (every minute, handed over by the API): expiry notices,
+//! unattached and deleted accounts' uploads, undispatched outbox events and
+//! delivery records past retention. Each is bounded per run.
+
+use serde::Deserialize;
+use worker::Env;
+
+use crate::adapters::d1::{self, V};
+use crate::adapters::media::{forget, purge, R2Key};
+use crate::adapters::notices::notify_env;
+use crate::adapters::outbox::OutboxRow;
+use crate::adapters::queue::{send_many, QUEUE_BINDING};
+use crate::config::Config;
+use crate::domain::clock::rfc3339;
+use crate::domain::event::EventType;
+use crate::domain::webhook::{Job, RETENTION_MS};
+use crate::error::{ApiError, ApiResult};
+use crate::http::now_ms;
+use crate::log;
+
+/// Cron: `key.expiring` once per threshold (default 7 days and 1 day before),
+/// claimed with INSERT … RETURNING so a notice is sent exactly once.
+pub async fn expiring(env: &Env) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    #[derive(Deserialize)]
+    struct Claimed {
+        key_id: String,
+        user_id: String,
+        expires_at: f64,
+        threshold: f64,
+    }
+    let mut sent = 0;
+    for &t in &Config::get(env).expiry_notice_seconds {
+        let claimed: Vec<Claimed> = d1::stmt(
+            &db,
+            "INSERT INTO key_expiry_notices (key_id, threshold, sent_at) \
+             SELECT id, ?2, ?1 FROM api_keys WHERE revoked_at IS NULL AND canary = 0 AND expires_at IS NOT NULL \
+             AND expires_at > ?1 AND expires_at <= ?1 + ?2 * 1000 \
+             AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n WHERE n.key_id = api_keys.id AND n.threshold = ?2) \
+             LIMIT 200 \
+             RETURNING key_id, threshold, \
+               (SELECT user_id FROM api_keys k WHERE k.id = key_id) AS user_id, \
+               (SELECT expires_at FROM api_keys k WHERE k.id = key_id) AS expires_at",
+            &[now.into(), t.into()],
+        )?
+        .all()
+        .await?
+        .results()?;
+        for c in claimed {
+            let data = serde_json::json!({
+                "keyId": c.key_id,
+                "expiresAt": rfc3339(c.expires_at as i64),
+                "secondsLeft": ((c.expires_at as i64 - now) / 1000).max(0),
+                "noticeSeconds": c.threshold as i64,
+            });
+            notify_env(env, &c.user_id, Some(&c.key_id), EventType::KeyExpiring, data).await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// Uploads nobody attached within `MEDIA_ORPHAN_SECONDS` (default a day),
+/// and every upload of a deleted account, leave D1 and then R2. The rows go
+/// first, in bounded batches, so an attach racing the sweep either keeps its
+/// row or fails cleanly and never points at a deleted object; their objects
+/// go with them. Last, whatever `media_trash` holds that is due (objects a
+/// failed delete left, uploads whose request died) is purged, even when a
+/// step before failed. Runs from the cron; returns how many uploads went.
+pub async fn media(env: &Env) -> ApiResult<usize> {
+    /// Rows per statement (R2 deletes up to 1000 keys at once) and statements
+    /// per step and run: at most 24 D1 queries a run (the Free plan allows
+    /// 50 per invocation), 600 uploads of each kind a minute.
+    const BATCH: i64 = 200;
+    const ROUNDS: usize = 3;
+    let orphan_ms = crate::config::Config::get(env).media_orphan_seconds * 1000;
+    let db = d1::db(env)?;
+    let now = now_ms();
+    // Each kind has its own batches, so a flood of one never starves the
+    // other. Rows just deleted name nothing: their objects are forgotten at
+    // once; the trash's keys are checked first (`purge`), and not counted.
+    let steps: [(&str, &[V], bool); 3] = [
+        (
+            "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE post_id IS NULL AND created_at <= ?2 LIMIT ?1) RETURNING r2_key",
+            &[V::I(BATCH), V::I(now - orphan_ms)],
+            true,
+        ),
+        (
+            "DELETE FROM media WHERE id IN (SELECT m.id FROM users u JOIN media m ON m.owner_id = u.id WHERE u.deleted_at IS NOT NULL LIMIT ?1) RETURNING r2_key",
+            &[V::I(BATCH)],
+            true,
+        ),
+        ("SELECT r2_key FROM media_trash WHERE purge_after <= ?2 ORDER BY purge_after LIMIT ?1", &[V::I(BATCH), V::I(now)], false),
+    ];
+    let mut swept = 0;
+    let mut first_error = None;
+    for (sql, args, rows_deleted) in steps {
+        for _ in 0..ROUNDS {
+            let batch = async {
+                let rows: Vec<R2Key> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+                let keys: Vec<String> = rows.into_iter().map(|r| r.r2_key).collect();
+                if rows_deleted {
+                    forget(env, &keys).await?
+                } else {
+                    purge(env, &keys).await?
+                }
+                Ok::<_, ApiError>(keys.len())
+            };
+            match batch.await {
+                Ok(n) => {
+                    swept += if rows_deleted { n } else { 0 };
+                    if (n as i64) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // The first is returned (and logged by the cron); later ones are logged here.
+                    match first_error {
+                        None => first_error = Some(e),
+                        Some(_) => log::error("cron", "media sweep", &e.to_string()),
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    first_error.map_or(Ok(swept), Err)
+}
+
+/// Re-sends outbox events whose dispatch never happened, and drops delivery
+/// records past retention.
+pub async fn outbox(env: &Env) {
+    match sweep_outbox(env).await {
+        Ok(0) => {}
+        Ok(n) => log::warn("sweep", "re-sent undispatched events", &n.to_string()),
+        Err(e) => log::error("sweep", "outbox sweep failed", &e.to_string()),
+    }
+    if let Err(e) = prune(env).await {
+        log::error("sweep", "delivery record pruning failed", &e.to_string());
+    }
+}
+
+/// Outbox rows younger than this are left to their own dispatch.
+pub const SWEEP_GRACE_MS: i64 = 30_000;
+
+/// Drops delivery records and sent outbox events past retention, a bounded
+/// slice of each per run. (Unsent events stay until the sweep sends them.)
+pub async fn prune(env: &Env) -> ApiResult<()> {
+    let db = d1::db(env)?;
+    let before = now_ms() - RETENTION_MS;
+    let args: [V; 1] = [before.into()];
+    db.batch(vec![
+        d1::stmt(&db, "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE created_at < ?1 LIMIT 1000)", &args)?,
+        d1::stmt(
+            &db,
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
+            &args,
+        )?,
+        d1::stmt(
+            &db,
+            "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 1000)",
+            &args,
+        )?,
+    ])
+    .await?;
+    Ok(())
+}
+
+/// Re-sends outbox rows never marked sent (a dispatch that failed, or a
+/// fan-out that was dead-lettered): nothing committed is lost.
+pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let rows: Vec<OutboxRow> = d1::stmt(
+        &db,
+        "SELECT id, account_id, type, payload, created_at FROM event_outbox \
+         WHERE sent_at IS NULL AND created_at <= ?1 ORDER BY created_at LIMIT 100",
+        &[(now - SWEEP_GRACE_MS).into()],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let mut jobs = Vec::new();
+    let mut ids = Vec::new();
+    for event in rows.into_iter().filter_map(|r| r.into_event("sweep")) {
+        ids.push(event.id.clone());
+        jobs.push(Job::FanOut { event });
+    }
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    send_many(env, QUEUE_BINDING, &jobs).await?;
+    let marks = ids
+        .iter()
+        .map(|id| {
+            d1::stmt(&db, "UPDATE event_outbox SET sent_at = ?1 WHERE id = ?2 AND sent_at IS NULL", &[now.into(), id.into()])
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    db.batch(marks).await?;
+    Ok(ids.len())
+}
