@@ -204,7 +204,7 @@ CREATE TABLE IF NOT EXISTS media (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS media_post ON media(post_id, position);
 CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
--- The cron's media sweep (routes/media.rs) finds unattached uploads through
+-- The cron's media sweep (src/engine/sweeps.rs) finds unattached uploads through
 -- media_post (post_id IS NULL) and deleted accounts through this, so a run
 -- reads deleted accounts, not every account.
 CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at IS NOT NULL;
@@ -215,7 +215,7 @@ CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at I
 -- at once (trigger, same transaction). The deleter removes the object and
 -- then the entry; whatever is due and still here, the cron deletes: uploads
 -- whose request died before its row was written, object deletes that failed
--- (routes/media.rs `purge`). Re-applying this file keeps existing triggers:
+-- (src/adapters/media.rs `purge`). Re-applying this file keeps existing triggers:
 -- changing one's body needs a DROP TRIGGER first.
 CREATE TABLE IF NOT EXISTS media_trash (
   r2_key       TEXT PRIMARY KEY,

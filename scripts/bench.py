@@ -61,7 +61,7 @@ def wrk(url: str, lua: str | None) -> dict:
     return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": errors}
 
 
-# Issue 9's targets: (name, the measured value, the bound, whether it is met).
+# The performance targets: (name, the measured value, the bound, whether it is met).
 WASM_GZIP_TARGET = 300_000
 
 
@@ -165,7 +165,7 @@ def main() -> int:
     print(f"\nwasm: api {result['wasm_bytes']} bytes, {result['wasm_gzip_bytes']} gzipped; "
           f"engine {result['engine_wasm_bytes']} bytes, {result['engine_wasm_gzip_bytes']} gzipped; "
           f"cold start {result['cold_start_ms']} ms, first request {result['first_request_ms']} ms")
-    print("\ntargets (issue 9):")
+    print("\ntargets:")
     for t in result["targets"]:
         print(f"  {'met    ' if t['met'] else 'NOT MET'}  {t['target']} {t['bound']}: {t['value']}")
     print(f"written to {out_dir / 'result.json'}")

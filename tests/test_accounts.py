@@ -1,4 +1,4 @@
-"""Accounts, sessions and the request pipeline, over HTTP (issue: foundation)."""
+"""Accounts, sessions and the request pipeline, over HTTP."""
 import time
 import uuid
 

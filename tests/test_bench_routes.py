@@ -1,4 +1,4 @@
-"""The benchmark's routes (issue 9): `baseline` and `floor` exist only with
+"""The benchmark's routes: `baseline` and `floor` exist only with
 BENCH_ROUTES=true and answer the contract's 404 otherwise; the floor is one
 Durable Object increment (in the engine Worker), so each call counts once."""
 import requests

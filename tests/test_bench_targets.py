@@ -1,4 +1,4 @@
-"""`make bench` judges issue 9's targets itself (scripts/bench.py `targets`):
+"""`make bench` judges its performance targets itself (scripts/bench.py `targets`):
 checked here on made-up results, without running the benchmark."""
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""JesClips, Jes images and media over HTTP (issue 6): multipart uploads
+"""JesClips, Jes images and media over HTTP: multipart uploads
 checked by magic bytes and size, R2 round trips byte for byte with Range,
 visibility of media, and no orphans when an upload fails."""
 import glob

@@ -1,5 +1,5 @@
-"""Comments, replies, the paginated thread and engagement counts over HTTP
-(issue 6), including counts under concurrent likes and comments."""
+"""Comments, replies, the paginated thread and engagement counts over HTTP,
+including counts under concurrent likes and comments."""
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import Api, assert_error

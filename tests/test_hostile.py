@@ -1,5 +1,5 @@
-"""Hostile input over HTTP: each gets the right 4xx envelope and writes nothing
-(issue: hardening). Content- and webhook-specific cases live with their routes."""
+"""Hostile input over HTTP: each gets the right 4xx envelope and writes nothing.
+Content- and webhook-specific cases live with their routes."""
 import http.client
 import json
 from urllib.parse import urlparse

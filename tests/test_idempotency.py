@@ -1,4 +1,4 @@
-"""Idempotency-Key on POSTs over HTTP (issue 6): replay, reuse, in-flight,
+"""Idempotency-Key on POSTs over HTTP: replay, reuse, in-flight,
 expiry, per-account scope, and exactly one Jes under retries and races."""
 import glob
 import os

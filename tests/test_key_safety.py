@@ -1,4 +1,4 @@
-"""Key safety: introspection, usage per key, owner notices, canary keys (issue: key safety)."""
+"""Key safety: introspection, usage per key, owner notices, canary keys."""
 import time
 from datetime import datetime, timezone
 

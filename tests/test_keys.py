@@ -1,4 +1,4 @@
-"""API keys: lifecycle and the auth layer, over HTTP (issue: API keys)."""
+"""API keys: lifecycle and the auth layer, over HTTP."""
 import itertools
 import re
 import subprocess

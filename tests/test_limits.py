@@ -1,4 +1,4 @@
-"""Rate limits and daily quotas counted in Durable Objects (issue: limits)."""
+"""Rate limits and daily quotas counted in Durable Objects."""
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone

@@ -1,5 +1,5 @@
 """The MCP server on the same keys and scopes, driven by the official MCP Python SDK
-over Streamable HTTP (issue: MCP)."""
+over Streamable HTTP."""
 import asyncio
 import json
 

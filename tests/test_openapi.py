@@ -1,4 +1,4 @@
-"""The OpenAPI document matches the live route table (issue: OpenAPI)."""
+"""The OpenAPI document matches the live route table."""
 import re
 
 from conftest import Api

@@ -1,4 +1,4 @@
-"""Jes over HTTP (issue 6): create, read, edit, delete, bounce; visibility on
+"""Jes over HTTP: create, read, edit, delete, bounce; visibility on
 every read; `via` on what keys create; ownership across accounts."""
 import pytest
 

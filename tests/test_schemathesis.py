@@ -1,5 +1,5 @@
 """Property-based fuzzing of the whole API from its OpenAPI document with
-schemathesis (issue: OpenAPI and hardening): no 5xx, every response conforms to
+schemathesis: no 5xx, every response conforms to
 the documented status codes, content types and schemas, and no request that a key
 without the scope (or any key, on a session-only route) gets through."""
 import os

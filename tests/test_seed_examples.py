@@ -1,5 +1,5 @@
-"""Seed 001's integration examples, run verbatim against the local server
-(issue 6): the curl, JavaScript fetch and Python requests snippets that create
+"""Seed 001's integration examples, run verbatim against the local server:
+the curl, JavaScript fetch and Python requests snippets that create
 a Jes with an API key. Only the host changes (and, for curl, the `jes_live_...`
 placeholder becomes a real key, as a reader would paste it).
 

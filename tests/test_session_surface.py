@@ -1,4 +1,4 @@
-"""The session-only surface over HTTP (issue 6): feeds, trending, discover,
+"""The session-only surface over HTTP: feeds, trending, discover,
 search (FTS5), profiles, follows, likes, saves, account update and deletion.
 Every route here is 403 session_only for any API key."""
 import uuid

@@ -1,4 +1,4 @@
-"""Webhooks over HTTP (issue 7): management and its access rule, SSRF checks,
+"""Webhooks over HTTP: management and its access rule, SSRF checks,
 signed delivery through the real queue to a real local receiver, verified with
 the reference Standard Webhooks library, retries, dead letters, 410 Gone,
 disabling and re-enabling, scope filtering, account isolation and the outbox

@@ -63,8 +63,7 @@ pub fn routes() -> Vec<Route> {
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret", Scopes(&[WebhooksManage]), h!(webhooks::rotate_secret)),
         route!(POST "/api/auth/api-keys/{id}/webhooks/{webhookId}/redeliver", Scopes(&[WebhooksManage]), h!(webhooks::deliveries::redeliver)),
         route!(GET "/api/auth/api-keys/{id}/webhooks/{webhookId}/deliveries", Scopes(&[WebhooksManage]), h!(webhooks::deliveries::list)),
-        // (end Webhooks)
-        // ---- Content (issue 6)
+        // Content: Jes, JesClips, comments, media
         route!(POST "/api/posts", Scopes(&[WriteJes]), h!(posts::create)),
         route!(GET "/api/posts/{id}", Authenticated, h!(posts::get)),
         route!(PATCH "/api/posts/{id}", Scopes(&[WriteJes]), h!(posts::update)),
@@ -102,7 +101,6 @@ pub fn routes() -> Vec<Route> {
         route!(DELETE "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
         route!(POST "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
         route!(DELETE "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
-        // ---- end Content
     ]
 }
 

@@ -136,12 +136,6 @@ impl Denial {
             Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::KeyOnly => None,
         }
     }
-
-    /// Refusals that still identify a valid credential: their answers carry the
-    /// rate-limit headers like any authenticated response.
-    pub fn is_authenticated(&self) -> bool {
-        !matches!(self, Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::IpNotAllowed)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

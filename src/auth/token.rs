@@ -104,9 +104,6 @@ pub fn mask(token: &str) -> String {
     format!("{}{}****", kind.prefix(), keep)
 }
 
-/// The public regular expression for secret scanners (README, leak reports).
-pub const KEY_REGEX: &str = r"jes_live_[0-9A-Za-z]{36}";
-
 #[cfg(test)]
 mod tests {
     use super::*;

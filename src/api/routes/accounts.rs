@@ -257,7 +257,7 @@ pub async fn me(c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &load_user(&db, &principal.user_id).await?))
 }
 
-// --- Web UI session cookies (issue 8) -------------------------------------
+// --- Web UI session cookies -----------------------------------------------
 // Signup and login also set the HttpOnly session cookie and the CSRF
 // double-submit cookie (src/auth/cookies.rs); logout clears them. A client
 // that asks for the cookie transport does not get the token in the body.
