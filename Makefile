@@ -1,4 +1,6 @@
 # Jestha Edge. The two commands a newcomer needs: `make dev` and `make test`.
+# Recipes source scripts/env.sh, which is bash (BASH_SOURCE, ${!v}): not sh.
+SHELL := /bin/bash
 .PHONY: dev test setup build unit integration bench clean
 
 setup:

@@ -56,6 +56,16 @@ else
   echo "not available: the Worker builds with the shipped std (larger wasm)"
 fi
 
+# 1c. rustfmt and clippy: `make test` checks formatting and lints first.
+step "rustfmt and clippy (make test's hygiene checks)"
+if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+  echo "present"
+elif have rustup && timeout 120 rustup component add rustfmt clippy; then
+  echo "added with rustup"
+else
+  fail "rustfmt and clippy (rustup component add rustfmt clippy)"
+fi
+
 # 2. worker-build, pinned.
 step "worker-build $WORKER_BUILD_VERSION"
 if have worker-build && worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then

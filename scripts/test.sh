@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# `make test`: every test. Native unit tests of the pure modules, then the HTTP
-# tests in tests/ against freshly started `wrangler dev` instances, then the web
-# UI's browser tests (Debian's chromium via playwright-core, screenshots in
+# `make test`: every test. First the fast hygiene checks (rustfmt, clippy on
+# both Workers together and on each alone, so neither one-sided build hides dead
+# code), then native unit tests of the pure modules, then the HTTP tests in
+# tests/ against freshly started `wrangler dev` instances, then the web UI's
+# browser tests (Debian's chromium via playwright-core, screenshots in
 # tests/artifacts/ui/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+
+echo "==> cargo clippy (both Workers, then the api and the engine alone)"
+cargo clippy --quiet --all-targets --all-features -- -D warnings
+for worker in api engine; do
+  cargo clippy --quiet --lib --no-default-features --features "$worker" -- -D warnings
+done
 
 echo "==> unit tests (cargo test --lib)"
 cargo test --lib --quiet
