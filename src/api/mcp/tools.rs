@@ -380,12 +380,26 @@ mod tests {
     }
 
     #[test]
-    fn every_tool_maps_to_a_route_in_the_table_once_it_exists() {
+    fn every_tool_maps_to_a_route_in_the_table() {
         let table: Vec<(Method, &str)> = routes().iter().map(|r| (r.method.clone(), r.path)).collect();
         for t in catalog() {
-            if t.route == "/api/auth/me" {
-                assert!(table.contains(&(t.method.clone(), t.route)), "{}", t.name);
-            }
+            assert!(
+                table.contains(&(t.method.clone(), t.route)),
+                "{} calls {} {}, which is not a route",
+                t.name,
+                t.method,
+                t.route
+            );
+        }
+    }
+
+    #[test]
+    fn every_tool_path_parameter_is_filled_and_nothing_else_is() {
+        for t in catalog() {
+            let placeholders: Vec<&str> =
+                t.route.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            let filled: Vec<&str> = t.params.iter().map(|(p, _)| *p).collect();
+            assert_eq!(placeholders, filled, "{}", t.name);
         }
     }
 }
