@@ -3,49 +3,66 @@
 //! default written once, here, and read once per isolate (`Config::get`; a
 //! deployment's variables never change under a running isolate). A value
 //! that does not parse falls back to the default, as an unset one does.
-//! Parsing is pure (`Config::from_vars`), tested natively.
+//! Parsing is pure (`Config::from_vars`), tested natively. Each Worker's
+//! build holds only the settings it reads (the others are cfg'd out).
 
 use std::cell::OnceCell;
 
+#[cfg(feature = "engine")]
 use crate::domain::webhook::{parse_delays, DEFAULT_DELAYS};
 
 /// Every setting the code reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    #[cfg(feature = "engine")]
     /// `RATE_LIMIT_PER_MINUTE`: requests per window and API key (60).
     pub rate_limit_per_minute: u32,
+    #[cfg(feature = "engine")]
     /// `DAILY_QUOTA`: requests per UTC day and API key (10000).
     pub daily_quota: u32,
+    #[cfg(feature = "engine")]
     /// `SESSION_RATE_LIMIT_PER_MINUTE`: requests per window and session (120).
     pub session_rate_limit_per_minute: u32,
+    #[cfg(feature = "engine")]
     /// `RATE_LIMIT_WINDOW_SECONDS`: the rate-limit window, at least 1 (60).
     pub rate_limit_window_seconds: i64,
+    #[cfg(feature = "engine")]
     /// `USAGE_FLUSH_SECONDS`: how soon the Gate writes usage to D1 (60).
     pub usage_flush_seconds: i64,
+    #[cfg(feature = "api")]
     /// `MAX_UPLOAD_BYTES`: the largest file accepted (100 MiB).
     pub max_upload_bytes: u32,
+    #[cfg(feature = "api")]
     /// `LOGIN_MAX_FAILURES`: failed password checks per window (10).
     pub login_max_failures: u32,
+    #[cfg(feature = "api")]
     /// `LOGIN_WINDOW_SECONDS`: the window of those failures (900).
     pub login_window_seconds: i64,
     /// `WEBHOOK_ALLOW_LOOPBACK`: `true` lets webhooks reach 127.0.0.1 (development).
     pub webhook_allow_loopback: bool,
+    #[cfg(feature = "engine")]
     /// `WEBHOOK_RETRY_DELAYS`: seconds before each retry (`DEFAULT_DELAYS`).
     pub webhook_retry_delays: Vec<u32>,
+    #[cfg(feature = "engine")]
     /// Why `WEBHOOK_RETRY_DELAYS` was not used, when it was set but malformed.
     pub webhook_retry_delays_error: Option<String>,
+    #[cfg(feature = "api")]
     /// `WEBHOOK_SECRET_GRACE_SECONDS`: how long a rotated-out secret still signs (a day).
     pub webhook_secret_grace_seconds: i64,
     /// `WEBHOOK_SECRET_KEY` (a secret; also read as a var so `--var` works
     /// locally): the key sealing endpoint secrets at rest, unparsed; none
     /// when unset or blank.
     pub webhook_secret_key: Option<String>,
+    #[cfg(feature = "engine")]
     /// `EXPIRY_NOTICE_SECONDS`: before expiry, when to send `key.expiring` (7 days and 1 day).
     pub expiry_notice_seconds: Vec<i64>,
+    #[cfg(feature = "engine")]
     /// `MEDIA_ORPHAN_SECONDS`: how long an unattached upload is kept (a day).
     pub media_orphan_seconds: i64,
+    #[cfg(feature = "api")]
     /// `LEAK_REPORT_PUBLIC_KEYS`: PEM keys trusted to sign leak reports (none).
     pub leak_report_public_keys: String,
+    #[cfg(feature = "api")]
     /// `BENCH_ROUTES`: exactly `true` serves `/__bench/*`.
     pub bench_routes: bool,
 }
@@ -58,29 +75,46 @@ fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> u3
 impl Config {
     /// The configuration from a variable lookup (`None`: unset).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Config {
+        #[cfg(feature = "engine")]
         let (webhook_retry_delays, webhook_retry_delays_error) = match var("WEBHOOK_RETRY_DELAYS").map(|s| parse_delays(&s)) {
             Some(Ok(d)) => (d, None),
             Some(Err(e)) => (DEFAULT_DELAYS.to_vec(), Some(e)),
             None => (DEFAULT_DELAYS.to_vec(), None),
         };
+        #[cfg(feature = "engine")]
         let thresholds = var("EXPIRY_NOTICE_SECONDS").unwrap_or_else(|| "604800,86400".into());
         Config {
+            #[cfg(feature = "engine")]
             rate_limit_per_minute: number(&var, "RATE_LIMIT_PER_MINUTE", 60),
+            #[cfg(feature = "engine")]
             daily_quota: number(&var, "DAILY_QUOTA", 10_000),
+            #[cfg(feature = "engine")]
             session_rate_limit_per_minute: number(&var, "SESSION_RATE_LIMIT_PER_MINUTE", 120),
+            #[cfg(feature = "engine")]
             rate_limit_window_seconds: number(&var, "RATE_LIMIT_WINDOW_SECONDS", 60).max(1) as i64,
+            #[cfg(feature = "engine")]
             usage_flush_seconds: number(&var, "USAGE_FLUSH_SECONDS", 60) as i64,
+            #[cfg(feature = "api")]
             max_upload_bytes: number(&var, "MAX_UPLOAD_BYTES", 104_857_600),
+            #[cfg(feature = "api")]
             login_max_failures: number(&var, "LOGIN_MAX_FAILURES", 10),
+            #[cfg(feature = "api")]
             login_window_seconds: number(&var, "LOGIN_WINDOW_SECONDS", 900) as i64,
             webhook_allow_loopback: var("WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            #[cfg(feature = "engine")]
             webhook_retry_delays,
+            #[cfg(feature = "engine")]
             webhook_retry_delays_error,
+            #[cfg(feature = "api")]
             webhook_secret_grace_seconds: number(&var, "WEBHOOK_SECRET_GRACE_SECONDS", 86_400) as i64,
             webhook_secret_key: var("WEBHOOK_SECRET_KEY").filter(|s| !s.trim().is_empty()),
+            #[cfg(feature = "engine")]
             expiry_notice_seconds: thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()).collect(),
+            #[cfg(feature = "engine")]
             media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
+            #[cfg(feature = "api")]
             leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
+            #[cfg(feature = "api")]
             bench_routes: var("BENCH_ROUTES").is_some_and(|v| v == "true"),
         }
     }

@@ -60,9 +60,34 @@ pub fn is_unique_violation(e: &ApiError) -> bool {
     matches!(e, ApiError::Internal(m) if m.contains("UNIQUE constraint failed"))
 }
 
-/// A 0/1 column (SQLite has no booleans) as a `bool`.
-pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(<f64 as serde::Deserialize>::deserialize(d)? != 0.0)
+/// A row as D1 returns it, a JS object read by column name. Named rows
+/// (`PostRow`, `ListItem`, …) are built from it next to the SQL that selects
+/// their columns, instead of each deriving serde's `Deserialize`: every
+/// serde row type read through workers-rs compiles its own decoder (about
+/// 1 KB of gzipped wasm each, measured), this one type shares one.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub struct Row(#[serde(with = "serde_wasm_bindgen::preserve")] js_sys::Object);
+
+impl Row {
+    fn get(&self, column: &str) -> JsValue {
+        js_sys::Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// A text column; `None` when NULL.
+    pub fn text(&self, column: &str) -> Option<String> {
+        self.get(column).as_string()
+    }
+
+    /// A number column; 0 when NULL.
+    pub fn num(&self, column: &str) -> f64 {
+        self.get(column).as_f64().unwrap_or(0.0)
+    }
+
+    /// A 0/1 column (SQLite has no booleans) as a `bool`.
+    pub fn flag(&self, column: &str) -> bool {
+        self.num(column) != 0.0
+    }
 }
 
 /// `SELECT json('') WHERE NOT (cond)`: a batch statement that aborts the whole

@@ -22,10 +22,9 @@ fn bucket(env: &Env) -> ApiResult<Bucket> {
     env.bucket(BINDING).map_err(ApiError::from)
 }
 
-/// An R2 object's key, as a D1 row names it (`SELECT r2_key …`).
-#[derive(serde::Deserialize)]
-pub struct R2Key {
-    pub r2_key: String,
+/// The R2 keys of rows that select `r2_key`.
+pub fn r2_keys(rows: Vec<crate::adapters::d1::Row>) -> Vec<String> {
+    rows.iter().filter_map(|r| r.text("r2_key")).collect()
 }
 
 /// A parsed `multipart/form-data` body.
@@ -103,7 +102,7 @@ pub async fn purge(env: &Env, keys: &[String]) -> ApiResult<()> {
     }
     let db = crate::adapters::d1::db(env)?;
     let list = serde_json::to_string(keys)?;
-    let unnamed: Vec<R2Key> = crate::adapters::d1::stmt(
+    let unnamed: Vec<crate::adapters::d1::Row> = crate::adapters::d1::stmt(
         &db,
         "SELECT j.value AS r2_key FROM json_each(?1) j WHERE NOT EXISTS (SELECT 1 FROM media m WHERE m.r2_key = j.value)",
         &[(&list).into()],
@@ -121,7 +120,7 @@ pub async fn purge(env: &Env, keys: &[String]) -> ApiResult<()> {
     )?
     .run()
     .await?;
-    forget(env, &unnamed.into_iter().map(|r| r.r2_key).collect::<Vec<_>>()).await
+    forget(env, &r2_keys(unnamed)).await
 }
 
 /// Deletes the objects of `keys`, which no media row names, then their

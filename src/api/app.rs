@@ -16,20 +16,14 @@ use crate::pipeline::Route;
 
 macro_rules! route {
     ($method:ident $path:literal, $access:expr, $handler:expr) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            handler: $handler,
-            idempotent: idempotent(&Method::$method, $path, $access),
-        }
+        Route { method: Method::$method, path: $path, access: $access, handler: $handler, idempotent: false }
     };
 }
 
 pub fn routes() -> Vec<Route> {
     use crate::auth::scope::Scope::*;
     use Access::*;
-    vec![
+    let mut table = vec![
         route!(GET "/health", Public, h!(meta::health)),
         route!(GET "/api/routes", Public, h!(meta::table)),
         route!(GET "/openapi.json", Public, h!(meta::openapi)),
@@ -101,7 +95,12 @@ pub fn routes() -> Vec<Route> {
         route!(DELETE "/api/jesclips/{id}/like", SessionOnly, h!(feeds::engage)),
         route!(POST "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
         route!(DELETE "/api/jesclips/{id}/save", SessionOnly, h!(feeds::engage)),
-    ]
+    ];
+    // Decided once per table, not per row: sixty calls written out cost wasm.
+    for r in &mut table {
+        r.idempotent = idempotent(&r.method, r.path, r.access);
+    }
+    table
 }
 
 thread_local! {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use worker::Env;
 
 use crate::adapters::d1::{self, V};
-use crate::adapters::media::{forget, purge, R2Key};
+use crate::adapters::media::{forget, purge, r2_keys};
 use crate::adapters::notices::notify_env;
 use crate::adapters::outbox::OutboxRow;
 use crate::adapters::queue::{send_many, QUEUE_BINDING};
@@ -98,8 +98,8 @@ pub async fn media(env: &Env) -> ApiResult<usize> {
     for (sql, args, rows_deleted) in steps {
         for _ in 0..ROUNDS {
             let batch = async {
-                let rows: Vec<R2Key> = d1::stmt(&db, sql, args)?.all().await?.results()?;
-                let keys: Vec<String> = rows.into_iter().map(|r| r.r2_key).collect();
+                let rows: Vec<d1::Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+                let keys = r2_keys(rows);
                 if rows_deleted {
                     forget(env, &keys).await?
                 } else {

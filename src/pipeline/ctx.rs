@@ -48,11 +48,6 @@ impl H {
 #[derive(Clone, Debug)]
 pub struct PathParams(pub Vec<String>);
 
-/// The route table the request was dispatched through (set by
-/// `pipeline::dispatch`), for handlers that read it: MCP's tools, `GET /api/routes`.
-#[derive(Clone, Copy)]
-pub struct Table(pub &'static [Route]);
-
 /// Wraps `async fn(Ctx) -> ApiResult<Response>` as a route handler.
 #[macro_export]
 macro_rules! h {
@@ -85,7 +80,7 @@ impl Ctx {
         let (mut parts, body) = req.into_parts();
         let app = parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))?;
         let who = parts.extensions.get::<Principal>().cloned();
-        let table = parts.extensions.get::<Table>().map_or(&[][..], |t| t.0);
+        let table = super::table();
         let mut params = parts.extensions.remove::<PathParams>().map(|p| p.0).unwrap_or_default().into_iter();
         let (id, sub_id) = (params.next().unwrap_or_default(), params.next().unwrap_or_default());
         Ok(Ctx {

@@ -92,16 +92,6 @@ pub fn boundary(content_type: &str) -> Option<&str> {
 /// The `state` of a claimed key whose request has not finished.
 const RUNNING: &str = "running";
 
-/// An `idempotency_keys` row, as read after a lost claim.
-#[derive(serde::Deserialize)]
-struct StoredRow {
-    fingerprint: String,
-    state: Option<String>,
-    status: f64,
-    body: String,
-    created_at: f64,
-}
-
 /// A stored key, as read after a lost claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -210,7 +200,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
             claimed_at = Some(now);
             break;
         }
-        let row: Option<StoredRow> = d1::stmt(
+        let row: Option<d1::Row> = d1::stmt(
             &db,
             "SELECT fingerprint, state, coalesce(status, 0) AS status, coalesce(body, '') AS body, created_at \
              FROM idempotency_keys WHERE account_id = ?1 AND key = ?2",
@@ -220,11 +210,11 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         .await?;
         let Some(row) = row else { continue };
         let stored = Stored {
-            fingerprint: row.fingerprint,
-            running: row.state.as_deref() == Some(RUNNING),
-            status: row.status as u16,
-            body: row.body,
-            created_at: row.created_at as i64,
+            fingerprint: row.text("fingerprint").unwrap_or_default(),
+            running: row.text("state").as_deref() == Some(RUNNING),
+            status: row.num("status") as u16,
+            body: row.text("body").unwrap_or_default(),
+            created_at: row.num("created_at") as i64,
         };
         match decide(&stored, &fp, now) {
             Decision::Replay { status, body } => return Ok(replay(status, body)),

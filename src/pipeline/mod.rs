@@ -11,6 +11,7 @@ pub mod guard;
 pub mod idempotency;
 pub mod router;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -21,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::principal::Access;
 use crate::error::ApiError;
 use crate::pipeline::guard::guard;
-use ctx::{PathParams, Table, H};
+use ctx::{PathParams, H};
 use router::{find, Found};
 
 /// One row of a route table: method, path, what the caller needs, handler.
@@ -33,6 +34,17 @@ pub struct Route {
     pub handler: H,
     /// Whether the route honours Idempotency-Key (see `app::idempotent`).
     pub idempotent: bool,
+}
+
+thread_local! {
+    /// The table this isolate's Worker dispatches through (one per Worker).
+    static TABLE: Cell<&'static [Route]> = const { Cell::new(&[]) };
+}
+
+/// The route table requests are dispatched through, for handlers that read
+/// it (MCP's tools, `GET /api/routes`): the one `dispatch` was given.
+pub fn table() -> &'static [Route] {
+    TABLE.with(Cell::get)
 }
 
 /// The rest of a request's way after a step (body, guard, idempotency): the
@@ -57,6 +69,7 @@ impl Next {
 /// app's files never reach the Worker: they are static assets (`[assets]` in
 /// wrangler.toml), answered before it runs.
 pub async fn dispatch(table: &'static [Route], req: Request) -> Response {
+    TABLE.with(|t| t.set(table));
     let head = req.method() == Method::HEAD;
     let mut res = body::read_small(req, Next::new(move |req| route(table, req))).await;
     if head {
@@ -88,7 +101,6 @@ async fn route(table: &'static [Route], mut req: Request) -> Response {
         }
         Found::NotFound => return ApiError::NotFound.into_response(),
     };
-    req.extensions_mut().insert(Table(table));
     let handler = r.handler;
     let inner = if r.idempotent {
         Next::new(move |req| crate::pipeline::idempotency::layer(req, Next::new(move |req| handler.call(req))))

@@ -106,14 +106,14 @@ async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, Stri
     } else {
         "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
     };
-    #[derive(serde::Deserialize)]
-    struct Live {
-        id: String,
-        token_hash: String,
-        kind: CredentialKind,
-    }
-    let rows: Vec<Live> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
-    Ok(rows.into_iter().map(|r| (r.kind, r.id, r.token_hash)).collect())
+    let rows: Vec<d1::Row> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind = if r.text("kind").as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
+            (kind, r.text("id").unwrap_or_default(), r.text("token_hash").unwrap_or_default())
+        })
+        .collect())
 }
 
 /// Revokes the account's live sessions (but `keep`) and, with `keys`, its

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
-use crate::api::routes::content::list::{fetch_list, list_at, offset, post_feed, post_list_binds, viewer_binds, ListItem};
+use crate::api::routes::content::list::items;
+use crate::api::routes::content::list::{fetch_list, list_at, offset, post_feed, post_list_binds, viewer_binds};
 use crate::api::routes::content::load::load_visible;
 use crate::api::routes::content::sql::{POST_JSON, VISIBLE};
 use crate::domain::clock::DAY_MS;
@@ -47,12 +48,6 @@ pub async fn follow(c: Ctx) -> ApiResult<Response> {
     };
     d1::stmt(&db, sql, &[me.into(), (&them).into(), now_ms().into()])?.run().await?;
     Ok(json(StatusCode::OK, &json!({ "username": c.id.to_ascii_lowercase(), "following": on })))
-}
-
-/// A like or save count, read back in the writing batch.
-#[derive(serde::Deserialize)]
-struct Count {
-    count: f64,
 }
 
 /// POST|DELETE /api/posts/{id}/like and /save (and the JesClip twins): sets
@@ -96,10 +91,10 @@ pub async fn engage(c: Ctx) -> ApiResult<Response> {
         .await?;
     let n = out
         .last()
-        .map(|r| r.results::<Count>())
+        .map(|r| r.results::<d1::Row>())
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
-        .map(|r| r.count)
+        .map(|r| r.num("count"))
         .unwrap_or(0.0);
     let body = if save { json!({ "saved": on, "saves": n as i64 }) } else { json!({ "liked": on, "likes": n as i64 }) };
     Ok(json(StatusCode::OK, &body))
@@ -151,8 +146,8 @@ pub async fn trending(c: Ctx) -> ApiResult<Response> {
     let mut args = viewer_binds(&c);
     args.extend([V::I(at.into()), V::I(i64::from(page.limit + 1)), V::I(now - DAY_MS), V::I(now - 7 * DAY_MS)]);
     let db = d1::db(&c.app.env)?;
-    let rows: Vec<ListItem> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
-    Ok(list_at(rows, &page, at))
+    let rows: Vec<d1::Row> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
+    Ok(list_at(items(rows), &page, at))
 }
 
 /// GET /api/search?q=&type=jes|users|hashtags (default jes). Jes: full text
@@ -196,8 +191,8 @@ pub async fn search(c: Ctx) -> ApiResult<Response> {
             let pattern = content::like_prefix(&tag);
             args.push(V::T(&pattern));
             let db = d1::db(&c.app.env)?;
-            let rows: Vec<ListItem> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
-            Ok(list_at(rows, &page, at))
+            let rows: Vec<d1::Row> = d1::stmt(&db, &sql, &args)?.all().await?.results()?;
+            Ok(list_at(items(rows), &page, at))
         }
         _ => Err(ApiError::invalid("type: must be one of jes, users, hashtags")),
     }

@@ -259,19 +259,30 @@ fn set(res: &mut Response, name: header::HeaderName, value: &str) {
 
 /// A media item as `get` reads it: the object, and what the visibility
 /// decision needs (the Jes it is on, or for an unattached upload its owner).
-#[derive(serde::Deserialize)]
 struct MediaRow {
     r2_key: String,
     content_type: String,
     size: f64,
     etag: Option<String>,
     visibility: Option<String>,
-    #[serde(deserialize_with = "d1::flag")]
     is_owner: bool,
-    #[serde(deserialize_with = "d1::flag")]
     follows_author: bool,
-    #[serde(deserialize_with = "d1::flag")]
     deleted: bool,
+}
+
+impl From<&d1::Row> for MediaRow {
+    fn from(r: &d1::Row) -> Self {
+        MediaRow {
+            r2_key: r.text("r2_key").unwrap_or_default(),
+            content_type: r.text("content_type").unwrap_or_default(),
+            size: r.num("size"),
+            etag: r.text("etag"),
+            visibility: r.text("visibility"),
+            is_owner: r.flag("is_owner"),
+            follows_author: r.flag("follows_author"),
+            deleted: r.flag("deleted"),
+        }
+    }
 }
 
 /// GET /api/media/{id}: the object, to anyone who may see the Jes it belongs
@@ -287,7 +298,8 @@ pub async fn get(c: Ctx) -> ApiResult<Response> {
         "JOIN users u ON u.id = coalesce(p.author_id, m.owner_id) WHERE m.id = ?2"
     );
     let db = d1::db(&c.app.env)?;
-    let row: Option<MediaRow> = d1::stmt(&db, SQL, &[c.viewer().into(), V::T(&c.id)])?.first(None).await?;
+    let row: Option<d1::Row> = d1::stmt(&db, SQL, &[c.viewer().into(), V::T(&c.id)])?.first(None).await?;
+    let row = row.as_ref().map(MediaRow::from);
     let row = row.filter(|r| seen(r.visibility.as_deref(), r.deleted, r.is_owner, r.follows_author)).ok_or(ApiError::NotFound)?;
     let size = row.size as u64;
     let etag = row.etag.clone().unwrap_or_default();

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1;
 use crate::adapters::d1::{guard_sql, is_guard_failure};
-use crate::adapters::media::R2Key;
+use crate::adapters::media::r2_keys;
 use crate::adapters::outbox;
 use crate::api::routes::content::load::{author_of, load_own, load_visible};
 use crate::api::routes::media::{self as media_routes, Uploaded};
@@ -359,7 +359,7 @@ async fn batch_or_gone(db: &worker::D1Database, stmts: Vec<worker::D1PreparedSta
 pub async fn delete(c: Ctx) -> ApiResult<Response> {
     let row = load_own(&c, &c.id, c.kind()).await?;
     let db = d1::db(&c.app.env)?;
-    let keys: Vec<R2Key> =
+    let keys: Vec<d1::Row> =
         d1::stmt(&db, "SELECT r2_key FROM media WHERE post_id = ?1", &[(&row.id).into()])?.all().await?.results()?;
     let now = now_ms();
     let p = c.who()?;
@@ -382,7 +382,7 @@ pub async fn delete(c: Ctx) -> ApiResult<Response> {
     stmts.push(outbox::record(&db, &ev)?);
     batch_or_gone(&db, stmts).await?;
     outbox::dispatch(&c.app, ev);
-    media_routes::discard_later(&c, keys.into_iter().map(|r| r.r2_key).collect());
+    media_routes::discard_later(&c, r2_keys(keys));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

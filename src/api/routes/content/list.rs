@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::sql::{POST_JSON, VISIBLE};
 use crate::adapters::d1::{self, V};
@@ -14,12 +13,20 @@ use crate::pipeline::ctx::Ctx;
 
 /// One item of a list query: `k` its sort key, `j` its JSON as rendered by
 /// SQL. Every list query selects these two (short aliases, one convention).
-#[derive(Deserialize)]
 pub struct ListItem {
-    #[serde(rename = "k")]
     pub key: String,
-    #[serde(rename = "j")]
     pub json: String,
+}
+
+impl From<&d1::Row> for ListItem {
+    fn from(r: &d1::Row) -> Self {
+        ListItem { key: r.text("k").unwrap_or_default(), json: r.text("j").unwrap_or_default() }
+    }
+}
+
+/// The items of a list query's rows.
+pub fn items(rows: Vec<d1::Row>) -> Vec<ListItem> {
+    rows.iter().map(ListItem::from).collect()
 }
 
 /// `{"items":[…],"nextCursor":…}` from rows fetched with `limit + 1`.
@@ -46,8 +53,8 @@ fn page_response(rows: &[ListItem], next: Option<String>) -> Response {
 /// Runs a list query fetching `page.limit + 1` rows and answers the page.
 pub async fn fetch_list(c: &Ctx, sql: &str, page: &Page, args: &[V<'_>]) -> ApiResult<Response> {
     let db = d1::db(&c.app.env)?;
-    let rows: Vec<ListItem> = d1::stmt(&db, sql, args)?.all().await?.results()?;
-    Ok(list(rows, page.limit))
+    let rows: Vec<d1::Row> = d1::stmt(&db, sql, args)?.all().await?.results()?;
+    Ok(list(items(rows), page.limit))
 }
 
 /// The binds of a post list: `?1..?3` the viewer (`viewer_binds`), `?4` the

@@ -1,7 +1,6 @@
 //! Loading one Jes or JesClip as the caller may see it, and the author
 //! snippet of what the caller writes.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::adapters::d1::{self, V};
@@ -13,22 +12,33 @@ use super::list::viewer_binds;
 
 /// One Jes or JesClip as `load_visible` reads it: rendered, with what the
 /// visibility decision needs.
-#[derive(Deserialize)]
 pub struct PostRow {
     pub id: String,
     /// As the API returns it (`post_sql!`).
     pub json: String,
     pub visibility: Option<String>,
-    #[serde(deserialize_with = "d1::flag")]
     pub is_owner: bool,
-    #[serde(deserialize_with = "d1::flag")]
     pub follows_author: bool,
     /// The Jes or its author's account is deleted.
-    #[serde(deserialize_with = "d1::flag")]
     pub deleted: bool,
     /// The Jes this one bounces.
     pub bounce_of: Option<String>,
     pub media_count: f64,
+}
+
+impl From<&d1::Row> for PostRow {
+    fn from(r: &d1::Row) -> Self {
+        PostRow {
+            id: r.text("id").unwrap_or_default(),
+            json: r.text("json").unwrap_or_default(),
+            visibility: r.text("visibility"),
+            is_owner: r.flag("is_owner"),
+            follows_author: r.flag("follows_author"),
+            deleted: r.flag("deleted"),
+            bounce_of: r.text("bounce_of"),
+            media_count: r.num("media_count"),
+        }
+    }
 }
 
 impl PostRow {
@@ -63,7 +73,8 @@ pub async fn load_visible(c: &Ctx, id: &str, kind: PostKind, render: bool) -> Ap
     let mut args = if render { viewer_binds(c) } else { vec![c.viewer().into(), V::I(0), V::I(0)] };
     args.push(id.into());
     args.push(kind.as_str().into());
-    let row: Option<PostRow> = d1::stmt(&db, LOAD_SQL, &args)?.first(None).await?;
+    let row: Option<d1::Row> = d1::stmt(&db, LOAD_SQL, &args)?.first(None).await?;
+    let row = row.as_ref().map(PostRow::from);
     row.filter(PostRow::visible).ok_or(ApiError::NotFound)
 }
 
