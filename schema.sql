@@ -1,4 +1,7 @@
--- Jestha Edge: the D1 schema. Idempotent: safe to apply on every start.
+-- Jestha Edge: the whole D1 schema, as the migrations in migrations/ make it.
+-- Databases are built by `wrangler d1 migrations apply DB` (each file once, in
+-- order); a schema change is a new migration AND its effect written here:
+-- tests/test_schema.py holds the two equal. Idempotent (IF NOT EXISTS).
 -- Times are unix milliseconds (INTEGER); the API renders them as RFC 3339.
 -- Credentials are stored only as SHA-256 hex digests (token_hash).
 PRAGMA foreign_keys = ON;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make dev`: builds, applies schema.sql to local D1, starts `wrangler dev` on
+# `make dev`: builds, applies migrations/ to local D1, starts `wrangler dev` on
 # 127.0.0.1:$PORT with state in $STATE_DIR, creates a demo account and prints
 # its login. Foreground; Ctrl-C or SIGTERM stops wrangler and all its children.
 set -euo pipefail
@@ -11,7 +11,7 @@ STATE_DIR="${STATE_DIR:-.wrangler/state}"
 BASE="http://127.0.0.1:$PORT"
 
 bash scripts/build.sh
-wrangler d1 execute DB --local --persist-to "$STATE_DIR" --file schema.sql >/dev/null
+wrangler d1 migrations apply DB --local --persist-to "$STATE_DIR" </dev/null >/dev/null
 
 # Every configuration variable set in the environment is passed to both
 # Workers: --var reaches the API, the engine's config is written with them.

@@ -1,5 +1,5 @@
 """HTTP test harness: starts `wrangler dev` on a free port with a fresh state
-directory, applies schema.sql to its local D1, and stops the whole process
+directory, applies migrations/ to its local D1, and stops the whole process
 group afterwards, even when a test fails. One process serves both Workers:
 the API (wrangler.toml, the port) and the engine (Gate Durable Object, queue
 consumer, cron sweeps), whose config is written into the state directory with the same
@@ -61,7 +61,7 @@ class Server:
 
     def start(self, timeout: float = 120) -> "Server":
         subprocess.run(
-            ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", self.state, "--file", "schema.sql"],
+            ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", self.state],
             cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.engine_vars)

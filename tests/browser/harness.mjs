@@ -51,9 +51,9 @@ process.on('exit', () => {
 /** Starts `wrangler dev` with its own state; `stop()` ends its process group. */
 export async function startServer(vars = {}, timeoutMs = 120_000) {
   const state = mkdtempSync(join(tmpdir(), 'jestha-ui-state-'));
-  const schema = spawnSync('wrangler', ['d1', 'execute', 'DB', '--local', '--persist-to', state, '--file', 'schema.sql'],
+  const schema = spawnSync('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state],
     { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (schema.status !== 0) throw new Error(`applying schema.sql failed: ${schema.stderr}`);
+  if (schema.status !== 0) throw new Error(`applying migrations/ failed: ${schema.stderr}`);
   const port = await freePort();
   // Its own devtools port too: other wrangler dev instances on the machine
   // otherwise race for the default one.

@@ -1,0 +1,300 @@
+-- Jestha Edge, first release: the D1 schema as it stood before migrations.
+-- Idempotent (IF NOT EXISTS throughout), so applying it to a database made
+-- from the first release's schema.sql changes nothing.
+-- Times are unix milliseconds (INTEGER); the API renders them as RFC 3339.
+-- Credentials are stored only as SHA-256 hex digests (token_hash).
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE IF NOT EXISTS users (
+  id            TEXT PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE,          -- lowercase a-z0-9_
+  email         TEXT NOT NULL UNIQUE,          -- lowercase
+  display_name  TEXT NOT NULL,
+  password_hash TEXT NOT NULL,                 -- pbkdf2-sha256$iterations$salt$hash
+  created_at    INTEGER NOT NULL,
+  deleted_at    INTEGER
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS sessions (
+  id          TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash  TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+  id            TEXT PRIMARY KEY,
+  user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash    TEXT NOT NULL UNIQUE,
+  masked_key    TEXT NOT NULL,                 -- jes_live_a1b2****
+  label         TEXT NOT NULL,
+  scopes        TEXT NOT NULL,                 -- space-separated scope names
+  expires_at    INTEGER,                       -- NULL = never
+  ip_allowlist  TEXT NOT NULL DEFAULT '[]',    -- JSON array of CIDRs
+  canary        INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  last_used_at  INTEGER,
+  revoked_at    INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id, created_at);
+
+-- Transactional outbox: one row per domain event, written in the same batch as
+-- the change it describes; sent_at is set once the webhook queue has it.
+CREATE TABLE IF NOT EXISTS event_outbox (
+  id          TEXT PRIMARY KEY,               -- evt_<ULID>, the webhook-id
+  account_id  TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  payload     TEXT NOT NULL,                  -- JSON: the event's data
+  created_at  INTEGER NOT NULL,
+  sent_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS event_outbox_unsent ON event_outbox(sent_at, created_at);
+
+-- Per-key usage by UTC day and outcome, flushed in batches by each key's
+-- Durable Object (absolute counts: a repeated flush is harmless).
+CREATE TABLE IF NOT EXISTS key_usage (
+  key_id              TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  day                 INTEGER NOT NULL,        -- unix seconds of the UTC day's start
+  allowed             INTEGER NOT NULL DEFAULT 0,
+  rate_limited        INTEGER NOT NULL DEFAULT 0,
+  quota_exceeded      INTEGER NOT NULL DEFAULT 0,
+  insufficient_scope  INTEGER NOT NULL DEFAULT 0,
+  ip_not_allowed      INTEGER NOT NULL DEFAULT 0,
+  session_only        INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key_id, day)
+) STRICT;
+
+-- Owner notices shown in the web UI (and sent as webhook events).
+CREATE TABLE IF NOT EXISTS notifications (
+  id          TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  key_id      TEXT,
+  type        TEXT NOT NULL,                   -- key.quota_threshold, key.expiring, key.revoked, key.leaked, key.canary_used
+  data        TEXT NOT NULL,                   -- JSON
+  created_at  INTEGER NOT NULL,
+  read_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications(user_id, id);
+
+-- Every token a signed leak report named (only its hash), and what it matched.
+CREATE TABLE IF NOT EXISTS leak_reports (
+  id          TEXT PRIMARY KEY,
+  token_hash  TEXT NOT NULL,
+  url         TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  matched     INTEGER NOT NULL,               -- a real Jestha key (live or not)
+  live        INTEGER NOT NULL,               -- it was live and is now revoked
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+-- Webhooks ------------------------------------------------------------------
+-- Endpoints attached to an API key; events about the key's account go to them.
+-- secret holds the signing secret sealed with AES-256-GCM when the Worker has
+-- WEBHOOK_SECRET_KEY (aesgcm.<kid>.<nonce>.<ciphertext>), else plain.whsec_….
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  id                TEXT PRIMARY KEY,         -- wh_<ULID>
+  key_id            TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  user_id           TEXT NOT NULL,            -- the key's account (fan-out looks endpoints up by it)
+  url               TEXT NOT NULL,            -- normalized, checked against SSRF
+  events            TEXT NOT NULL,            -- space-separated event types
+  secret            TEXT NOT NULL,
+  enabled           INTEGER NOT NULL DEFAULT 1,
+  disabled_reason   TEXT,                     -- gone | failing | manual
+  disabled_at       INTEGER,
+  failing_since     INTEGER,                  -- first failed attempt since the last success
+  consecutive_dead  INTEGER NOT NULL DEFAULT 0, -- deliveries given up on since the last success
+  created_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_endpoints_key ON webhook_endpoints(key_id, id);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_user ON webhook_endpoints(user_id, enabled);
+
+-- The secret an endpoint had before its last rotation: deliveries carry its
+-- signature beside the new one until expires_at, so receivers can switch over.
+CREATE TABLE IF NOT EXISTS webhook_previous_secrets (
+  endpoint_id TEXT PRIMARY KEY REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  secret      TEXT NOT NULL,                  -- sealed like webhook_endpoints.secret
+  expires_at  INTEGER NOT NULL
+) STRICT;
+
+-- One event to one endpoint. UNIQUE(event_id, endpoint_id) makes fan-out
+-- idempotent; queued_at is set once its queue message is sent.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id           TEXT PRIMARY KEY,              -- dlv_<ULID>
+  event_id     TEXT NOT NULL,
+  endpoint_id  TEXT NOT NULL,
+  event_type   TEXT NOT NULL,
+  status       TEXT NOT NULL DEFAULT 'pending', -- pending | succeeded | dead
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  created_at   INTEGER NOT NULL,
+  queued_at    INTEGER,
+  updated_at   INTEGER NOT NULL,
+  UNIQUE (event_id, endpoint_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id);
+
+-- Every attempt, as GET …/webhooks/:id/deliveries shows it.
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  id             TEXT PRIMARY KEY,            -- att_<ULID>
+  delivery_id    TEXT NOT NULL,
+  endpoint_id    TEXT NOT NULL,
+  event_id       TEXT NOT NULL,
+  event_type     TEXT NOT NULL,
+  attempt        INTEGER NOT NULL,            -- 1-based
+  status         TEXT NOT NULL,               -- succeeded | failed | dead
+  response_code  INTEGER,
+  duration_ms    INTEGER,
+  error          TEXT,
+  created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint ON webhook_attempts(endpoint_id, id);
+CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts(delivery_id, attempt);
+
+-- key.expiring notices already sent, one row per key and threshold (seconds before expiry).
+CREATE TABLE IF NOT EXISTS key_expiry_notices (
+  key_id     TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  threshold  INTEGER NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  PRIMARY KEY (key_id, threshold)
+) STRICT;
+
+-- ==========================================================================
+-- Content (issue 6): Jes and JesClips, media, comments, engagement, follows,
+-- hashtags, search, idempotency. Jes and JesClips share `posts` (kind) so
+-- comments, counts, visibility and media work the same for both.
+-- ==========================================================================
+CREATE TABLE IF NOT EXISTS posts (
+  rid           INTEGER PRIMARY KEY,          -- stable rowid: the FTS index keys on it
+  id            TEXT NOT NULL UNIQUE,
+  author_id     TEXT NOT NULL REFERENCES users(id),
+  kind          TEXT NOT NULL CHECK (kind IN ('jes', 'jesclip')),
+  content       TEXT NOT NULL DEFAULT '',     -- Jes text or JesClip caption; '' once deleted
+  visibility    TEXT NOT NULL CHECK (visibility IN ('PUBLIC', 'FOLLOWERS', 'PRIVATE')),
+  hub           TEXT,                         -- JeHub slug
+  bounce_of     TEXT REFERENCES posts(id),    -- bounce (content '') or quote-bounce
+  via_key_id    TEXT,                         -- the API key that made it, if any
+  via_label     TEXT,
+  like_count    INTEGER NOT NULL DEFAULT 0,   -- counters are set from COUNT(*) in the
+  comment_count INTEGER NOT NULL DEFAULT 0,   -- same batch as the change, so they are
+  bounce_count  INTEGER NOT NULL DEFAULT 0,   -- exact under concurrency
+  save_count    INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  deleted_at    INTEGER                       -- soft delete: threads keep their parent
+) STRICT;
+CREATE INDEX IF NOT EXISTS posts_author ON posts(author_id, id);
+CREATE INDEX IF NOT EXISTS posts_kind ON posts(kind, id);
+CREATE INDEX IF NOT EXISTS posts_hub ON posts(hub, id) WHERE hub IS NOT NULL;
+CREATE INDEX IF NOT EXISTS posts_bounce ON posts(bounce_of) WHERE bounce_of IS NOT NULL;
+-- One plain bounce per account and Jes; quote-bounces are unlimited.
+CREATE UNIQUE INDEX IF NOT EXISTS posts_one_bounce ON posts(author_id, bounce_of)
+  WHERE bounce_of IS NOT NULL AND content = '' AND deleted_at IS NULL;
+
+-- Uploaded files; the bytes live in R2 under r2_key (random, never derived from ids).
+CREATE TABLE IF NOT EXISTS media (
+  id            TEXT PRIMARY KEY,
+  owner_id      TEXT NOT NULL REFERENCES users(id),
+  post_id       TEXT REFERENCES posts(id),    -- NULL until attached (POST /api/media then mediaIds)
+  position      INTEGER NOT NULL DEFAULT 0,
+  r2_key        TEXT NOT NULL UNIQUE,
+  content_type  TEXT NOT NULL,                -- from the bytes, not the client
+  size          INTEGER NOT NULL,
+  etag          TEXT NOT NULL,                -- R2's HTTP ETag
+  created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS media_post ON media(post_id, position);
+CREATE INDEX IF NOT EXISTS media_owner ON media(owner_id, id);
+-- The cron's media sweep (src/engine/sweeps.rs) finds unattached uploads through
+-- media_post (post_id IS NULL) and deleted accounts through this, so a run
+-- reads deleted accounts, not every account.
+CREATE INDEX IF NOT EXISTS users_deleted ON users(deleted_at) WHERE deleted_at IS NOT NULL;
+-- Every media object's key is, from before its bytes are put until after
+-- they are deleted, either named by a media row or listed here. An upload
+-- lists its keys first (purge_after: an hour on, past any request); the
+-- row's insert takes the key off (trigger). A row's delete puts it back, due
+-- at once (trigger, same transaction). The deleter removes the object and
+-- then the entry; whatever is due and still here, the cron deletes: uploads
+-- whose request died before its row was written, object deletes that failed
+-- (src/adapters/media.rs `purge`). Re-applying this file keeps existing triggers:
+-- changing one's body needs a DROP TRIGGER first.
+CREATE TABLE IF NOT EXISTS media_trash (
+  r2_key       TEXT PRIMARY KEY,
+  purge_after  INTEGER NOT NULL                 -- unix ms; 0 = due now
+) STRICT;
+CREATE INDEX IF NOT EXISTS media_trash_due ON media_trash(purge_after);
+CREATE TRIGGER IF NOT EXISTS media_named AFTER INSERT ON media BEGIN
+  DELETE FROM media_trash WHERE r2_key = new.r2_key;
+END;
+CREATE TRIGGER IF NOT EXISTS media_to_trash AFTER DELETE ON media BEGIN
+  INSERT OR REPLACE INTO media_trash (r2_key, purge_after) VALUES (old.r2_key, 0);
+END;
+
+CREATE TABLE IF NOT EXISTS comments (
+  id            TEXT PRIMARY KEY,
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  parent_id     TEXT REFERENCES comments(id),
+  author_id     TEXT NOT NULL REFERENCES users(id),
+  content       TEXT NOT NULL,
+  via_key_id    TEXT,
+  via_label     TEXT,
+  created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS comments_post ON comments(post_id, id);
+
+CREATE TABLE IF NOT EXISTS likes (
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  user_id       TEXT NOT NULL REFERENCES users(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (post_id, user_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS likes_recent ON likes(created_at);
+
+CREATE TABLE IF NOT EXISTS saves (
+  id            TEXT NOT NULL UNIQUE,         -- orders the caller's saved list
+  user_id       TEXT NOT NULL REFERENCES users(id),
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (user_id, post_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS follows (
+  follower_id   TEXT NOT NULL REFERENCES users(id),
+  followee_id   TEXT NOT NULL REFERENCES users(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (follower_id, followee_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS follows_followee ON follows(followee_id);
+
+CREATE TABLE IF NOT EXISTS hashtags (
+  tag           TEXT NOT NULL,
+  post_id       TEXT NOT NULL REFERENCES posts(id),
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (tag, post_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS hashtags_post ON hashtags(post_id);
+
+-- Full-text index of live posts, kept in step with `posts` by triggers.
+CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(content, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS posts_fts_insert AFTER INSERT ON posts BEGIN
+  INSERT INTO posts_fts (rowid, content) SELECT new.rid, new.content WHERE new.content != '';
+END;
+CREATE TRIGGER IF NOT EXISTS posts_fts_update AFTER UPDATE OF content, deleted_at ON posts BEGIN
+  DELETE FROM posts_fts WHERE rowid = old.rid;
+  INSERT INTO posts_fts (rowid, content) SELECT new.rid, new.content
+    WHERE new.content != '' AND new.deleted_at IS NULL;
+END;
+
+-- Idempotency-Key: one row per (account, key), 24 h. `running` is a claim;
+-- `done` holds the response to replay.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  account_id    TEXT NOT NULL,
+  key           TEXT NOT NULL,
+  fingerprint   TEXT NOT NULL,                -- SHA-256 of method, path and body
+  state         TEXT NOT NULL CHECK (state IN ('running', 'done')),
+  status        INTEGER,
+  body          TEXT,
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (account_id, key)
+) STRICT;
