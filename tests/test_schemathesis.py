@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT, Api
 
 HIGH = "1000000000"
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,scopes_enforced"
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+          "response_headers_conformance,scopes_enforced")
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "12")
 
 
