@@ -401,7 +401,39 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .collect()
 }
 
-fn operation(route: &RouteDoc<'_>, op: &Value, schemes: &[(String, Credential)], headers: &Value) -> Value {
+/// The name under `components.responses` of an error answer that is the same
+/// wherever it occurs, so operations refer to it instead of repeating it
+/// (it is most of the document otherwise). Decided by the route, not by which
+/// operation comes first; an operation's own errors at a status keep that
+/// status inline. `None`: inline.
+fn shared_response(route: &RouteDoc<'_>, op: &Value, status: u16, has_body: bool) -> Option<&'static str> {
+    let own = op["errors"].as_object().into_iter().flatten().any(|(code, _)| named_error(code, "").status == status);
+    let guarded = route.access != Access::Public;
+    let keys = route.access != Access::SessionOnly;
+    match status {
+        _ if own => None,
+        400 if has_body => Some("InvalidBody"),
+        400 => Some("InvalidParameter"),
+        401 if guarded => Some("Unauthorized"),
+        404 => Some("NotFound"),
+        413 => Some("PayloadTooLarge"),
+        415 => Some("UnsupportedMediaType"),
+        422 => Some("IdempotencyKeyReused"),
+        // Optional credentials declare their rate headers inline, as optional.
+        429 if guarded && route.access != Access::Optional && keys => Some("TooManyRequests"),
+        429 if guarded && !keys => Some("TooManyRequestsSession"),
+        500 => Some("InternalError"),
+        _ => None,
+    }
+}
+
+fn operation(
+    route: &RouteDoc<'_>,
+    op: &Value,
+    schemes: &[(String, Credential)],
+    headers: &Value,
+    shared: &mut Map<String, Value>,
+) -> Value {
     let key = format!("{} {}", route.method, route.path);
     let mut o = Map::new();
     o.insert("operationId".into(), op["operationId"].clone());
@@ -468,7 +500,16 @@ fn operation(route: &RouteDoc<'_>, op: &Value, schemes: &[(String, Credential)],
     for (status, errors) in errors_of(route, op, has_body) {
         let s = status.to_string();
         assert!(!responses.contains_key(&s), "{key}: {s} is an error status: name its code under errors");
-        responses.insert(s, error_response(&errors, response_headers(route, status, headers)));
+        let response = error_response(&errors, response_headers(route, status, headers));
+        let value = match shared_response(route, op, status, has_body) {
+            Some(name) => {
+                let first = shared.entry(name).or_insert_with(|| response.clone());
+                assert!(*first == response, "{key}: {s} differs from components.responses.{name}: give it another name");
+                json!({ "$ref": format!("#/components/responses/{name}") })
+            }
+            None => response,
+        };
+        responses.insert(s, value);
     }
     // Statuses in ascending order, as readers and generators expect.
     let mut sorted: Vec<(String, Value)> = responses.into_iter().collect();
@@ -599,13 +640,17 @@ fn document_with(routes: &[RouteDoc<'_>], mut components: Value) -> Value {
     }
     let schemes = credentials(&components);
     let mut paths = Map::new();
+    let mut shared = Map::new();
     for r in routes {
         let Some(op) = ops.get(format!("{} {}", r.method, r.path)) else {
             continue;
         };
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
-        entry[r.method.to_lowercase()] = operation(r, op, &schemes, &components["headers"]);
+        entry[r.method.to_lowercase()] = operation(r, op, &schemes, &components["headers"], &mut shared);
     }
+    let mut shared: Vec<(String, Value)> = shared.into_iter().collect();
+    shared.sort_by(|a, b| a.0.cmp(&b.0));
+    components["responses"] = Value::Object(shared.into_iter().collect());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -772,6 +817,7 @@ mod tests {
                 }
             }
             for (status, r) in op["responses"].as_object().unwrap() {
+                let r = resolve(&d, r);
                 let json_body = r["content"].get("application/json");
                 if status.starts_with('2') {
                     if let Some(c) = json_body {
@@ -799,7 +845,8 @@ mod tests {
             if idem {
                 declared += 1;
                 for status in ["409", "422"] {
-                    let codes = op["responses"][status]["content"]["application/json"]["examples"].as_object().unwrap();
+                    let codes =
+                        resolve(&d, &op["responses"][status])["content"]["application/json"]["examples"].as_object().unwrap();
                     assert!(codes.keys().any(|k| k.starts_with("idempotency_")), "{m} {p}: {status} lacks the idempotency error");
                 }
                 let ok = op["responses"].as_object().unwrap().iter().find(|(s, _)| s.starts_with('2')).unwrap().1;
@@ -815,6 +862,7 @@ mod tests {
         let all = error_codes();
         for (m, p, op) in operations(&d) {
             for (status, r) in op["responses"].as_object().unwrap() {
+                let r = resolve(&d, r);
                 let code: u16 = status.parse().unwrap();
                 if code < 400 {
                     continue;
@@ -841,7 +889,7 @@ mod tests {
         for (m, p, op) in operations(&d) {
             let counted = op["x-jestha-access"] != "public";
             for (status, r) in op["responses"].as_object().unwrap() {
-                let h = &r["headers"];
+                let h = &resolve(&d, r)["headers"];
                 assert!(h.get("X-Request-Id").is_some(), "{m} {p} {status}");
                 let ok = status.starts_with('2');
                 for name in RATE_HEADERS {
