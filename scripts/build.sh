@@ -4,10 +4,23 @@
 # (feature `engine`: Gate Durable Object, queue consumer, cron sweeps;
 # build-engine/).
 # Skips when both are newer than every input, so `wrangler dev` starts fast in
-# tests. Prints each wasm's size, raw and gzipped.
+# tests. Prints each wasm's size, raw and gzipped. Also puts the API
+# reference's renderer in public/docs/vendor/ (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+
+# The API reference at /docs (public/docs/) renders /openapi.json with Swagger UI:
+# its bundle and stylesheet are copied from node_modules/swagger-ui-dist (pinned
+# by package-lock.json), not committed, so an upgrade is one line in package.json.
+# Copied only when they differ, before the wasm's freshness check: `wrangler
+# deploy` runs this script, so every deploy publishes them with the rest of public/.
+vendor=node_modules/swagger-ui-dist
+[ -f "$vendor/swagger-ui-bundle.js" ] || { echo "build: $vendor is missing: run make setup (npm ci)" >&2; exit 1; }
+mkdir -p public/docs/vendor
+for f in swagger-ui-bundle.js swagger-ui.css swagger-ui-bundle.js.LICENSE.txt LICENSE NOTICE; do
+  cmp -s "$vendor/$f" "public/docs/vendor/$f" || cp "$vendor/$f" "public/docs/vendor/$f"
+done
 
 fresh() { [ -f "$1" ] && [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit 2>/dev/null)" ]; }
 if [ -z "${FORCE_BUILD:-}" ] && fresh build/index.js && fresh build-engine/index.js; then

@@ -19,13 +19,17 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(public(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Every file of the UI, as served paths.
+/// Every file of the UI, as served paths. Not public/docs/vendor/: Swagger UI
+/// for /docs, copied from node_modules by scripts/build.sh (third-party, and
+/// absent until a build).
 fn files(dir: &str, out: &mut Vec<String>) {
     for e in std::fs::read_dir(public(dir)).unwrap() {
         let e = e.unwrap();
         let path = format!("{dir}/{}", e.file_name().to_string_lossy());
         if e.file_type().unwrap().is_dir() {
-            files(&path, out);
+            if path != "/docs/vendor" {
+                files(&path, out);
+            }
         } else {
             out.push(path);
         }
