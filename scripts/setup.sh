@@ -86,14 +86,14 @@ else
 fi
 
 # 4. wrangler and binaryen (wasm-opt), pinned in package-lock.json.
-step "npm packages (wrangler, binaryen, playwright-core)"
+step "npm packages (wrangler, binaryen, playwright-core, swagger-ui-dist, the client generators)"
 if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
   echo "present"
 else
   npm ci --no-audit --no-fund || fail "npm ci"
 fi
 
-# 5. Python test tools in .venv (pytest, requests, and the reference clients the tests use).
+# 5. Python test tools in .venv (pytest, requests, the reference clients and client generator the tests use).
 step "python test environment (.venv)"
 if [ -f .venv/.stamp ] && [ .venv/.stamp -nt tests/requirements.txt ]; then
   echo "present"
