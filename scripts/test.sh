@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every test. First the fast hygiene checks (rustfmt, clippy on
 # both Workers together and on each alone, so neither one-sided build hides dead
-# code), then native unit tests of the pure modules, then the HTTP tests in
-# tests/ against freshly started `wrangler dev` instances, then the web UI's
+# code; the jestha CLI is linted with them), then native unit tests of the pure
+# modules and of the CLI, then the HTTP tests in tests/ against freshly started
+# `wrangler dev` instances (the CLI's binary among their clients), then the web UI's
 # browser tests (Debian's chromium via playwright-core, screenshots in
 # tests/artifacts/ui/).
 set -euo pipefail
@@ -21,8 +22,14 @@ done
 echo "==> unit tests (cargo test --lib)"
 cargo test --lib --quiet
 
+echo "==> jestha CLI unit tests (cargo test -p jestha)"
+cargo test -p jestha --quiet
+
 echo "==> release build"
 bash scripts/build.sh
+
+echo "==> jestha CLI binary (tests/test_cli.py runs target/debug/jestha)"
+cargo build --bin jestha --quiet
 
 echo "==> HTTP tests (pytest against wrangler dev)"
 .venv/bin/pytest tests -q ${PYTEST_ARGS:-}

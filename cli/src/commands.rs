@@ -81,7 +81,12 @@ fn api_command(client: &mut Client, command: Command) -> Result<(), Failure> {
                 body["parentId"] = json!(p);
             }
             let key = idempotency_key.unwrap_or_else(new_idempotency_key);
-            let made = on_jes_or_clip(&id, clip, |path| client.post(&format!("{path}/comments"), &body, Some(&key)))?;
+            // One key per route: the API keeps even the 404 of the Jes route
+            // under its key, and the JesClip route is a different request.
+            let made = on_jes_or_clip(&id, clip, |path| {
+                let kind = if path.starts_with("/api/jesclips") { "jesclip" } else { "jes" };
+                client.post(&format!("{path}/comments"), &body, Some(&format!("{key}:{kind}")))
+            })?;
             show(ui, &made, || {
                 format!("Commented {} on {}", made["id"].as_str().unwrap_or(""), made["postId"].as_str().unwrap_or(&id))
             });

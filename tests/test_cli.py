@@ -1,0 +1,312 @@
+"""The `jestha` command-line client against `wrangler dev`: the built binary
+run as a CI job would run it, with JESTHA_API_KEY, its stdout parsed, its
+exit codes and stderr checked, and every effect read back through the API.
+
+The binary is target/debug/jestha (scripts/test.sh builds it) unless
+JESTHA_BIN names another (e.g. target/release/jestha).
+
+Device-grant login against the real authorization server is not here yet:
+the client's side of it is tested natively (cli/src/oauth.rs) until the
+server side exists.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, Api, d1_query, free_port
+from keys import forge
+
+BIN = Path(os.environ.get("JESTHA_BIN", ROOT / "target" / "debug" / "jestha"))
+
+MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(300_000)
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(3_000)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(3_000)
+
+
+
+class Run:
+    """One finished `jestha` run."""
+
+    def __init__(self, p: subprocess.CompletedProcess, seconds: float):
+        self.code, self.out, self.err, self.seconds = p.returncode, p.stdout, p.stderr, seconds
+
+    def json(self):
+        assert self.code == 0, f"exit {self.code}: {self.err}"
+        return json.loads(self.out)
+
+    def error(self) -> dict:
+        """The `--json` error envelope on stderr (last line: waits may precede it)."""
+        return json.loads(self.err.strip().splitlines()[-1])["error"]
+
+    def __repr__(self):
+        return f"exit {self.code}\nstdout: {self.out}\nstderr: {self.err}"
+
+
+@pytest.fixture
+def jestha(server, tmp_path):
+    """Runs the binary against `server` with its own empty config directory."""
+    assert BIN.exists(), f"{BIN} is not built: cargo build --bin jestha (scripts/test.sh does)"
+
+    def run(*args: str, key: str | None = None, url: str | None = None, stdin: str | None = None,
+            env: dict | None = None, timeout: float = 120) -> Run:
+        e = {k: v for k, v in os.environ.items() if not k.startswith("JESTHA_")}
+        e.update({"XDG_CONFIG_HOME": str(tmp_path / "config"), "JESTHA_API_URL": url or server.url})
+        if key is not None:
+            e["JESTHA_API_KEY"] = key
+        e.update(env or {})
+        started = time.monotonic()
+        p = subprocess.run([str(BIN), *args], env=e, input=stdin, capture_output=True, text=True, timeout=timeout)
+        return Run(p, time.monotonic() - started)
+
+    return run
+
+
+@pytest.fixture
+def account(api: Api):
+    """An account and a key that may do everything the CLI does."""
+    a = api.signup()
+    k = api.create_key(a["token"], label="ci job",
+                       scopes=["write:jes", "write:jesclip", "write:comment", "read:comment"])
+    return {**a, "key": k["key"], "key_id": k["id"]}
+
+
+def files(tmp_path: Path, **contents: bytes) -> dict[str, Path]:
+    out = {}
+    for name, data in contents.items():
+        p = tmp_path / name.replace("_", ".")
+        p.write_bytes(data)
+        out[name] = p
+    return out
+
+
+def test_whoami_names_the_account_and_the_masked_key(jestha, api, account):
+    r = jestha("whoami", key=account["key"])
+    assert r.code == 0, r
+    user = account["user"]
+    assert f"@{user['username']}" in r.out and user["id"] in r.out
+    assert account["key"][:13] + "****" in r.out and account["key"] not in r.out + r.err
+    me = jestha("--json", "whoami", key=account["key"]).json()
+    assert me == api.get("/api/auth/me", token=account["key"]).json()
+
+
+def test_status_shows_the_keys_scopes_and_limit_standing(jestha, account):
+    st = jestha("status", "--json", key=account["key"]).json()
+    assert st["id"] == account["key_id"] and st["label"] == "ci job"
+    assert st["limits"]["minute"]["limit"] == 60 and st["limits"]["day"]["limit"] == 10000
+    human = jestha("status", key=account["key"])
+    assert human.code == 0, human
+    assert "ci job" in human.out and "write:jesclip" in human.out
+    assert re.search(r"^minute +\d+ of 60 left, resets in \d+ s$", human.out, re.M), human.out
+    assert re.search(r"^day +\d+ of 10000 left, resets in ", human.out, re.M), human.out
+
+
+def test_post_makes_a_jes_with_its_visibility_and_key_label(jestha, api, account):
+    made = jestha("--json", "post", "hello from CI #cli", "--visibility", "followers", key=account["key"]).json()
+    assert made["content"] == "hello from CI #cli" and made["visibility"] == "FOLLOWERS"
+    assert made["via"] == {"label": "ci job"} and made["hashtags"] == ["cli"]
+    assert api.get(f"/api/posts/{made['id']}", token=account["token"]).json()["content"] == "hello from CI #cli"
+    human = jestha("post", "second", key=account["key"])
+    assert human.code == 0 and re.fullmatch(r"Posted Jes \S+ \(PUBLIC\)\n", human.out), human
+
+
+def test_post_reads_its_text_from_stdin(jestha, account):
+    made = jestha("--json", "post", "-", key=account["key"], stdin="release notes\nline two\n").json()
+    assert made["content"] == "release notes\nline two"
+
+
+def test_post_with_media_uploads_each_file_and_they_read_back_byte_for_byte(jestha, server, api, account, tmp_path):
+    f = files(tmp_path, a_png=PNG, b_jpg=JPEG)
+    made = jestha("--json", "post", "two pictures", "--media", str(f["a_png"]), str(f["b_jpg"]), key=account["key"]).json()
+    media = made["media"]
+    assert [m["contentType"] for m in media] == ["image/png", "image/jpeg"]
+    for m, data in zip(media, [PNG, JPEG]):
+        assert m["size"] == len(data)
+        assert api.get(m["url"], token=account["token"]).content == data
+    rows = d1_query(server, f"SELECT post_id, position FROM media WHERE owner_id = '{account['user']['id']}' ORDER BY position")
+    assert rows == [{"post_id": made["id"], "position": 0}, {"post_id": made["id"], "position": 1}], "both on the Jes, in order"
+
+
+def test_clip_uploads_the_video_with_its_caption(jestha, api, account, tmp_path):
+    f = files(tmp_path, clip_mp4=MP4)
+    made = jestha("--json", "clip", str(f["clip_mp4"]), "--caption", "my clip #fun", "--visibility", "private",
+                  key=account["key"]).json()
+    assert made["type"] == "jesclip" and made["caption"] == "my clip #fun" and made["visibility"] == "PRIVATE"
+    assert made["video"]["size"] == len(MP4) and made["via"] == {"label": "ci job"}
+    assert api.get(made["video"]["url"], token=account["token"]).content == MP4
+    human = jestha("clip", str(f["clip_mp4"]), "--caption", "again", key=account["key"])
+    assert human.code == 0 and human.out.startswith("Posted JesClip "), human
+
+
+def test_comment_and_reply_then_read_the_thread_in_pages(jestha, account):
+    k = account["key"]
+    post = jestha("--json", "post", "discuss", key=k).json()
+    first = jestha("--json", "comment", post["id"], "first!", key=k).json()
+    assert first["postId"] == post["id"] and first["content"] == "first!" and first["via"] == {"label": "ci job"}
+    reply = jestha("--json", "comment", post["id"], "a reply", "--reply-to", first["id"], key=k).json()
+    assert reply["parentId"] == first["id"]
+    page = jestha("--json", "comments", post["id"], key=k).json()
+    assert [c["id"] for c in page["items"]] == [first["id"], reply["id"]] and page["nextCursor"] is None
+    one = jestha("--json", "comments", post["id"], "--limit", "1", key=k).json()
+    assert [c["id"] for c in one["items"]] == [first["id"]] and one["nextCursor"]
+    rest = jestha("--json", "comments", post["id"], "--limit", "1", "--cursor", one["nextCursor"], key=k).json()
+    assert [c["id"] for c in rest["items"]] == [reply["id"]]
+    every = jestha("--json", "comments", post["id"], "--limit", "1", "--all", key=k).json()
+    assert [c["id"] for c in every["items"]] == [first["id"], reply["id"]]
+    human = jestha("comments", post["id"], "--limit", "1", key=k)
+    assert human.code == 0 and first["id"] in human.out and "first!" in human.out, human
+    assert f"--cursor {one['nextCursor']}" in human.err, "the next page is named on stderr"
+
+
+def test_comments_on_a_jesclip_are_found_by_its_id_alone(jestha, account, tmp_path):
+    k = account["key"]
+    clip = jestha("--json", "clip", str(files(tmp_path, v_mp4=MP4)["v_mp4"]), "--caption", "c", key=k).json()
+    made = jestha("--json", "comment", clip["id"], "nice clip", key=k).json()
+    assert made["postId"] == clip["id"]
+    assert [c["content"] for c in jestha("--json", "comments", clip["id"], key=k).json()["items"]] == ["nice clip"]
+    assert [c["id"] for c in jestha("--json", "comments", clip["id"], "--clip", key=k).json()["items"]] == [made["id"]]
+
+
+def test_an_idempotency_key_makes_a_rerun_create_nothing(jestha, server, account):
+    k, idem = account["key"], f"deploy-{uuid.uuid4().hex}"
+    one = jestha("--json", "post", "released v1", "--idempotency-key", idem, key=k).json()
+    two = jestha("--json", "post", "released v1", "--idempotency-key", idem, key=k).json()
+    assert one["id"] == two["id"]
+    rows = d1_query(server, f"SELECT COUNT(*) AS n FROM posts WHERE author_id = '{account['user']['id']}'")
+    assert rows == [{"n": 1}]
+
+
+def test_an_unknown_key_fails_with_exit_3_and_the_apis_code(jestha, account):
+    # Well formed (it passes the local checksum), but no such key exists.
+    r = jestha("whoami", key=forge())
+    assert r.code == 3, r
+    assert r.out == "" and r.err.startswith("error: invalid_api_key: "), r
+    j = jestha("--json", "whoami", key=forge())
+    assert j.code == 3 and j.error()["code"] == "invalid_api_key" and j.error()["status"] == 401
+
+
+def test_a_malformed_key_is_refused_locally_with_exit_2(jestha, account):
+    typo = account["key"][:-1] + ("a" if account["key"][-1] != "a" else "b")
+    r = jestha("whoami", key=typo)
+    assert r.code == 2 and "error: bad_api_key: " in r.err and "not sent" in r.err, r
+    assert typo not in r.err, "the key is never echoed"
+
+
+def test_a_missing_scope_fails_with_exit_4_naming_the_scope(jestha, api, account, tmp_path):
+    reader = api.create_key(account["token"], label="reader", scopes=["read:comment"])["key"]
+    r = jestha("post", "not allowed", key=reader)
+    assert r.code == 4, r
+    assert r.err.strip() == "error: insufficient_scope: Token missing scope(s): write:jes", r
+    # A small clip, as test_clips_media does: under wrangler dev, a large body
+    # the guard refuses unread makes the next request on the server a 503.
+    j = jestha("--json", "clip", str(files(tmp_path, v_mp4=MP4[:2000])["v_mp4"]), "--caption", "x", key=reader)
+    assert j.code == 4 and j.error() == {"code": "insufficient_scope", "message": "Token missing scope(s): write:jesclip", "status": 403}
+
+
+def test_a_revoked_key_fails_with_exit_3(jestha, api, account):
+    k = api.create_key(account["token"], label="temp")
+    assert api.delete(f"/api/auth/api-keys/{k['id']}", token=account["token"]).status_code == 204
+    r = jestha("--json", "whoami", key=k["key"])
+    assert r.code == 3 and r.error()["code"] == "api_key_revoked", r
+
+
+def test_not_found_and_rejected_input_have_their_own_exit_codes(jestha, account, tmp_path):
+    k = account["key"]
+    nf = jestha("comments", "01JZZZZZZZZZZZZZZZZZZZZZZZ", key=k)
+    assert nf.code == 5 and nf.err.startswith("error: not_found: "), nf
+    long = jestha("--json", "post", "x" * 501, key=k)
+    assert long.code == 6 and long.error()["code"] == "invalid_request" and "content" in long.error()["message"], long
+    missing = jestha("post", "with a picture", "--media", str(tmp_path / "nope.png"), key=k)
+    assert missing.code == 2 and "error: bad_file: " in missing.err and "nope.png" in missing.err, missing
+    not_an_image = jestha("--json", "post", "text file", "--media", str(files(tmp_path, notes_txt=b"just text")["notes_txt"]), key=k)
+    assert not_an_image.code == 6 and not_an_image.error()["code"] == "unsupported_media_type", not_an_image
+
+
+def test_no_credential_an_unreachable_api_and_a_cleartext_remote_api(jestha, account):
+    none = jestha("whoami")
+    assert none.code == 3 and none.err.startswith("error: not_logged_in: "), none
+    assert "jestha login" in none.err and "JESTHA_API_KEY" in none.err
+    down = jestha("whoami", key=account["key"], url=f"http://127.0.0.1:{free_port()}")
+    assert down.code == 8 and down.err.startswith("error: network: "), down
+    remote = jestha("whoami", "--api", "http://api.example", key=account["key"])
+    assert remote.code == 2 and "bad_api_url" in remote.err, remote
+    out = jestha("logout")
+    assert out.code == 0 and "Not logged in" in out.out, out
+
+
+def test_errors_carry_no_colour_codes(jestha):
+    r = jestha("whoami", env={"NO_COLOR": "1"})
+    assert r.code == 3 and "\x1b[" not in r.err, r
+
+
+def test_a_429_is_waited_out_visibly_and_the_command_succeeds(make_server, jestha):
+    s = make_server({"RATE_LIMIT_PER_MINUTE": "2", "RATE_LIMIT_WINDOW_SECONDS": "6"})
+    api = Api(s.url)
+    a = api.signup()
+    key = api.create_key(a["token"])["key"]
+    left = 6 - time.time() % 6
+    if left < 4:
+        time.sleep(left + 0.2)
+    statuses = [api.get("/api/auth/me", token=key).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    r = jestha("--json", "whoami", key=key, url=s.url)
+    assert r.code == 0, r
+    assert r.json()["id"] == a["user"]["id"]
+    m = re.search(r"^rate_limited: .*: waiting (\d+) s before retry 1 of 6 \(Retry-After: (\d+) s\)$", r.err, re.M)
+    assert m, r.err
+    waited, retry_after = int(m.group(1)), int(m.group(2))
+    assert 1 <= retry_after <= 6 and waited == max(1, retry_after)
+    assert r.seconds >= waited - 0.5, "it really waited"
+
+    # With no retries allowed, the same refusal is exit 7 at once.
+    for _ in range(3):
+        api.get("/api/auth/me", token=key)
+    now = jestha("--json", "--max-retries", "0", "whoami", key=key, url=s.url)
+    assert now.code == 7 and now.error()["code"] == "rate_limited" and now.error()["status"] == 429, now
+    assert "waiting" not in now.err
+
+
+def test_the_upload_progress_bar_draws_on_a_terminal_without_colour_under_no_color(server, account, tmp_path):
+    """stderr on a pseudo-terminal, as a person would see it."""
+    assert BIN.exists(), f"{BIN} is not built"
+    video = tmp_path / "big.mp4"
+    video.write_bytes(MP4[:24] + os.urandom(8_000_000))
+
+    def on_a_terminal(extra_env: dict) -> tuple[int, bytes]:
+        master, slave = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JESTHA_") and k != "NO_COLOR"}
+        env.update({"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "JESTHA_API_URL": server.url,
+                    "JESTHA_API_KEY": account["key"], "TERM": "xterm", **extra_env})
+        p = subprocess.Popen([str(BIN), "clip", str(video), "--caption", "tty"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        seen = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        return p.wait(timeout=60), seen
+
+    code, plain = on_a_terminal({"NO_COLOR": "1"})
+    assert code == 0, plain
+    assert b"big.mp4" in plain and re.search(rb"\d+(\.\d+)? ?[KMG]i?B/\d+(\.\d+)? ?[KMG]i?B", plain), plain[-500:]
+    assert not re.search(rb"\x1b\[[0-9;]*m", plain), "NO_COLOR: no SGR colour codes"
+    code, coloured = on_a_terminal({})
+    assert code == 0 and re.search(rb"\x1b\[[0-9;]*3[0-9]m", coloured), "without NO_COLOR the bar is coloured"
