@@ -310,3 +310,24 @@ def test_the_upload_progress_bar_draws_on_a_terminal_without_colour_under_no_col
     assert not re.search(rb"\x1b\[[0-9;]*m", plain), "NO_COLOR: no SGR colour codes"
     code, coloured = on_a_terminal({})
     assert code == 0 and re.search(rb"\x1b\[[0-9;]*3[0-9]m", coloured), "without NO_COLOR the bar is coloured"
+
+
+def readme_blocks(section: str) -> list[str]:
+    """The fenced sh blocks under README's `## section`."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## )", text, re.S | re.M)
+    assert m, f"README has no section {section!r}"
+    return re.findall(r"^```sh\n(.*?)^```", m.group(1), re.S | re.M)
+
+
+def test_the_readme_ci_example_posts_once_however_often_the_job_reruns(server, api, account, tmp_path):
+    ci = next(b for b in readme_blocks("Command-line client: `jestha`") if "JESTHA_API_KEY" in b)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JESTHA_")}
+    env.update({"PATH": f"{BIN.parent}:{env['PATH']}", "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+                "JESTHA_API_URL": server.url, "JESTHA_API_KEY": account["key"], "COMMIT": uuid.uuid4().hex[:12]})
+    for _ in range(2):
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", ci], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "whoami.json").read_text())["id"] == account["user"]["id"]
+    rows = d1_query(server, f"SELECT content FROM posts WHERE author_id = '{account['user']['id']}'")
+    assert rows == [{"content": f"Deployed {env['COMMIT']} to production"}], "the rerun created nothing"
