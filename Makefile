@@ -18,7 +18,7 @@ test: setup
 	@bash scripts/test.sh
 
 unit: setup
-	@. scripts/env.sh && cargo test --lib
+	@. scripts/env.sh && cargo test --lib && cargo test -p jestha
 
 integration: build
 	@. scripts/env.sh && .venv/bin/pytest tests $(PYTEST_ARGS)
