@@ -18,6 +18,8 @@ cargo clippy --quiet --all-targets --all-features -- -D warnings
 for worker in api engine; do
   cargo clippy --quiet --lib --no-default-features --features "$worker" -- -D warnings
 done
+# The shared core with neither Worker, as the jestha CLI depends on it.
+cargo clippy --quiet -p jestha-edge --lib --no-default-features -- -D warnings
 
 echo "==> unit tests (cargo test --lib)"
 cargo test --lib --quiet

@@ -68,6 +68,7 @@ pub struct Config {
 }
 
 /// A numeric variable, trimmed; unset or malformed gives `default`.
+#[cfg(any(feature = "api", feature = "engine"))]
 fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> u32 {
     var(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
