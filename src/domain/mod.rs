@@ -2,6 +2,7 @@
 pub mod clock;
 pub mod content;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod leak;
 pub mod limits;
