@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod leak;
 pub mod limits;
+pub mod multipart;
 pub mod page;
 pub mod usage;
 pub mod validate;
