@@ -26,7 +26,7 @@ import pytest
 from conftest import ROOT, Api, d1_query, free_port
 from keys import forge
 
-BIN = Path(os.environ.get("JESTHA_BIN", ROOT / "target" / "debug" / "jestha"))
+BIN = ROOT / os.environ.get("JESTHA_BIN", "target/debug/jestha")  # relative to the repository, or absolute
 
 MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(300_000)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(3_000)
