@@ -105,6 +105,7 @@ class Server:
         # A new session makes wrangler and its workerd children one process group.
         self.proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.group_killed = False
 
     def _kill_group(self) -> None:
         """Ends wrangler and every workerd child (they may outlive a TERM to the leader)."""
@@ -114,11 +115,15 @@ class Server:
                 self.proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
-        if self.proc:
+        # Once the group is gone its id may be reused by another process group:
+        # only the first stop of a launch signals it (a test may stop a server
+        # that its fixture stops again at the end).
+        if self.proc and not self.group_killed:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self.group_killed = True
 
     def stop(self, keep_state: bool = False) -> None:
         self._kill_group()
