@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::principal::Access;
 use crate::auth::scope::{Scope, ScopeSet};
+use crate::auth::token::{self, TokenKind};
 use crate::domain::event::EventType;
 use crate::error::ApiError;
 
@@ -599,6 +600,41 @@ fn webhooks(events: &Value, schemas: &mut Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// The example credentials the document shows, made by the token module
+/// itself from fixed bytes (so the committed document does not drift): well
+/// formed, checksum included, and obviously an example (`jes_live_0123…`).
+/// No source file holds a credential literal that a secret scanner matches.
+fn example_credential(kind: TokenKind, first_byte: u8) -> String {
+    let mut next = first_byte;
+    token::generate(kind, |buf| {
+        for b in buf.iter_mut() {
+            *b = next % 62;
+            next = next.wrapping_add(1);
+        }
+    })
+}
+
+/// Replaces operations.json's `{example api key}`, `{example masked key}` and
+/// `{example session token}` placeholders, wherever they stand.
+fn fill_example_credentials(value: &mut Value) {
+    let key = example_credential(TokenKind::ApiKey, 0);
+    let session = example_credential(TokenKind::Session, 30);
+    let mut fill = |v: &mut Value| match v.as_str() {
+        Some("{example api key}") => *v = json!(key),
+        Some("{example masked key}") => *v = json!(token::mask(&key)),
+        Some("{example session token}") => *v = json!(session),
+        _ => {}
+    };
+    fn walk(v: &mut Value, fill: &mut impl FnMut(&mut Value)) {
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, fill)),
+            Value::Object(map) => map.values_mut().for_each(|i| walk(i, fill)),
+            _ => fill(v),
+        }
+    }
+    walk(value, &mut fill);
+}
+
 /// The whole document, from these route docs and the committed JSON files.
 /// Routes without an entry in `operations.json` are left out here; the
 /// native test makes that impossible to ship.
@@ -608,7 +644,8 @@ pub fn document(routes: &[RouteDoc<'_>]) -> Value {
 }
 
 fn document_with(routes: &[RouteDoc<'_>], mut components: Value) -> Value {
-    let ops: Value = serde_json::from_str(OPERATIONS).expect("operations.json is valid JSON");
+    let mut ops: Value = serde_json::from_str(OPERATIONS).expect("operations.json is valid JSON");
+    fill_example_credentials(&mut ops);
     let events: Value = serde_json::from_str(WEBHOOKS).expect("webhooks.json is valid JSON");
     let catalog: Map<String, Value> = Scope::ALL.iter().map(|s| (s.as_str().to_string(), json!(s.info().description))).collect();
     // Generated from the code, so they cannot drift: scopes, event types, error codes.
@@ -963,5 +1000,37 @@ mod tests {
                 _ => assert!(!oauth.is_empty(), "{m} {p}"),
             }
         }
+    }
+
+    /// Where `text` holds a whole credential (`jes_live_`/`jes_sess_` and 36
+    /// letters or digits), the one a secret scanner would report.
+    fn credential_literals(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for kind in [TokenKind::ApiKey, TokenKind::Session] {
+            for (at, _) in text.match_indices(kind.prefix()) {
+                let body = &text[at + kind.prefix().len()..];
+                if body.len() >= 36 && body.bytes().take(36).all(|b| b.is_ascii_alphanumeric()) {
+                    found.push(text[at..at + kind.prefix().len() + 36].to_string());
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_sources_hold_no_credential_and_the_document_shows_well_formed_examples() {
+        for (name, text) in [("operations.json", OPERATIONS), ("components.json", COMPONENTS), ("webhooks.json", WEBHOOKS)] {
+            assert_eq!(credential_literals(text), Vec::<String>::new(), "{name}");
+        }
+        let d = serde_json::to_string(&document(&docs(&table()))).unwrap();
+        assert!(!d.contains("{example "), "a placeholder was left unfilled");
+        let shown = credential_literals(&d);
+        assert!(shown.len() >= 4, "{shown:?}");
+        for c in &shown {
+            let kind = TokenKind::of(c).unwrap();
+            assert!(token::well_formed(kind, c), "{c}");
+        }
+        assert!(shown.contains(&example_credential(TokenKind::ApiKey, 0)));
+        assert!(credential_literals("x jes_live_0123456789abcdefghijABCDEFGHIJ012345 y").len() == 1, "the scan finds one");
     }
 }
