@@ -6,7 +6,9 @@
 
 use axum::response::Response;
 
-use crate::api::routes::media::{read_form, upload_all, Want};
+use serde_json::Value;
+
+use crate::api::routes::media::{read_form, upload_all, Uploaded, Want};
 use crate::api::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
 use crate::domain::content::PostKind;
 use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS};
@@ -18,48 +20,51 @@ use crate::pipeline::ctx::Ctx;
 /// `{mediaId, caption, visibility}` naming a video uploaded with
 /// `POST /api/media` (how MCP clients, which cannot send files, post clips).
 pub async fn create(mut c: Ctx) -> ApiResult<Response> {
-    if !c.is_multipart() {
-        let body = c.json(false).await?;
-        let caption = text_field(&body, "caption", MAX_CAPTION_CHARS)?;
-        let visibility = visibility_field(&body)?;
-        let tags = hashtags(&caption).map_err(|e| ApiError::invalid(e.replacen("content:", "caption:", 1)))?;
-        let media_id = str_field(&body, "mediaId")?
-            .ok_or_else(|| ApiError::invalid("mediaId: required (or upload multipart with a video file)"))?;
-        let attach = vec![unattached(&c, "mediaId", media_id, "video").await?];
-        let draft = Draft {
-            kind: PostKind::Jesclip,
-            content: caption,
-            visibility,
-            hub: None,
-            tags,
-            bounce_of: None,
-            attach,
-            uploads: vec![],
-        };
-        return publish(&c, draft).await;
-    }
-    let form = read_form(&mut c).await?;
+    let draft = if c.is_multipart() { draft_from_form(&mut c).await? } else { draft_from_json(&mut c).await? };
+    publish(&c, draft).await
+}
+
+/// JSON `{mediaId, caption, visibility}`: a video already uploaded.
+async fn draft_from_json(c: &mut Ctx) -> ApiResult<Draft> {
+    let body = c.json(false).await?;
+    let caption = text_field(&body, "caption", MAX_CAPTION_CHARS)?;
+    let visibility = visibility_field(&body)?;
+    let tags = caption_tags(&caption)?;
+    let media_id = str_field(&body, "mediaId")?
+        .ok_or_else(|| ApiError::invalid("mediaId: required (or upload multipart with a video file)"))?;
+    let attach = vec![unattached(c, "mediaId", media_id, "video").await?];
+    Ok(clip_draft(caption, visibility, tags, attach, vec![]))
+}
+
+/// Multipart: the `video` file comes with the request.
+async fn draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
+    let form = read_form(c).await?;
     let caption =
         body_text("caption", &form.text("caption")?.unwrap_or_default(), MAX_CAPTION_CHARS).map_err(ApiError::invalid)?;
     let visibility = match form.text("visibility")? {
         Some(v) => Visibility::parse(&v).map_err(ApiError::invalid)?,
         None => Visibility::Public,
     };
-    let tags = hashtags(&caption).map_err(|e| ApiError::invalid(e.replacen("content:", "caption:", 1)))?;
+    let tags = caption_tags(&caption)?;
     let files = form.files("video")?;
     if files.len() != 1 {
         return Err(ApiError::invalid("video: exactly one video file is required"));
     }
-    let uploads = upload_all(&c, "video", &files, Want::Video).await?;
-    let draft = Draft {
-        kind: PostKind::Jesclip,
-        content: caption,
-        visibility,
-        hub: None,
-        tags,
-        bounce_of: None,
-        attach: vec![],
-        uploads,
-    };
-    publish(&c, draft).await
+    let uploads = upload_all(c, "video", &files, Want::Video).await?;
+    Ok(clip_draft(caption, visibility, tags, vec![], uploads))
+}
+
+/// A caption's hashtags, its errors naming `caption` (the rule is the Jes content's).
+fn caption_tags(caption: &str) -> ApiResult<Vec<String>> {
+    hashtags(caption).map_err(|e| ApiError::invalid(e.replacen("content:", "caption:", 1)))
+}
+
+fn clip_draft(
+    caption: String,
+    visibility: Visibility,
+    tags: Vec<String>,
+    attach: Vec<(String, Value)>,
+    uploads: Vec<Uploaded>,
+) -> Draft {
+    Draft { kind: PostKind::Jesclip, content: caption, visibility, hub: None, tags, bounce_of: None, attach, uploads }
 }
