@@ -102,6 +102,26 @@ fn domain_and_auth_import_nothing_above_them() {
     assert!(broken.is_empty(), "imports against the layering:\n{}", broken.join("\n"));
 }
 
+/// No source file over this many lines: a file that grows past it holds
+/// more than one job and is split by job (as the OpenAPI builder is).
+const MAX_FILE_LINES: usize = 500;
+
+#[test]
+fn no_source_file_is_over_the_line_bound() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("cli/src"), &mut files);
+    assert!(files.len() > 50, "the walk found {} files", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .map(|f| (f, std::fs::read_to_string(f).unwrap().lines().count()))
+        .filter(|(_, n)| *n > MAX_FILE_LINES)
+        .map(|(f, n)| format!("{}: {n} lines", f.strip_prefix(root).unwrap().display()))
+        .collect();
+    assert!(long.is_empty(), "over {MAX_FILE_LINES} lines:\n{}", long.join("\n"));
+}
+
 #[test]
 fn the_check_sees_every_form_of_import() {
     let forbidden = RULES[0].1;
