@@ -29,4 +29,4 @@ bench: setup
 	@. scripts/env.sh && .venv/bin/python scripts/bench.py
 
 clean:
-	rm -rf build build-engine target/bench .wrangler/state public/docs/vendor
+	rm -rf build build-engine build-account target/bench .wrangler/state public/docs/vendor

@@ -78,7 +78,8 @@ def targets(result: dict) -> list[tuple[str, float, float, bool]]:
     errors = sum(v["errors"] for v in result.values() if isinstance(v, dict) and "errors" in v)
     out.append(("errors, all routes ==", errors, 0, errors == 0))
     # Each Worker's module on its own: the API's is what every request's isolate loads.
-    for label, key in (("api", "wasm_gzip_bytes"), ("engine", "engine_wasm_gzip_bytes")):
+    for label, key in (("api", "wasm_gzip_bytes"), ("account", "account_wasm_gzip_bytes"),
+                       ("engine", "engine_wasm_gzip_bytes")):
         if key in result:
             gz = result[key]
             out.append((f"{label} wasm gzipped bytes <=", gz, WASM_GZIP_TARGET, gz <= WASM_GZIP_TARGET))
@@ -100,7 +101,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(["bash", "scripts/build.sh"], cwd=ROOT, check=True)
     result: dict = {}
-    for prefix, folder in (("", "build"), ("engine_", "build-engine")):
+    for prefix, folder in (("", "build"), ("account_", "build-account"), ("engine_", "build-engine")):
         raw = (ROOT / folder / "index_bg.wasm").read_bytes()
         result[f"{prefix}wasm_bytes"] = len(raw)
         result[f"{prefix}wasm_gzip_bytes"] = len(gzip.compress(raw, 9))
@@ -163,6 +164,7 @@ def main() -> int:
             print(f"{name:12s} {v['rps']:9.1f} {v['p50_ms']:8.2f} {v['p99_ms']:8.2f} {v['errors']:6d} "
                   f"{v.get('vs_floor', 1.0 if name == 'floor' else ''):>8} {v.get('vs_baseline', ''):>8}")
     print(f"\nwasm: api {result['wasm_bytes']} bytes, {result['wasm_gzip_bytes']} gzipped; "
+          f"account {result['account_wasm_bytes']} bytes, {result['account_wasm_gzip_bytes']} gzipped; "
           f"engine {result['engine_wasm_bytes']} bytes, {result['engine_wasm_gzip_bytes']} gzipped; "
           f"cold start {result['cold_start_ms']} ms, first request {result['first_request_ms']} ms")
     print("\ntargets:")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the two release Workers from this crate with local wasm-bindgen and
-# wasm-opt, never a download: the API (feature `api`, build/) and the engine
-# (feature `engine`: Gate Durable Object, queue consumer, cron sweeps;
-# build-engine/).
-# Skips when both are newer than every input, so `wrangler dev` starts fast in
+# Builds the three release Workers from this crate with local wasm-bindgen and
+# wasm-opt, never a download: the API (feature `api`, build/), the account
+# Worker (feature `account`: sign-in and key management; build-account/) and
+# the engine (feature `engine`: Gate Durable Object, queue consumer, cron
+# sweeps; build-engine/).
+# Skips when all three are newer than every input, so `wrangler dev` starts fast in
 # tests. Prints each wasm's size, raw and gzipped. Also puts the API
 # reference's renderer in public/docs/vendor/ (below).
 set -euo pipefail
@@ -23,8 +24,8 @@ for f in swagger-ui-bundle.js swagger-ui.css swagger-ui-bundle.js.LICENSE.txt LI
 done
 
 fresh() { [ -f "$1" ] && [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit 2>/dev/null)" ]; }
-if [ -z "${FORCE_BUILD:-}" ] && fresh build/index.js && fresh build-engine/index.js; then
-  echo "build: up to date (build/, build-engine/)"
+if [ -z "${FORCE_BUILD:-}" ] && fresh build/index.js && fresh build-engine/index.js && fresh build-account/index.js; then
+  echo "build: up to date (build/, build-account/, build-engine/)"
   exit 0
 fi
 # Size: when the standard library's source is installed, std is compiled with
@@ -43,7 +44,7 @@ if [ -z "${PLAIN_STD:-}" ] && [ -d "$(rustc --print sysroot)/lib/rustlib/src/rus
 else
   echo "build: worker-build --release (shipped std)"
 fi
-# one OUT_DIR FEATURE: builds one Worker, with the other one's entry points compiled out.
+# one OUT_DIR FEATURE: builds one Worker, with the others' entry points compiled out.
 one() {
   local out=$1 feature=$2
   worker-build --release --out-dir "$out" -- --no-default-features --features "$feature"
@@ -60,4 +61,5 @@ one() {
   touch "$out/index.js"
 }
 one build-engine engine
+one build-account account
 one build api

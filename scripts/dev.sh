@@ -13,21 +13,23 @@ BASE="http://127.0.0.1:$PORT"
 bash scripts/build.sh
 wrangler d1 migrations apply DB --local --persist-to "$STATE_DIR" </dev/null >/dev/null
 
-# Every configuration variable set in the environment is passed to both
-# Workers: --var reaches the API, the engine's config is written with them.
+# Every configuration variable set in the environment is passed to the three
+# Workers: --var reaches the API, the engine's and the account Worker's
+# configs are written with them.
 vars=()
-engine_vars=()
+worker_vars=()
 for v in RATE_LIMIT_PER_MINUTE DAILY_QUOTA SESSION_RATE_LIMIT_PER_MINUTE RATE_LIMIT_WINDOW_SECONDS \
          MAX_UPLOAD_BYTES WEBHOOK_ALLOW_LOOPBACK WEBHOOK_RETRY_DELAYS LEAK_REPORT_PUBLIC_KEYS \
          BENCH_ROUTES LOGIN_MAX_FAILURES LOGIN_WINDOW_SECONDS USAGE_FLUSH_SECONDS EXPIRY_NOTICE_SECONDS \
          MEDIA_ORPHAN_SECONDS WEBHOOK_SECRET_GRACE_SECONDS WEBHOOK_SECRET_KEY; do
-  if [ -n "${!v+x}" ]; then vars+=(--var "$v:${!v}"); engine_vars+=("$v=${!v}"); fi
+  if [ -n "${!v+x}" ]; then vars+=(--var "$v:${!v}"); worker_vars+=("$v=${!v}"); fi
 done
 mkdir -p "$STATE_DIR"
-python3 scripts/engine_config.py "$STATE_DIR/wrangler.engine.json" "${engine_vars[@]}"
+python3 scripts/worker_config.py "$STATE_DIR/wrangler.engine.json" wrangler.engine.toml "${worker_vars[@]}"
+python3 scripts/worker_config.py "$STATE_DIR/wrangler.account.json" wrangler.account.toml "${worker_vars[@]}"
 
 # --test-scheduled: `curl $BASE/__scheduled` runs the cron once (it never fires locally).
-setsid wrangler dev -c wrangler.toml -c "$STATE_DIR/wrangler.engine.json" --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE_DIR" --test-scheduled "${vars[@]}" &
+setsid wrangler dev -c wrangler.toml -c "$STATE_DIR/wrangler.engine.json" -c "$STATE_DIR/wrangler.account.json" --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE_DIR" --test-scheduled "${vars[@]}" &
 pgid=$!
 stop() { trap - INT TERM EXIT; kill -TERM -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; }
 trap 'stop; exit 130' INT TERM

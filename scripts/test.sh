@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: every test. First the fast hygiene checks (rustfmt, clippy on
-# both Workers together and on each alone, so neither one-sided build hides dead
+# the Workers together and on each alone, so no one-sided build hides dead
 # code; the jestha CLI is linted with them), then native unit tests of the pure
 # modules and of the CLI, then the HTTP tests in tests/ against freshly started
 # `wrangler dev` instances (the CLI's binary among their clients), then the web UI's
@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 echo "==> cargo fmt --check"
 cargo fmt --check
 
-echo "==> cargo clippy (both Workers, then the api and the engine alone)"
+echo "==> cargo clippy (all Workers, then the api, the account and the engine alone)"
 cargo clippy --quiet --all-targets --all-features -- -D warnings
-for worker in api engine; do
+for worker in api account engine; do
   cargo clippy --quiet --lib --no-default-features --features "$worker" -- -D warnings
 done
 # The shared core with neither Worker, as the jestha CLI depends on it.

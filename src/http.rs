@@ -97,6 +97,16 @@ pub fn client_ip(headers: &HeaderMap) -> Option<String> {
         .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
 }
 
+/// The path of an absolute URL as the runtime gives it (`https://host/p?q`
+/// -> `/p`), still percent-encoded, as the router matches it.
+pub fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find(['/', '?', '#']) {
+        Some(i) if rest[i..].starts_with('/') => rest[i..].split(['?', '#']).next().unwrap_or("/"),
+        _ => "/",
+    }
+}
+
 pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
@@ -104,6 +114,14 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_path_is_the_path_alone_still_encoded() {
+        assert_eq!(url_path("https://h.example/api/posts/a%20b?x=1#f"), "/api/posts/a%20b");
+        assert_eq!(url_path("http://127.0.0.1:8787/api/auth/login"), "/api/auth/login");
+        assert_eq!(url_path("https://h.example"), "/");
+        assert_eq!(url_path("https://h.example?q=/x"), "/");
+    }
 
     #[derive(serde::Deserialize, Debug)]
     #[allow(dead_code)]

@@ -1,9 +1,10 @@
 """HTTP test harness: starts `wrangler dev` on a free port with a fresh state
 directory, applies migrations/ to its local D1, and stops the whole process
-group afterwards, even when a test fails. One process serves both Workers:
-the API (wrangler.toml, the port) and the engine (Gate Durable Object, queue
-consumer, cron sweeps), whose config is written into the state directory with the same
-variables (`--var` reaches only the API).
+group afterwards, even when a test fails. One process serves the three
+Workers: the API (wrangler.toml, the port), the engine (Gate Durable Object,
+queue consumer, cron sweeps) and the account Worker (sign-in, key
+management), whose configs are written into the state directory with the
+same variables (`--var` reaches only the API).
 
 Fixtures:
   server        one shared instance with the default configuration
@@ -29,7 +30,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import engine_config  # noqa: E402
+import worker_config  # noqa: E402
 ENV = dict(os.environ)
 ENV["PATH"] = f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{ENV.get('PATH', '')}"
 ENV["WRANGLER_SEND_METRICS"] = "false"
@@ -64,8 +65,8 @@ class Server:
             ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", self.state],
             cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        engine = engine_config.write(Path(self.state) / "wrangler.engine.json", self.engine_vars)
-        self._launch(engine)
+        configs = worker_config.write_all(Path(self.state), self.engine_vars, self.vars)
+        self._launch(configs)
         _live.append(self)
         deadline = time.time() + timeout
         # A port free when chosen can be taken before workerd binds it (other
@@ -78,7 +79,7 @@ class Server:
                     self._kill_group()
                     self.port = free_port()
                     self.url = f"http://127.0.0.1:{self.port}"
-                    self._launch(engine)
+                    self._launch(configs)
                     continue
                 raise RuntimeError(f"wrangler dev exited:\n{self.log_path.read_text()[-3000:]}")
             try:
@@ -90,12 +91,14 @@ class Server:
         self.stop()
         raise RuntimeError(f"wrangler dev did not answer in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
-    def _launch(self, engine: Path) -> None:
+    def _launch(self, configs: list[Path]) -> None:
         # Each instance gets its own inspector port: two on the default 9229 collide.
         # --test-scheduled: GET /__scheduled runs the cron (with [assets]
         # configured, /cdn-cgi/handler/scheduled answers 500 in wrangler 4.86).
-        args = ["wrangler", "dev", "-c", "wrangler.toml", "-c", str(engine),
-                "--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
+        args = ["wrangler", "dev", "-c", "wrangler.toml"]
+        for config in configs:
+            args += ["-c", str(config)]
+        args += ["--ip", "127.0.0.1", "--port", str(self.port), "--persist-to", self.state,
                 "--inspector-port", str(free_port()), "--test-scheduled"]
         for k, v in self.vars.items():
             args += ["--var", f"{k}:{v}"]

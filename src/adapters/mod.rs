@@ -1,4 +1,5 @@
 //! The only code that touches bindings and runtime APIs.
+pub mod account;
 pub mod crypto;
 pub mod d1;
 pub mod engine;

@@ -114,7 +114,7 @@ mod tests {
                 None => path == p,
             })
         };
-        for r in crate::api::app::routes() {
+        for r in crate::app::routes() {
             assert!(covered(r.path), "{} {} does not run the Worker first", r.method, r.path);
         }
         assert!(!covered("/") && !covered("/app.css") && !covered("/js/app.js"), "the UI's files stay assets");

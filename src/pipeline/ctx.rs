@@ -44,6 +44,10 @@ impl H {
     }
 }
 
+/// The handler a build lists for another Worker's route (see `app`): never
+/// called, as `dispatch` answers 404 first.
+pub const ELSEWHERE: H = H(|_| Box::pin(async { Err(ApiError::NotFound) }));
+
 /// The matched route's path parameters, in order (set by `pipeline::dispatch`).
 #[derive(Clone, Debug)]
 pub struct PathParams(pub Vec<String>);

@@ -1,5 +1,6 @@
-//! The request pipeline of an HTTP Worker: a request is read (small bodies in
-//! full, `body`), matched against the Worker's route table (`router::find`),
+//! The request pipeline of the HTTP Workers (API and account): `serve` is
+//! their `fetch` body; a request is read (small bodies in full, `body`),
+//! matched against the route table (`router::find`),
 //! passed through the route's guard (`guard`), Idempotency-Key for
 //! authenticated POSTs (`idempotency`, inside the guard, so the account is
 //! known), and handed to its handler as a `Ctx` (`ctx`). The route table
@@ -10,6 +11,7 @@ pub mod ctx;
 pub mod guard;
 pub mod idempotency;
 pub mod router;
+pub mod serve;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -25,12 +27,34 @@ use crate::pipeline::guard::guard;
 use ctx::{PathParams, H};
 use router::{find, Found};
 
+/// The Worker a route lives in (see `app`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Home {
+    /// The API Worker (wrangler.toml): what keys and tokens call.
+    Api,
+    /// The account Worker (wrangler.account.toml): identity and credential issuance.
+    Account,
+}
+
+impl Home {
+    /// Whether this build runs the route's handler (both do in a default build).
+    pub const fn here(self) -> bool {
+        match self {
+            Home::Api => cfg!(feature = "api"),
+            Home::Account => cfg!(feature = "account"),
+        }
+    }
+}
+
 /// One row of a route table: method, path, what the caller needs, handler.
 pub struct Route {
     pub method: Method,
     /// `{name}` marks a parameter: `/api/posts/{id}`.
     pub path: &'static str,
     pub access: Access,
+    /// The Worker whose build carries the handler.
+    pub home: Home,
+    /// `ctx::ELSEWHERE` in a build without `home`.
     pub handler: H,
     /// Whether the route honours Idempotency-Key (see `app::idempotent`).
     pub idempotent: bool,
@@ -101,6 +125,11 @@ async fn route(table: &'static [Route], mut req: Request) -> Response {
         }
         Found::NotFound => return ApiError::NotFound.into_response(),
     };
+    if !r.home.here() {
+        // Another Worker's route: the API forwards account routes before
+        // dispatch, so only a request the account Worker should never see gets here.
+        return ApiError::NotFound.into_response();
+    }
     let handler = r.handler;
     let inner = if r.idempotent {
         Next::new(move |req| crate::pipeline::idempotency::layer(req, Next::new(move |req| handler.call(req))))

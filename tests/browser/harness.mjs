@@ -58,13 +58,18 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
   // Its own devtools port too: other wrangler dev instances on the machine
   // otherwise race for the default one.
   const inspector = await freePort();
-  // Both Workers in one process: --var reaches the API, the engine's config
-  // (Gate Durable Object, queue consumer) is written with the same variables.
-  const engine = join(state, 'wrangler.engine.json');
+  // The three Workers in one process: --var reaches the API, the engine's
+  // (Gate Durable Object, queue consumer) and the account Worker's (sign-in,
+  // key management) configs are written with the same variables.
   const pairs = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
-  const written = spawnSync('python3', ['scripts/engine_config.py', engine, ...pairs], { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (written.status !== 0) throw new Error(`writing the engine config failed: ${written.stderr}`);
-  const args = ['dev', '-c', 'wrangler.toml', '-c', engine, '--ip', '127.0.0.1', '--port', String(port),
+  const configs = [];
+  for (const [dest, source] of [['wrangler.engine.json', 'wrangler.engine.toml'], ['wrangler.account.json', 'wrangler.account.toml']]) {
+    const path = join(state, dest);
+    const written = spawnSync('python3', ['scripts/worker_config.py', path, source, ...pairs], { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+    if (written.status !== 0) throw new Error(`writing ${dest} failed: ${written.stderr}`);
+    configs.push('-c', path);
+  }
+  const args = ['dev', '-c', 'wrangler.toml', ...configs, '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', state];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const logDir = mkdtempSync(join(tmpdir(), 'jestha-ui-log-'));

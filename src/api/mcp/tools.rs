@@ -329,7 +329,7 @@ pub fn describe(tool: &Tool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::app::routes;
+    use crate::app::routes;
 
     fn tool(name: &str) -> Tool {
         catalog().into_iter().find(|t| t.name == name).unwrap()

@@ -2,7 +2,7 @@
 //! the committed `public/openapi.json`, examples, headers, schemes.
 
 use super::*;
-use crate::api::app::{idempotent, routes};
+use crate::app::{idempotent, routes};
 
 fn table() -> Vec<(String, String, Access, bool)> {
     routes()

@@ -361,7 +361,7 @@ mod tests {
     fn every_webhook_route_needs_exactly_webhooks_manage() {
         use crate::auth::principal::Access;
         use crate::auth::scope::Scope;
-        let routes: Vec<_> = crate::api::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
+        let routes: Vec<_> = crate::app::routes().into_iter().filter(|r| r.path.contains("/webhooks")).collect();
         assert_eq!(routes.len(), 8);
         for r in routes {
             assert!(r.path.starts_with("/api/auth/api-keys/{id}/webhooks"), "{}", r.path);

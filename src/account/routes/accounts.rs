@@ -18,40 +18,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{client_ip, json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
 use crate::protocol::{GateRequest, ThrottleAction};
+use crate::records::{UserResponse, UserRow};
 
 const SESSION_TTL_MS: i64 = 14 * DAY_MS;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserResponse {
-    pub id: String,
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub created_at: String,
-}
-
-#[derive(Deserialize)]
-struct UserRow {
-    id: String,
-    username: String,
-    email: String,
-    display_name: String,
-    password_hash: String,
-    created_at: f64,
-}
-
-impl UserRow {
-    fn public(&self) -> UserResponse {
-        UserResponse {
-            id: self.id.clone(),
-            username: self.username.clone(),
-            email: self.email.clone(),
-            display_name: self.display_name.clone(),
-            created_at: rfc3339(self.created_at as i64),
-        }
-    }
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -224,37 +193,6 @@ pub async fn logout(c: Ctx) -> ApiResult<Response> {
     let mut res = StatusCode::NO_CONTENT.into_response();
     cookies::clear(res.headers_mut());
     Ok(res)
-}
-
-/// The live account `id` as the API shows it (404 once deleted).
-pub async fn load_user(db: &worker::D1Database, id: &str) -> ApiResult<UserResponse> {
-    let row = d1::stmt(
-        db,
-        "SELECT id, username, email, display_name, password_hash, created_at FROM users WHERE id = ?1 AND deleted_at IS NULL",
-        &[id.into()],
-    )?
-    .first::<UserRow>(None)
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    Ok(row.public())
-}
-
-/// GET /api/auth/me: answered from the profile cached with the credential.
-pub async fn me(c: Ctx) -> ApiResult<Response> {
-    let app = &c.app;
-    let principal = c.who()?;
-    if let Some(p) = &principal.profile {
-        let user = UserResponse {
-            id: principal.user_id.clone(),
-            username: p.username.clone(),
-            email: p.email.clone(),
-            display_name: p.display_name.clone(),
-            created_at: rfc3339(p.created_at),
-        };
-        return Ok(json(StatusCode::OK, &user));
-    }
-    let db = d1::db(&app.env)?;
-    Ok(json(StatusCode::OK, &load_user(&db, &principal.user_id).await?))
 }
 
 // --- Web UI session cookies -----------------------------------------------

@@ -12,13 +12,13 @@ use crate::adapters::gate;
 use crate::auth::decide::CredentialKind;
 use crate::auth::password::{Stored, ITERATIONS};
 
-use crate::api::routes::accounts::load_user;
 use crate::domain::validate;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
 use crate::protocol::{GateRequest, ThrottleAction};
+use crate::records::load_user;
 
 /// Checks `currentPassword` against the account's stored hash (403 when
 /// wrong). Throttled per session like logins (429 once `LOGIN_MAX_FAILURES`
@@ -27,7 +27,7 @@ use crate::protocol::{GateRequest, ThrottleAction};
 /// lock the owner's own sessions out of changing it either.
 async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let given = given.ok_or_else(|| ApiError::invalid("currentPassword: required to change email or password"))?;
-    let (max, window) = crate::api::routes::accounts::login_limits(&c.app);
+    let (max, window) = crate::account::routes::accounts::login_limits(&c.app);
     let subject = format!("password:session:{}", c.who()?.id);
     let t = gate::throttle(&c.app.env, &subject, ThrottleAction::Attempt, max, window).await?;
     if !t.allowed {

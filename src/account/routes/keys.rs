@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
 use crate::protocol::GateRequest;
+use crate::records::{KeyResponse, KeyRow, KEY_COLUMNS};
 
 pub const MAX_ACTIVE_KEYS: i64 = 50;
 pub const MAX_ALLOWLIST: usize = 20;
@@ -144,71 +145,6 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     Ok(res)
 }
 
-#[derive(Deserialize)]
-struct KeyRow {
-    id: String,
-    masked_key: String,
-    label: String,
-    scopes: String,
-    expires_at: Option<f64>,
-    ip_allowlist: String,
-    canary: f64,
-    created_at: f64,
-    last_used_at: Option<f64>,
-    revoked_at: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyResponse {
-    id: String,
-    masked_key: String,
-    label: String,
-    scopes: Vec<String>,
-    expires_at: Option<String>,
-    ip_allowlist: Vec<IpNet>,
-    created_at: String,
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
-    status: &'static str,
-    canary: bool,
-}
-
-pub fn status(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> &'static str {
-    match (revoked_at, expires_at) {
-        (Some(_), _) => "revoked",
-        (None, Some(exp)) if exp <= now => "expired",
-        _ => "active",
-    }
-}
-
-impl d1::HasId for KeyRow {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl KeyRow {
-    fn response(self, now: i64) -> KeyResponse {
-        let (revoked, expires) = (self.revoked_at.map(|v| v as i64), self.expires_at.map(|v| v as i64));
-        KeyResponse {
-            status: status(revoked, expires, now),
-            id: self.id,
-            masked_key: self.masked_key,
-            label: self.label,
-            scopes: self.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
-            expires_at: expires.map(rfc3339),
-            ip_allowlist: serde_json::from_str(&self.ip_allowlist).unwrap_or_default(),
-            created_at: rfc3339(self.created_at as i64),
-            last_used_at: self.last_used_at.map(|v| rfc3339(v as i64)),
-            revoked_at: revoked.map(rfc3339),
-            canary: self.canary != 0.0,
-        }
-    }
-}
-
-const KEY_COLUMNS: &str = "id, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at, last_used_at, revoked_at";
-
 /// GET /api/auth/api-keys (newest first)
 pub async fn list(c: Ctx) -> ApiResult<Response> {
     let app = &c.app;
@@ -262,26 +198,6 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
 /// Tells the key's Durable Object first: from its answer on, no request passes.
 pub async fn revoke_hash(app: &AppState, hash: String) -> ApiResult<()> {
     gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::Key, hash }).await
-}
-
-/// GET /api/auth/key: the calling key's own metadata and limit standing.
-pub async fn introspect(c: Ctx) -> ApiResult<Response> {
-    let app = &c.app;
-    let principal = c.who()?;
-    let db = d1::db(&app.env)?;
-    let row: KeyRow = d1::stmt(&db, &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), &[(&principal.id).into()])?
-        .first(None)
-        .await?
-        .ok_or(ApiError::InvalidApiKey)?;
-    let mut body = serde_json::to_value(row.response(now_ms()))?;
-    let s = principal.standings;
-    let mut limits = serde_json::json!({ "minute": s.minute });
-    if let Some(day) = s.day {
-        limits["day"] = serde_json::to_value(day)?;
-    }
-    body["limits"] = limits;
-    body["userId"] = serde_json::Value::String(principal.user_id.clone());
-    Ok(json(StatusCode::OK, &body))
 }
 
 /// GET /api/auth/api-keys/{id}/usage: requests per UTC day by outcome, 30 days.
@@ -374,13 +290,5 @@ mod tests {
         assert!(expiry(None, Some(&rfc3339(NOW - 1)), NOW).unwrap_err().contains("future"));
         assert!(expiry(None, Some("soon"), NOW).unwrap_err().starts_with("expiresAt"));
         assert!(expiry(Some("30d"), Some(&rfc3339(NOW + 1)), NOW).is_err());
-    }
-
-    #[test]
-    fn status_prefers_revoked_over_expired() {
-        assert_eq!(status(Some(1), Some(0), NOW), "revoked");
-        assert_eq!(status(None, Some(NOW), NOW), "expired");
-        assert_eq!(status(None, Some(NOW + 1), NOW), "active");
-        assert_eq!(status(None, None, NOW), "active");
     }
 }

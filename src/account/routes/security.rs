@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::account::routes::keys::revoke_hash;
 use crate::adapters::crypto::{ecdsa_p256_verify, random_bytes};
 use crate::adapters::d1;
 use crate::adapters::notices;
-use crate::api::routes::keys::revoke_hash;
 use crate::auth::token::{self, TokenKind};
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;

@@ -1,0 +1,5 @@
+//! One file per resource; each handler's doc line names its route.
+pub mod account;
+pub mod accounts;
+pub mod keys;
+pub mod security;
