@@ -1,5 +1,5 @@
-//! The Worker variables (wrangler.toml `[vars]`, wrangler.engine.toml
-//! `[vars]`, and the `WEBHOOK_SECRET_KEY` secret): each one's name and
+//! The Worker variables (wrangler.toml `[vars]`, wrangler.account.toml and
+//! wrangler.engine.toml `[vars]`, and the `WEBHOOK_SECRET_KEY` secret): each one's name and
 //! default written once, here, and read once per isolate (`Config::get`; a
 //! deployment's variables never change under a running isolate). A value
 //! that does not parse falls back to the default, as an unset one does.
@@ -29,13 +29,13 @@ pub struct Config {
     #[cfg(feature = "engine")]
     /// `USAGE_FLUSH_SECONDS`: how soon the Gate writes usage to D1 (60).
     pub usage_flush_seconds: i64,
-    #[cfg(feature = "api")]
+    #[cfg(any(feature = "api", feature = "account"))]
     /// `MAX_UPLOAD_BYTES`: the largest file accepted (100 MiB).
     pub max_upload_bytes: u32,
-    #[cfg(feature = "api")]
+    #[cfg(feature = "account")]
     /// `LOGIN_MAX_FAILURES`: failed password checks per window (10).
     pub login_max_failures: u32,
-    #[cfg(feature = "api")]
+    #[cfg(feature = "account")]
     /// `LOGIN_WINDOW_SECONDS`: the window of those failures (900).
     pub login_window_seconds: i64,
     /// `WEBHOOK_ALLOW_LOOPBACK`: `true` lets webhooks reach 127.0.0.1 (development).
@@ -59,7 +59,7 @@ pub struct Config {
     #[cfg(feature = "engine")]
     /// `MEDIA_ORPHAN_SECONDS`: how long an unattached upload is kept (a day).
     pub media_orphan_seconds: i64,
-    #[cfg(feature = "api")]
+    #[cfg(feature = "account")]
     /// `LEAK_REPORT_PUBLIC_KEYS`: PEM keys trusted to sign leak reports (none).
     pub leak_report_public_keys: String,
     #[cfg(feature = "api")]
@@ -68,7 +68,7 @@ pub struct Config {
 }
 
 /// A numeric variable, trimmed; unset or malformed gives `default`.
-#[cfg(any(feature = "api", feature = "engine"))]
+#[cfg(any(feature = "api", feature = "account", feature = "engine"))]
 fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> u32 {
     var(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
@@ -95,11 +95,11 @@ impl Config {
             rate_limit_window_seconds: number(&var, "RATE_LIMIT_WINDOW_SECONDS", 60).max(1) as i64,
             #[cfg(feature = "engine")]
             usage_flush_seconds: number(&var, "USAGE_FLUSH_SECONDS", 60) as i64,
-            #[cfg(feature = "api")]
+            #[cfg(any(feature = "api", feature = "account"))]
             max_upload_bytes: number(&var, "MAX_UPLOAD_BYTES", 104_857_600),
-            #[cfg(feature = "api")]
+            #[cfg(feature = "account")]
             login_max_failures: number(&var, "LOGIN_MAX_FAILURES", 10),
-            #[cfg(feature = "api")]
+            #[cfg(feature = "account")]
             login_window_seconds: number(&var, "LOGIN_WINDOW_SECONDS", 900) as i64,
             webhook_allow_loopback: var("WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             #[cfg(feature = "engine")]
@@ -113,7 +113,7 @@ impl Config {
             expiry_notice_seconds: thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()).collect(),
             #[cfg(feature = "engine")]
             media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
-            #[cfg(feature = "api")]
+            #[cfg(feature = "account")]
             leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
             #[cfg(feature = "api")]
             bench_routes: var("BENCH_ROUTES").is_some_and(|v| v == "true"),
