@@ -209,9 +209,25 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after() {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let ApiError::Internal(detail) = &self {
-            // The pipeline logs this with the request id; the client sees only "Internal error".
-            res.extensions_mut().insert(InternalDetail(detail.clone()));
+        use crate::auth::challenge::{insufficient_scope, Unauthorized};
+        match &self {
+            ApiError::Internal(detail) => {
+                // The pipeline logs this with the request id; the client sees only "Internal error".
+                res.extensions_mut().insert(InternalDetail(detail.clone()));
+            }
+            // The request's origin is the Worker's to add (`pipeline::serve`).
+            ApiError::Unauthenticated | ApiError::InvalidCredentials => {
+                res.extensions_mut().insert(Unauthorized { invalid_token: false });
+            }
+            ApiError::InvalidApiKey | ApiError::ApiKeyRevoked | ApiError::ApiKeyExpired | ApiError::InvalidSession => {
+                res.extensions_mut().insert(Unauthorized { invalid_token: true });
+            }
+            ApiError::InsufficientScope(scopes) | ApiError::InsufficientAnyScope(scopes) => {
+                if let Ok(v) = HeaderValue::from_str(&insufficient_scope(scopes)) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            _ => {}
         }
         res
     }
@@ -253,6 +269,24 @@ mod tests {
         );
         assert_eq!(ApiError::from_status(StatusCode::UNPROCESSABLE_ENTITY, String::new()).message(), "Unprocessable Entity");
         assert_eq!(ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE, "x".into()).code(), "payload_too_large");
+    }
+
+    #[test]
+    fn refusals_carry_what_their_challenge_needs() {
+        use crate::auth::challenge::Unauthorized;
+        let unauthorized = |e: ApiError| e.into_response().extensions().get::<Unauthorized>().copied();
+        assert_eq!(unauthorized(ApiError::Unauthenticated), Some(Unauthorized { invalid_token: false }));
+        assert_eq!(unauthorized(ApiError::InvalidCredentials), Some(Unauthorized { invalid_token: false }));
+        for e in [ApiError::InvalidApiKey, ApiError::ApiKeyRevoked, ApiError::ApiKeyExpired, ApiError::InvalidSession] {
+            assert_eq!(unauthorized(e), Some(Unauthorized { invalid_token: true }));
+        }
+        assert_eq!(unauthorized(ApiError::SessionOnly), None);
+        let res = ApiError::InsufficientAnyScope(vec!["write:jes", "write:jesclip"]).into_response();
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", scope=\"write:jes write:jesclip\""
+        );
+        assert!(ApiError::NotFound.into_response().headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 
     #[test]

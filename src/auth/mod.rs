@@ -2,6 +2,7 @@
 //! scopes, passwords, what a request presents, who the caller is and what a
 //! route asks (`principal`), and the decision the Gate runs (`decide`). The
 //! middleware that applies them is `pipeline::guard`.
+pub mod challenge;
 pub mod cookies;
 pub mod decide;
 pub mod password;

@@ -1,7 +1,7 @@
 //! The `fetch` of both HTTP Workers once the request is theirs: the runtime
 //! context, the request through `dispatch` over the route table, the headers
 //! every answer carries (`X-Request-Id`, `nosniff`, `no-store` under
-//! `/api/`), one log line, and the answer handed to the runtime.
+//! `/api/`, a 401's `WWW-Authenticate` with the request's origin), one log line, and the answer handed to the runtime.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use axum::http::HeaderValue;
 use worker::{Context, Env, HttpRequest, Result};
 
 use super::Route;
+use crate::auth::challenge;
 use crate::{adapters, error, http, log};
 
 /// Serves `req` through `table`; `request_id` names it in logs and headers.
@@ -22,6 +23,7 @@ pub async fn serve(
 ) -> Result<web_sys::Response> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let mut req = req;
     req.extensions_mut().insert(http::AppState { env, ctx: Arc::new(ctx), request_id: request_id.clone() });
     let mut res = super::dispatch(table, req.map(axum::body::Body::new)).await;
@@ -32,6 +34,12 @@ pub async fn serve(
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     if path.starts_with("/api/") && !headers.contains_key("cache-control") {
         headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    }
+    if let Some(u) = res.extensions().get::<challenge::Unauthorized>().copied() {
+        let origin = challenge::origin(uri.scheme_str().unwrap_or("https"), uri.authority().map_or("", |a| a.as_str()));
+        if let Ok(v) = HeaderValue::from_str(&challenge::unauthorized(&origin, u)) {
+            res.headers_mut().entry(axum::http::header::WWW_AUTHENTICATE).or_insert(v);
+        }
     }
     let detail = res.extensions().get::<error::InternalDetail>().map(|d| d.0.clone());
     log::request(&request_id, &method, &path, res.status().as_u16(), http::now_ms() - started, detail.as_deref());

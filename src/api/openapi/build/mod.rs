@@ -158,6 +158,14 @@ fn response_headers(route: &RouteDoc<'_>, status: u16, headers: &Value) -> Value
     if status == 429 {
         h.insert("Retry-After".into(), header_ref("Retry-After"));
     }
+    // A 401 always challenges; a 403 does when its code is insufficient_scope.
+    if status == 401 {
+        h.insert("WWW-Authenticate".into(), header_ref("WWW-Authenticate"));
+    } else if status == 403 && route.access != Access::Public {
+        let mut inline = headers["WWW-Authenticate"].clone();
+        inline["required"] = json!(false);
+        h.insert("WWW-Authenticate".into(), inline);
+    }
     if route.idempotent && (200..300).contains(&status) {
         h.insert("Idempotent-Replayed".into(), header_ref("Idempotent-Replayed"));
     }

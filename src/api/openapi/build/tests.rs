@@ -221,12 +221,15 @@ fn counted_answers_declare_the_rate_limit_headers_and_429_retry_after() {
                 assert_eq!(h.get(name).is_some(), counted && (ok || status == "429"), "{m} {p} {status} {name}");
             }
             assert_eq!(h.get("Retry-After").is_some(), status == "429", "{m} {p} {status}");
+            if status == "401" {
+                assert_eq!(resolve(&d, &h["WWW-Authenticate"])["required"], true, "{m} {p} {status}");
+            }
         }
         if counted {
             assert!(op["responses"].get("429").is_some(), "{m} {p}");
         }
     }
-    for name in RATE_HEADERS.iter().chain(&["Retry-After", "X-Request-Id", "Idempotent-Replayed"]) {
+    for name in RATE_HEADERS.iter().chain(&["Retry-After", "X-Request-Id", "Idempotent-Replayed", "WWW-Authenticate"]) {
         let h = &d["components"]["headers"][*name];
         assert!(h["schema"].is_object() && h["description"].is_string() && h.get("example").is_some(), "{name}");
     }
