@@ -7,6 +7,7 @@ pub mod ids;
 pub mod leak;
 pub mod limits;
 pub mod multipart;
+pub mod oauth;
 pub mod page;
 pub mod usage;
 pub mod validate;
