@@ -88,6 +88,11 @@ pub fn routes() -> Vec<Route> {
         route!(Api GET "/api/notifications", SessionOnly, notifications::list),
         route!(Api POST "/api/notifications/read", SessionOnly, notifications::mark_read),
         route!(Account POST "/api/security/leaked-keys", Public, security::report),
+        // OAuth 2.1: the authorization server (answers in the RFCs' shapes)
+        route!(Account GET "/.well-known/oauth-protected-resource", Public, oauth::metadata::resource),
+        route!(Account GET "/.well-known/oauth-protected-resource/mcp", Public, oauth::metadata::resource_mcp),
+        route!(Account GET "/.well-known/oauth-authorization-server", Public, oauth::metadata::server),
+        route!(Account POST "/oauth/register", Public, oauth::register),
         // MCP (API keys only; tools dispatch back through this table, to API routes only)
         route!(Api POST "/mcp", KeyOnly, mcp::post),
         // Webhooks: the owning session, or that same key with webhooks:manage
@@ -209,7 +214,9 @@ mod tests {
             let key_management = r.path.starts_with("/api/auth/api-keys") && !r.path.contains("/webhooks");
             let account = ["/api/auth/signup", "/api/auth/login", "/api/auth/logout", "/api/auth/scopes", "/api/account"]
                 .contains(&r.path)
-                || r.path == "/api/security/leaked-keys";
+                || r.path == "/api/security/leaked-keys"
+                || r.path.starts_with("/oauth/")
+                || r.path.starts_with("/.well-known/");
             let expected = if key_management || account { Home::Account } else { Home::Api };
             assert_eq!(r.home, expected, "{} {}", r.method, r.path);
         }
@@ -239,6 +246,14 @@ mod tests {
 
     /// Public writes that authenticate by other means than a credential.
     const SIGNED_PUBLIC_WRITES: &[&str] = &["/api/security/leaked-keys"];
+
+    #[test]
+    fn oauth_endpoints_are_public_and_secret_minting_ones_never_replayed() {
+        for r in routes().iter().filter(|r| r.path.starts_with("/oauth/") || r.path.starts_with("/.well-known/")) {
+            assert_eq!(r.access, Access::Public, "{} {}: OAuth clients present no credential", r.method, r.path);
+            assert!(!r.idempotent, "{} {}", r.method, r.path);
+        }
+    }
 
     #[test]
     fn the_listing_engagement_and_account_surface_is_session_only() {

@@ -1,4 +1,7 @@
-//! Credential formats: API keys `jes_live_…` and session tokens `jes_sess_…`.
+//! Credential formats: API keys `jes_live_…`, session tokens `jes_sess_…`,
+//! and OAuth's: access tokens `jes_oat_…` (which carry their grant's id, so
+//! the guard reaches the grant's Gate with no lookup), refresh tokens
+//! `jes_ort_…`, authorization codes `jes_oac_…` and device codes `jes_odc_…`.
 //!
 //! A token is `prefix + 30 base62 characters of randomness (178 bits) + 6 base62
 //! characters of CRC32 over everything before them`, as GitHub's tokens are built,
@@ -9,6 +12,12 @@ use sha2::{Digest, Sha256};
 
 pub const KEY_PREFIX: &str = "jes_live_";
 pub const SESSION_PREFIX: &str = "jes_sess_";
+pub const ACCESS_PREFIX: &str = "jes_oat_";
+pub const REFRESH_PREFIX: &str = "jes_ort_";
+pub const CODE_PREFIX: &str = "jes_oac_";
+pub const DEVICE_PREFIX: &str = "jes_odc_";
+/// An access token's grant id: a ULID, 26 characters of Crockford base32.
+pub const GRANT_ID_LEN: usize = 26;
 const RANDOM_LEN: usize = 30;
 const CHECKSUM_LEN: usize = 6;
 const BODY_LEN: usize = RANDOM_LEN + CHECKSUM_LEN;
@@ -22,24 +31,45 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 pub enum TokenKind {
     ApiKey,
     Session,
+    /// `jes_oat_` + the grant id + 30 random + checksum (use `generate_access`).
+    OAuthAccess,
+    OAuthRefresh,
+    AuthCode,
+    DeviceCode,
 }
 
 impl TokenKind {
+    const ALL: [TokenKind; 6] = [
+        TokenKind::ApiKey,
+        TokenKind::Session,
+        TokenKind::OAuthAccess,
+        TokenKind::OAuthRefresh,
+        TokenKind::AuthCode,
+        TokenKind::DeviceCode,
+    ];
+
     pub fn prefix(self) -> &'static str {
         match self {
             TokenKind::ApiKey => KEY_PREFIX,
             TokenKind::Session => SESSION_PREFIX,
+            TokenKind::OAuthAccess => ACCESS_PREFIX,
+            TokenKind::OAuthRefresh => REFRESH_PREFIX,
+            TokenKind::AuthCode => CODE_PREFIX,
+            TokenKind::DeviceCode => DEVICE_PREFIX,
         }
     }
 
     /// The kind a token claims by its prefix, before any other check.
     pub fn of(token: &str) -> Option<TokenKind> {
-        if token.starts_with(KEY_PREFIX) {
-            Some(TokenKind::ApiKey)
-        } else if token.starts_with(SESSION_PREFIX) {
-            Some(TokenKind::Session)
+        Self::ALL.into_iter().find(|k| token.starts_with(k.prefix()))
+    }
+
+    /// Characters between the prefix and the random part.
+    fn lead(self) -> usize {
+        if self == TokenKind::OAuthAccess {
+            GRANT_ID_LEN
         } else {
-            None
+            0
         }
     }
 }
@@ -62,9 +92,24 @@ fn checksum(s: &str) -> String {
 /// Builds a token of `kind` from 30 random bytes' worth of entropy source.
 /// `random` must come from a CSPRNG; bytes >= 248 are skipped so every
 /// character is uniform over the 62-letter alphabet.
-pub fn generate(kind: TokenKind, mut random: impl FnMut(&mut [u8])) -> String {
-    let mut body = String::with_capacity(kind.prefix().len() + BODY_LEN);
-    body.push_str(kind.prefix());
+pub fn generate(kind: TokenKind, random: impl FnMut(&mut [u8])) -> String {
+    build(kind.prefix(), random)
+}
+
+/// An access token of `grant_id` (a ULID): the guard reads the grant from
+/// the token itself and asks that grant's Gate, with no lookup.
+pub fn generate_access(grant_id: &str, random: impl FnMut(&mut [u8])) -> String {
+    build(&format!("{ACCESS_PREFIX}{grant_id}"), random)
+}
+
+/// The grant id an access token names (not checked: see `well_formed`).
+pub fn grant_of(token: &str) -> Option<&str> {
+    token.strip_prefix(ACCESS_PREFIX).and_then(|r| r.get(..GRANT_ID_LEN))
+}
+
+fn build(head: &str, mut random: impl FnMut(&mut [u8])) -> String {
+    let mut body = String::with_capacity(head.len() + BODY_LEN);
+    body.push_str(head);
     let mut buf = [0u8; 64];
     let mut have = 0;
     while have < RANDOM_LEN {
@@ -85,7 +130,12 @@ pub fn generate(kind: TokenKind, mut random: impl FnMut(&mut [u8])) -> String {
 /// valid checksum. Costs no I/O.
 pub fn well_formed(kind: TokenKind, token: &str) -> bool {
     let Some(rest) = token.strip_prefix(kind.prefix()) else { return false };
-    if rest.len() != BODY_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    let lead = kind.lead();
+    if rest.len() != lead + BODY_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    // A grant id is Crockford base32 (upper case, no I, L, O or U).
+    if !rest.as_bytes()[..lead].iter().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(b))) {
         return false;
     }
     let (head, sum) = token.split_at(token.len() - CHECKSUM_LEN);
@@ -169,6 +219,30 @@ mod tests {
         assert_eq!(TokenKind::of(&s), Some(TokenKind::Session));
         assert!(well_formed(TokenKind::Session, &s));
         assert_eq!(TokenKind::of("Bearer x"), None);
+    }
+
+    #[test]
+    fn access_tokens_carry_their_grant_id_and_each_oauth_kind_its_prefix() {
+        let grant = "01KBZ7Q2M3N4P5R6S7T8V9W0XA";
+        let t = generate_access(grant, counter_rng());
+        assert!(t.starts_with("jes_oat_01KBZ7Q2M3N4P5R6S7T8V9W0XA"));
+        assert_eq!(t.len(), ACCESS_PREFIX.len() + 26 + 36);
+        assert_eq!(TokenKind::of(&t), Some(TokenKind::OAuthAccess));
+        assert!(well_formed(TokenKind::OAuthAccess, &t));
+        assert_eq!(grant_of(&t), Some(grant));
+        // Another grant id breaks the checksum; a lower-case one is not a ULID.
+        assert!(!well_formed(TokenKind::OAuthAccess, &t.replacen("01KBZ", "01KBY", 1)));
+        let lower = generate_access(&grant.to_lowercase(), counter_rng());
+        assert!(!well_formed(TokenKind::OAuthAccess, &lower));
+        // An access token without a grant id is not one.
+        assert!(!well_formed(TokenKind::OAuthAccess, &generate(TokenKind::OAuthAccess, counter_rng())));
+        for (kind, prefix) in
+            [(TokenKind::OAuthRefresh, "jes_ort_"), (TokenKind::AuthCode, "jes_oac_"), (TokenKind::DeviceCode, "jes_odc_")]
+        {
+            let t = generate(kind, counter_rng());
+            assert!(t.starts_with(prefix) && well_formed(kind, &t) && TokenKind::of(&t) == Some(kind));
+            assert!(!well_formed(TokenKind::OAuthAccess, &t) && !well_formed(TokenKind::ApiKey, &t));
+        }
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct Ctx {
     pub sub_id: String,
     pub method: Method,
     pub path: String,
+    /// `scheme://host[:port]` as the client addressed the API (the forward to
+    /// the account Worker keeps the URL): OAuth's issuer and metadata URLs.
+    pub origin: String,
     query: String,
     pub headers: HeaderMap,
     /// The route table this request was dispatched through.
@@ -94,6 +97,10 @@ impl Ctx {
             sub_id,
             method: parts.method,
             path: parts.uri.path().to_string(),
+            origin: crate::auth::challenge::origin(
+                parts.uri.scheme_str().unwrap_or("https"),
+                parts.uri.authority().map_or("", |a| a.as_str()),
+            ),
             query: parts.uri.query().unwrap_or("").to_string(),
             headers: parts.headers,
             table,

@@ -2,4 +2,5 @@
 pub mod account;
 pub mod accounts;
 pub mod keys;
+pub mod oauth;
 pub mod security;

@@ -125,6 +125,12 @@ pub(super) fn errors_of(route: &RouteDoc<'_>, op: &Value, has_body: bool) -> Vec
         None => by_status.push((x.status, vec![x])),
     };
     let mut add = |e: ApiError, note: Option<&'static str>| put(ErrorExample::of(e, note));
+    if op["oauth"] == true {
+        // An OAuth endpoint answers its RFC's errors (`OAuthError`, listed
+        // under its own responses); only a failure of ours is the envelope.
+        add(Internal(String::new()), Some("logged with the request id"));
+        return by_status;
+    }
     let a = route.access;
     let guarded = a != Access::Public;
     let keys = matches!(a, Access::Optional | Access::Authenticated | Access::Scopes(_) | Access::AnyScope(_) | Access::KeyOnly);

@@ -49,7 +49,8 @@ const TAGS: &[(&str, &str)] = &[
     ("key safety", "The calling key's own standing, usage, owner notices and signed leak reports."),
     ("feeds", "Discovery, for sessions only: no API key reaches these, whatever its scopes."),
     ("engagement", "Likes and saves, for sessions only."),
-    ("mcp", "The MCP server for API keys (Streamable HTTP, JSON-RPC 2.0)."),
+    ("mcp", "The MCP server for API keys and OAuth tokens (Streamable HTTP, JSON-RPC 2.0)."),
+    ("oauth", "The authorization server (OAuth 2.1): discovery, client registration, authorization with PKCE, tokens, revocation and the device grant. These endpoints answer in their RFCs' shapes (snake_case, `{\"error\", \"error_description\"}`), not the API's envelope."),
     ("meta", "The API about itself."),
     ("webhook events", "What Jestha POSTs to your endpoints: each event's payload, signed with the Standard Webhooks headers."),
 ];
@@ -294,6 +295,9 @@ fn operation(
     o.insert("responses".into(), Value::Object(sorted.into_iter().collect()));
     o.insert("security".into(), security(route.access, op, schemes));
     o.insert("x-jestha-access".into(), json!(access_name(route.access)));
+    if op["oauth"] == true {
+        o.insert("x-oauth".into(), json!(true));
+    }
     match route.access {
         Access::Scopes(s) => {
             o.insert("x-required-scopes".into(), json!(ScopeSet::of(s).names()));

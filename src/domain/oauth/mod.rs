@@ -6,6 +6,8 @@
 //! and a device-code poll. The endpoints that apply them are the account
 //! Worker's (docs/design/oauth.md).
 
+pub mod client;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -122,20 +124,17 @@ pub fn grantable() -> ScopeSet {
     ScopeSet::of(&Scope::ALL.into_iter().filter(|s| *s != Scope::WebhooksManage).collect::<Vec<_>>())
 }
 
-/// What a `scope` parameter asks for: absent or blank asks for every
-/// grantable scope; unknown names (and `webhooks:manage`) are dropped.
-/// `Err` (`invalid_scope`) when names were given and none is grantable.
-pub fn requested_scopes(scope: Option<&str>) -> Result<ScopeSet, &'static str> {
-    let names: Vec<&str> = scope.unwrap_or("").split_ascii_whitespace().collect();
-    if names.is_empty() {
-        return Ok(grantable());
-    }
-    let asked = ScopeSet::of(&names.into_iter().filter_map(Scope::parse).collect::<Vec<_>>());
+/// What a `scope` parameter asks for: unknown names (and `webhooks:manage`)
+/// are dropped (RFC 6749 §3.3; real connectors send names of their own);
+/// absent, blank, or nothing left after dropping asks for every grantable
+/// scope, which the person may then untick at consent.
+pub fn requested_scopes(scope: Option<&str>) -> ScopeSet {
+    let asked = ScopeSet::of(&scope.unwrap_or("").split_ascii_whitespace().filter_map(Scope::parse).collect::<Vec<_>>());
     let granted = ScopeSet::from_bits(asked.bits() & grantable().bits());
     if granted.is_empty() {
-        Err("none of the requested scopes can be granted")
+        grantable()
     } else {
-        Ok(granted)
+        granted
     }
 }
 
@@ -317,15 +316,16 @@ mod tests {
 
     #[test]
     fn scopes_drop_unknown_names_and_webhooks() {
-        let all = requested_scopes(None).unwrap();
+        let all = requested_scopes(None);
         assert_eq!(all, grantable());
         assert_eq!(all.names().len(), 5);
         assert!(!all.contains(Scope::WebhooksManage));
-        assert_eq!(requested_scopes(Some("  ")).unwrap(), grantable());
-        let some = requested_scopes(Some("read:comment bogus webhooks:manage write:jes")).unwrap();
+        assert_eq!(requested_scopes(Some("  ")), grantable());
+        let some = requested_scopes(Some("read:comment bogus webhooks:manage write:jes"));
         assert_eq!(some.names(), ["write:jes", "read:comment"]);
-        assert!(requested_scopes(Some("webhooks:manage")).is_err());
-        assert!(requested_scopes(Some("admin")).is_err());
+        // Nothing grantable left: the whole catalog, for the person to narrow.
+        assert_eq!(requested_scopes(Some("webhooks:manage")), grantable());
+        assert_eq!(requested_scopes(Some("claudeai")), grantable());
     }
 
     #[test]
