@@ -13,8 +13,11 @@ CREATE TABLE IF NOT EXISTS users (
   display_name  TEXT NOT NULL,
   password_hash TEXT NOT NULL,                 -- pbkdf2-sha256$iterations$salt$hash
   created_at    INTEGER NOT NULL,
-  deleted_at    INTEGER
+  deleted_at    INTEGER,
+  suspended_at  INTEGER,                       -- NULL = active; set by an operator
+  suspended_by  TEXT                           -- the operator's user id
 ) STRICT;
+CREATE INDEX IF NOT EXISTS users_suspended ON users(suspended_at) WHERE suspended_at IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS sessions (
   id          TEXT PRIMARY KEY,
@@ -22,9 +25,13 @@ CREATE TABLE IF NOT EXISTS sessions (
   token_hash  TEXT NOT NULL UNIQUE,
   created_at  INTEGER NOT NULL,
   expires_at  INTEGER NOT NULL,
-  revoked_at  INTEGER
+  revoked_at  INTEGER,
+  user_agent  TEXT,                          -- first 256 characters, at login
+  ip          TEXT,                          -- CF-Connecting-IP at login
+  last_used_at INTEGER                       -- touched at most once a minute
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+CREATE INDEX IF NOT EXISTS sessions_user_live ON sessions(user_id, expires_at) WHERE revoked_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS api_keys (
   id            TEXT PRIMARY KEY,
@@ -38,7 +45,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
   canary        INTEGER NOT NULL DEFAULT 0,
   created_at    INTEGER NOT NULL,
   last_used_at  INTEGER,
-  revoked_at    INTEGER
+  revoked_at    INTEGER,
+  description   TEXT NOT NULL DEFAULT ''       -- label and description can change; scopes never
 ) STRICT;
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id, created_at);
 
@@ -299,6 +307,58 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   created_at    INTEGER NOT NULL,
   PRIMARY KEY (account_id, key)
 ) STRICT;
+
+-- Account security ----------------------------------------------------------
+-- Two-factor (TOTP, RFC 6238). The secret is sealed like webhook secrets
+-- (aesgcm.<kid>.<nonce>.<ct> with WEBHOOK_SECRET_KEY, additional data
+-- "totp:"||user_id; plain.<base32> only when no key is set).
+CREATE TABLE IF NOT EXISTS user_totp (
+  user_id     TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  secret      TEXT NOT NULL,
+  enabled_at  INTEGER,                                      -- NULL: set up, not yet confirmed
+  last_step   INTEGER NOT NULL DEFAULT 0,                   -- highest accepted time step: a code works once
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+-- Ten per account, shown once; stored as SHA-256 of the normalized code.
+CREATE TABLE IF NOT EXISTS recovery_codes (
+  user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  code_hash  TEXT NOT NULL,
+  used_at    INTEGER,
+  PRIMARY KEY (user_id, code_hash)
+) STRICT;
+
+-- The half-done login of a two-factor account: password checked, code pending.
+CREATE TABLE IF NOT EXISTS login_challenges (
+  token_hash  TEXT PRIMARY KEY,                             -- SHA-256 of jes_chal_…
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  ip          TEXT,
+  user_agent  TEXT,
+  attempts    INTEGER NOT NULL DEFAULT 0,                   -- five wrong codes burn it
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS login_challenges_expiry ON login_challenges(expires_at);
+
+-- Credential events of an account, written in the same D1 batch as the change
+-- they record (a refused change leaves no row), kept 90 days. No foreign key:
+-- the log outlives the rows it names.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id           TEXT PRIMARY KEY,                            -- aud_<ULID>: order and page cursor
+  user_id      TEXT NOT NULL,                               -- whose log: the account touched
+  action       TEXT NOT NULL,                               -- auth.login, key.created, account.suspended, …
+  actor_type   TEXT NOT NULL CHECK (actor_type IN ('user', 'operator', 'system')),
+  actor_id     TEXT,                                        -- user id (user, operator); NULL for system
+  target_type  TEXT,                                        -- account | session | key | grant | webhook | two_factor
+  target_id    TEXT,
+  ip           TEXT,
+  user_agent   TEXT,
+  data         TEXT NOT NULL DEFAULT '{}',                  -- small JSON (reason, method); never a secret
+  at           INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log(user_id, id);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
 
 -- OAuth 2.1 (migrations/0005_oauth.sql): clients, grants, and the grant's codes and tokens,
 -- every secret stored as its SHA-256 hex digest.

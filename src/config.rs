@@ -65,6 +65,9 @@ pub struct Config {
     #[cfg(feature = "api")]
     /// `BENCH_ROUTES`: exactly `true` serves `/__bench/*`.
     pub bench_routes: bool,
+    #[cfg(feature = "account")]
+    /// `ADMIN_USERNAMES`: the operators' usernames, comma separated (none).
+    pub admin_usernames: Vec<String>,
 }
 
 /// A numeric variable, trimmed; unset or malformed gives `default`.
@@ -117,7 +120,20 @@ impl Config {
             leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
             #[cfg(feature = "api")]
             bench_routes: var("BENCH_ROUTES").is_some_and(|v| v == "true"),
+            #[cfg(feature = "account")]
+            admin_usernames: var("ADMIN_USERNAMES")
+                .unwrap_or_default()
+                .split(',')
+                .map(|u| u.trim().to_ascii_lowercase())
+                .filter(|u| !u.is_empty())
+                .collect(),
         }
+    }
+
+    #[cfg(feature = "account")]
+    /// Whether the account named `username` is an operator.
+    pub fn is_operator(&self, username: &str) -> bool {
+        self.admin_usernames.iter().any(|u| u == username)
     }
 
     /// The configuration of this Worker's environment: secrets first, then vars.
@@ -183,6 +199,16 @@ mod tests {
         assert_eq!(c.webhook_retry_delays, DEFAULT_DELAYS.to_vec());
         assert!(c.webhook_retry_delays_error.is_some());
         assert_eq!(with(&[("WEBHOOK_RETRY_DELAYS", "1,2")]).webhook_retry_delays, vec![1, 2]);
+    }
+
+    #[test]
+    fn operators_are_the_listed_usernames_exactly() {
+        let c = with(&[("ADMIN_USERNAMES", " Root, ops_2 ,,")]);
+        assert_eq!(c.admin_usernames, vec!["root", "ops_2"]);
+        assert!(c.is_operator("root") && c.is_operator("ops_2"));
+        assert!(!c.is_operator("roo") && !c.is_operator("rootx") && !c.is_operator(""));
+        assert!(with(&[]).admin_usernames.is_empty(), "no operators unless named");
+        assert!(!with(&[("ADMIN_USERNAMES", "")]).is_operator(""));
     }
 
     #[test]

@@ -48,8 +48,8 @@ def test_variables_several_workers_read_are_equal_in_every_environment():
     assert only_engine <= ENGINE["vars"].keys()
     assert not only_engine & API["vars"].keys()
     assert not only_engine & ACCOUNT["vars"].keys()
-    # Sign-in's throttle and the leak-report keys are read by the account Worker's routes alone.
-    only_account = {"LOGIN_MAX_FAILURES", "LOGIN_WINDOW_SECONDS", "LEAK_REPORT_PUBLIC_KEYS"}
+    # Sign-in's throttle, the leak-report keys and the operators are read by the account Worker's routes alone.
+    only_account = {"LOGIN_MAX_FAILURES", "LOGIN_WINDOW_SECONDS", "LEAK_REPORT_PUBLIC_KEYS", "ADMIN_USERNAMES"}
     assert only_account <= ACCOUNT["vars"].keys()
     assert not only_account & (API["vars"].keys() | ENGINE["vars"].keys())
 

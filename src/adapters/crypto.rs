@@ -55,6 +55,31 @@ pub async fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> Res
     Ok(Uint8Array::new(&bits).to_vec())
 }
 
+/// HMAC-SHA1 of each message under one key (WebCrypto; imported once): the
+/// MACs of the TOTP steps a code is checked against (`auth::totp`).
+pub async fn hmac_sha1(key: &[u8], messages: &[[u8; 8]]) -> Result<Vec<[u8; 20]>, ApiError> {
+    let subtle = subtle()?;
+    let algorithm = Object::new();
+    set(&algorithm, "name", "HMAC")?;
+    set(&algorithm, "hash", "SHA-1")?;
+    let usages = js_sys::Array::of1(&JsValue::from_str("sign"));
+    let key: CryptoKey = JsFuture::from(
+        subtle.import_key_with_object("raw", &Uint8Array::from(key), &algorithm, false, &usages).map_err(js_err("importKey"))?,
+    )
+    .await
+    .map_err(js_err("importKey"))?
+    .unchecked_into();
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let sig = JsFuture::from(subtle.sign_with_str_and_u8_array("HMAC", &key, m).map_err(js_err("sign"))?)
+            .await
+            .map_err(js_err("sign"))?;
+        let bytes = Uint8Array::new(&sig).to_vec();
+        out.push(bytes.try_into().map_err(|_| ApiError::internal("HMAC-SHA1 is not 20 bytes"))?);
+    }
+    Ok(out)
+}
+
 async fn aes_gcm_key(key: &[u8; 32], usage: &str) -> Result<CryptoKey, ApiError> {
     let usages = js_sys::Array::of1(&JsValue::from_str(usage));
     let key_data = Uint8Array::from(&key[..]);

@@ -1,5 +1,6 @@
 //! The only code that touches bindings and runtime APIs.
 pub mod account;
+pub mod audit;
 pub mod crypto;
 pub mod d1;
 pub mod engine;

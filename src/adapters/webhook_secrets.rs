@@ -50,3 +50,27 @@ pub async fn open_secret(env: &Env, endpoint_id: &str, stored: &str) -> ApiResul
     };
     wh::decode_secret(&whsec).map_err(ApiError::internal)
 }
+
+/// Seals `text` (another secret kept at rest, such as a TOTP secret) with the
+/// same key and format as endpoint secrets, bound to `aad` (what it belongs to).
+pub async fn seal_text(env: &Env, aad: &str, text: &str) -> ApiResult<String> {
+    let Some(key) = encryption_key(env)? else { return Ok(Sealed::Plain(text.to_string()).to_stored()) };
+    let nonce: [u8; 12] = random_bytes();
+    let ciphertext = aes_gcm_seal(&key, &nonce, aad.as_bytes(), text.as_bytes()).await?;
+    Ok(Sealed::AesGcm { kid: wh::key_id(&key), nonce: nonce.to_vec(), ciphertext }.to_stored())
+}
+
+/// Opens what `seal_text` sealed for `aad`.
+pub async fn open_text(env: &Env, aad: &str, stored: &str) -> ApiResult<String> {
+    match Sealed::parse(stored).map_err(ApiError::internal)? {
+        Sealed::Plain(s) => Ok(s),
+        Sealed::AesGcm { kid, nonce, ciphertext } => {
+            let key = encryption_key(env)?.ok_or_else(|| ApiError::internal("sealed secret but no WEBHOOK_SECRET_KEY"))?;
+            if kid != wh::key_id(&key) {
+                return Err(ApiError::internal(format!("secret sealed with key {kid}, not this Worker's")));
+            }
+            let plain = aes_gcm_open(&key, &nonce, aad.as_bytes(), &ciphertext).await?;
+            String::from_utf8(plain).map_err(|_| ApiError::internal("sealed secret is not text"))
+        }
+    }
+}

@@ -8,5 +8,7 @@ pub mod decide;
 pub mod password;
 pub mod presented;
 pub mod principal;
+pub mod recovery;
 pub mod scope;
 pub mod token;
+pub mod totp;

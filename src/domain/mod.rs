@@ -1,4 +1,5 @@
 //! Domain rules: pure, no bindings, tested natively.
+pub mod audit;
 pub mod clock;
 pub mod content;
 pub mod event;
