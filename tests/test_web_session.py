@@ -35,17 +35,24 @@ def signup_with_cookies(api, transport: str | None = "cookie"):
                  json={"username": name, "email": f"{name}@example.com", "password": "correct horse battery"})
     assert r.status_code == 201, r.text
     c = set_cookies(r)
-    return r, name, value(c["jes_session"]), value(c["jes_csrf"])
+    return r, name, value(c["__Host-jes_session"]), value(c["__Host-jes_csrf"])
 
 
 def test_signup_sets_an_http_only_strict_session_cookie_and_a_script_readable_csrf_cookie(api):
     r, _, token, csrf = signup_with_cookies(api)
     c = set_cookies(r)
     assert token.startswith("jes_sess_")
-    assert {"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} <= attrs(c["jes_session"])
-    assert "Max-Age=1209600" in attrs(c["jes_session"])
-    assert {"Secure", "SameSite=Strict", "Path=/"} <= attrs(c["jes_csrf"])
-    assert "HttpOnly" not in attrs(c["jes_csrf"])
+    assert {"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} <= attrs(c["__Host-jes_session"])
+    assert "Max-Age=1209600" in attrs(c["__Host-jes_session"])
+    assert {"Secure", "SameSite=Strict", "Path=/"} <= attrs(c["__Host-jes_csrf"])
+    assert "HttpOnly" not in attrs(c["__Host-jes_csrf"])
+    # The __Host- prefix: browsers keep such a cookie only with Secure, Path=/ and no Domain.
+    for line in c.values():
+        assert {"Secure", "Path=/"} <= attrs(line), line
+        assert not any(a.lower().startswith("domain") for a in attrs(line)), line
+    # The first release's names are expired, so a browser stops sending them.
+    for old in ("jes_session", "jes_csrf"):
+        assert value(c[old]) == "" and "Max-Age=0" in attrs(c[old])
     assert re.fullmatch(r"[0-9a-f]{64}", csrf)
 
 
@@ -57,21 +64,23 @@ def test_the_cookie_transport_keeps_the_token_out_of_the_body_and_bearer_clients
     r = api.post("/api/auth/login", json={"login": name, "password": "correct horse battery"})
     assert r.status_code == 200
     assert r.json()["session"]["token"].startswith("jes_sess_")
-    assert set(set_cookies(r)) == {"jes_session", "jes_csrf"}
+    assert set(set_cookies(r)) == {"__Host-jes_session", "__Host-jes_csrf", "jes_session", "jes_csrf"}
 
 
 def test_a_cookie_session_reads_freely_but_unsafe_requests_need_the_matching_csrf_header(api):
     _, name, token, csrf = signup_with_cookies(api)
-    cookie = {"Cookie": f"jes_session={token}; jes_csrf={csrf}"}
+    cookie = {"Cookie": f"__Host-jes_session={token}; __Host-jes_csrf={csrf}"}
     r = api.get("/api/auth/me", headers=cookie)
     assert r.status_code == 200 and r.json()["username"] == name
     body = {"label": "from the web", "scopes": ["write:jes"]}
     for extra in ({}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": ""}):
         assert_error(api.post("/api/auth/api-keys", headers={**cookie, **extra}, json=body), 403, "forbidden")
     # A forged request that sets its own header but cannot read the victim's CSRF cookie.
-    forged = {"Cookie": f"jes_session={token}", "X-CSRF-Token": "x"}
+    forged = {"Cookie": f"__Host-jes_session={token}", "X-CSRF-Token": "x"}
     assert_error(api.post("/api/auth/api-keys", headers=forged, json=body), 403, "forbidden")
     assert api.get("/api/auth/api-keys", headers=cookie).json()["items"] == []
+    # The old, unprefixed name is no session: a sibling subdomain could have planted it.
+    assert_error(api.get("/api/auth/me", headers={"Cookie": f"jes_session={token}; jes_csrf={csrf}"}), 401, "unauthenticated")
     r = api.post("/api/auth/api-keys", headers={**cookie, "X-CSRF-Token": csrf}, json=body)
     assert r.status_code == 201, r.text
 
@@ -81,7 +90,7 @@ def test_requests_answered_before_their_body_is_read_leave_the_server_healthy(ap
     followed at once by a request that must succeed: the local runtime used to
     fail that next request with a 503 when a body was left unread."""
     _, _, token, csrf = signup_with_cookies(api)
-    cookie = {"Cookie": f"jes_session={token}; jes_csrf={csrf}"}
+    cookie = {"Cookie": f"__Host-jes_session={token}; __Host-jes_csrf={csrf}"}
     early = [
         (lambda: api.post("/api/auth/api-keys", headers=cookie, json={"label": "x", "scopes": ["write:jes"]}), 403),
         (lambda: api.post("/api/auth/api-keys", headers={"Authorization": "Bearer jes_live_nope"}, json={"label": "x"}), 401),
@@ -99,14 +108,14 @@ def test_requests_answered_before_their_body_is_read_leave_the_server_healthy(ap
 
 def test_logout_clears_both_cookies_and_the_old_cookie_no_longer_works(api):
     _, _, token, csrf = signup_with_cookies(api)
-    cookie = {"Cookie": f"jes_session={token}; jes_csrf={csrf}"}
+    cookie = {"Cookie": f"__Host-jes_session={token}; __Host-jes_csrf={csrf}"}
     assert_error(api.post("/api/auth/logout", headers=cookie), 403, "forbidden")
     r = api.post("/api/auth/logout", headers={**cookie, "X-CSRF-Token": csrf})
     assert r.status_code == 204
     c = set_cookies(r)
-    for name in ("jes_session", "jes_csrf"):
+    for name in ("__Host-jes_session", "__Host-jes_csrf", "jes_session", "jes_csrf"):
         assert value(c[name]) == "" and "Max-Age=0" in attrs(c[name])
-    assert "HttpOnly" in attrs(c["jes_session"])
+    assert "HttpOnly" in attrs(c["__Host-jes_session"])
     assert_error(api.get("/api/auth/me", headers=cookie), 401, "invalid_session")
 
 

@@ -1,5 +1,5 @@
 // Calls the Jestha API with the session cookie. The session token itself is
-// HttpOnly and never visible here; unsafe methods echo the jes_csrf cookie in
+// HttpOnly and never visible here; unsafe methods echo the __Host-jes_csrf cookie in
 // X-CSRF-Token (double submit). Every failure becomes an ApiError carrying the
 // envelope's code and message.
 
@@ -30,7 +30,7 @@ const SESSION_LOST = new Set(['invalid_session', 'unauthenticated']);
 export async function request(method, path, body, { quiet401 = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (!['GET', 'HEAD'].includes(method)) headers['X-CSRF-Token'] = cookie('jes_csrf');
+  if (!['GET', 'HEAD'].includes(method)) headers['X-CSRF-Token'] = cookie('__Host-jes_csrf');
   let res;
   try {
     res = await fetch(path, {

@@ -116,4 +116,11 @@ mod tests {
         assert!(presented(&Method::POST, &headers(&[("cookie", &c), (CSRF_HEADER, "abc123")])).is_ok());
         assert!(presented(&Method::POST, &headers(&[("cookie", &c), (CSRF_HEADER, "abc124")])).is_err());
     }
+
+    #[test]
+    fn the_unprefixed_cookie_names_are_no_session() {
+        let s = token::generate(TokenKind::Session, |b: &mut [u8]| b.fill(9));
+        let c = format!("jes_session={s}; jes_csrf=abc123");
+        assert_eq!(presented(&Method::GET, &headers(&[("cookie", &c)])), Err(ApiError::Unauthenticated));
+    }
 }

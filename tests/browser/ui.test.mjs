@@ -255,7 +255,7 @@ test('a new account signs up, generates a key, uses it with fetch, sees lastUsed
   assert.equal(afterPost.status, 401);
 
   const cookies = await context.cookies();
-  assert.ok(cookies.some((c) => c.name === 'jes_session'));
+  assert.ok(cookies.some((c) => c.name === '__Host-jes_session'));
   clean();
 });
 
@@ -333,15 +333,15 @@ test('the session cookie is HttpOnly, Secure and SameSite=Strict, unsafe calls n
   await signUp(page);
 
   const cookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
-  assert.equal(cookies.jes_session.httpOnly, true);
-  assert.equal(cookies.jes_session.secure, true);
-  assert.equal(cookies.jes_session.sameSite, 'Strict');
-  assert.equal(cookies.jes_csrf.httpOnly, false);
-  assert.equal(cookies.jes_csrf.secure, true);
-  assert.equal(cookies.jes_csrf.sameSite, 'Strict');
+  assert.equal(cookies['__Host-jes_session'].httpOnly, true);
+  assert.equal(cookies['__Host-jes_session'].secure, true);
+  assert.equal(cookies['__Host-jes_session'].sameSite, 'Strict');
+  assert.equal(cookies['__Host-jes_csrf'].httpOnly, false);
+  assert.equal(cookies['__Host-jes_csrf'].secure, true);
+  assert.equal(cookies['__Host-jes_csrf'].sameSite, 'Strict');
   const visible = await page.evaluate(() => document.cookie);
-  assert.ok(visible.includes('jes_csrf='), 'the CSRF cookie is readable by the page');
-  assert.ok(!visible.includes('jes_session') && !visible.includes('jes_sess_'), 'the session token is not');
+  assert.ok(visible.includes('__Host-jes_csrf='), 'the CSRF cookie is readable by the page');
+  assert.ok(!visible.includes('__Host-jes_session') && !visible.includes('jes_sess_'), 'the session token is not');
 
   // Without the header, an unsafe call with the cookie is refused.
   const attempt = { label: 'forged', scopes: ['write:jes'] };
@@ -358,7 +358,7 @@ test('the session cookie is HttpOnly, Secure and SameSite=Strict, unsafe calls n
   await heading(page, 'Log in to Jestha');
   await page.getByText('You are logged out.').waitFor();
   const left = (await context.cookies()).map((c) => c.name);
-  assert.ok(!left.includes('jes_session') && !left.includes('jes_csrf'), `cookies cleared: ${left}`);
+  assert.ok(!left.includes('__Host-jes_session') && !left.includes('__Host-jes_csrf'), `cookies cleared: ${left}`);
   const me = await pageFetch(page, '/api/auth/me');
   assert.equal(me.status, 401);
   await page.goto('/#/settings/api');
@@ -522,7 +522,7 @@ test('the timeline shows the account’s Jes newest first, with a via chip on wh
     return;
   }
   assert.equal(first.status, 201, JSON.stringify(first.body));
-  const csrf = await page.evaluate(() => document.cookie.split('; ').find((c) => c.startsWith('jes_csrf='))?.split('=')[1]);
+  const csrf = await page.evaluate(() => document.cookie.split('; ').find((c) => c.startsWith('__Host-jes_csrf='))?.split('=')[1]);
   const second = await pageFetch(page, '/api/posts', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
