@@ -93,8 +93,20 @@ pub fn routes() -> Vec<Route> {
         route!(Account GET "/.well-known/oauth-protected-resource/mcp", Public, oauth::metadata::resource_mcp),
         route!(Account GET "/.well-known/oauth-authorization-server", Public, oauth::metadata::server),
         route!(Account POST "/oauth/register", Public, oauth::register),
-        // MCP (API keys only; tools dispatch back through this table, to API routes only)
-        route!(Api POST "/mcp", KeyOnly, mcp::post),
+        route!(Account GET "/oauth/authorize", Public, oauth::authorize::start),
+        route!(Account POST "/oauth/token", Public, oauth::token::token),
+        route!(Account POST "/oauth/revoke", Public, oauth::revoke::revoke),
+        route!(Account POST "/oauth/device", Public, oauth::device::start),
+        route!(Account GET "/device", Public, oauth::device::page),
+        // The consent and device screens of the web app (sessions only), and Connected apps
+        route!(Account GET "/api/oauth/authorize", SessionOnly, oauth::authorize::consent),
+        route!(Account POST "/api/oauth/authorize", SessionOnly, oauth::authorize::decide),
+        route!(Account GET "/api/oauth/device", SessionOnly, oauth::device::lookup),
+        route!(Account POST "/api/oauth/device", SessionOnly, oauth::device::decide),
+        route!(Account GET "/api/auth/grants", SessionOnly, oauth::grants::list),
+        route!(Account DELETE "/api/auth/grants/{id}", SessionOnly, oauth::grants::delete),
+        // MCP (API keys and OAuth tokens; tools dispatch back through this table, to API routes only)
+        route!(Api POST "/mcp", KeyOrToken, mcp::post),
         // Webhooks: the owning session, or that same key with webhooks:manage
         // (sessions pass scope checks; the handlers refuse any other key with 404).
         route!(Api POST "/api/auth/api-keys/{id}/webhooks", Scopes(&[WebhooksManage]), webhooks::create),
@@ -163,8 +175,13 @@ pub fn table() -> &'static [Route] {
 
 /// Routes whose responses carry a secret shown once: never stored for
 /// Idempotency-Key replay (D1 would hold the plaintext).
-pub const SECRET_MINTING: [&str; 3] =
-    ["/api/auth/api-keys", "/api/auth/api-keys/{id}/webhooks", "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret"];
+pub const SECRET_MINTING: [&str; 4] = [
+    "/api/auth/api-keys",
+    "/api/auth/api-keys/{id}/webhooks",
+    "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret",
+    // Its answer's redirect holds an authorization code.
+    "/api/oauth/authorize",
+];
 
 /// Every authenticated POST honours Idempotency-Key, except the secret-minting
 /// ones and `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and
@@ -216,7 +233,10 @@ mod tests {
                 .contains(&r.path)
                 || r.path == "/api/security/leaked-keys"
                 || r.path.starts_with("/oauth/")
-                || r.path.starts_with("/.well-known/");
+                || r.path.starts_with("/.well-known/")
+                || r.path.starts_with("/api/oauth/")
+                || r.path.starts_with("/api/auth/grants")
+                || r.path == "/device";
             let expected = if key_management || account { Home::Account } else { Home::Api };
             assert_eq!(r.home, expected, "{} {}", r.method, r.path);
         }
@@ -253,6 +273,11 @@ mod tests {
             assert_eq!(r.access, Access::Public, "{} {}: OAuth clients present no credential", r.method, r.path);
             assert!(!r.idempotent, "{} {}", r.method, r.path);
         }
+        // The consent, the device page's calls and Connected apps are the person's own.
+        for r in routes().iter().filter(|r| r.path.starts_with("/api/oauth/") || r.path.starts_with("/api/auth/grants")) {
+            assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
+        }
+        assert!(!idempotent(&Method::POST, "/api/oauth/authorize", Access::SessionOnly), "a replay would store a code");
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub struct Config {
     #[cfg(feature = "account")]
     /// `LEAK_REPORT_PUBLIC_KEYS`: PEM keys trusted to sign leak reports (none).
     pub leak_report_public_keys: String,
+    #[cfg(feature = "account")]
+    /// `OAUTH_ACCESS_TOKEN_TTL_SECONDS`: an OAuth access token's life (an hour).
+    pub oauth_access_token_ttl_seconds: i64,
+    #[cfg(feature = "account")]
+    /// `OAUTH_REFRESH_TOKEN_TTL_SECONDS`: a refresh token's life; each rotation starts a new one (30 days).
+    pub oauth_refresh_token_ttl_seconds: i64,
     #[cfg(feature = "api")]
     /// `BENCH_ROUTES`: exactly `true` serves `/__bench/*`.
     pub bench_routes: bool,
@@ -118,6 +124,10 @@ impl Config {
             media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
             #[cfg(feature = "account")]
             leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
+            #[cfg(feature = "account")]
+            oauth_access_token_ttl_seconds: number(&var, "OAUTH_ACCESS_TOKEN_TTL_SECONDS", 3600).max(1) as i64,
+            #[cfg(feature = "account")]
+            oauth_refresh_token_ttl_seconds: number(&var, "OAUTH_REFRESH_TOKEN_TTL_SECONDS", 2_592_000).max(1) as i64,
             #[cfg(feature = "api")]
             bench_routes: var("BENCH_ROUTES").is_some_and(|v| v == "true"),
             #[cfg(feature = "account")]
@@ -174,6 +184,7 @@ mod tests {
         assert_eq!(c.expiry_notice_seconds, vec![604_800, 86_400]);
         assert!(!c.webhook_allow_loopback && !c.bench_routes);
         assert_eq!((c.webhook_secret_key, c.leak_report_public_keys.as_str()), (None, ""));
+        assert_eq!((c.oauth_access_token_ttl_seconds, c.oauth_refresh_token_ttl_seconds), (3600, 2_592_000));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum ApiError {
     ApiKeyExpired,
     /// 401: unknown, expired or logged-out session.
     InvalidSession,
+    /// 401: an OAuth access token that is unknown, expired or revoked (or
+    /// another OAuth credential presented as a bearer token).
+    InvalidToken,
     /// 401: login with a wrong login or password (never says which).
     InvalidCredentials,
     /// 403: client IP outside the key's allowlist.
@@ -95,9 +98,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession | InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession | InvalidToken
+            | InvalidCredentials => StatusCode::UNAUTHORIZED,
             IpNotAllowed | InsufficientScope(_) | InsufficientAnyScope(_) | SessionOnly | Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -119,6 +121,7 @@ impl ApiError {
             ApiKeyRevoked => "api_key_revoked",
             ApiKeyExpired => "api_key_expired",
             InvalidSession => "invalid_session",
+            InvalidToken => "invalid_token",
             InvalidCredentials => "invalid_credentials",
             IpNotAllowed => "ip_not_allowed",
             InsufficientScope(_) | InsufficientAnyScope(_) => "insufficient_scope",
@@ -147,6 +150,7 @@ impl ApiError {
             ApiKeyRevoked => "API key revoked".into(),
             ApiKeyExpired => "API key expired".into(),
             InvalidSession => "Invalid or expired session".into(),
+            InvalidToken => "Invalid, expired or revoked access token".into(),
             InvalidCredentials => "Invalid login or password".into(),
             IpNotAllowed => "Request IP is not in this API key's allowlist".into(),
             InsufficientScope(missing) => format!("Token missing scope(s): {}", missing.join(", ")),
@@ -219,7 +223,11 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated | ApiError::InvalidCredentials => {
                 res.extensions_mut().insert(Unauthorized { invalid_token: false });
             }
-            ApiError::InvalidApiKey | ApiError::ApiKeyRevoked | ApiError::ApiKeyExpired | ApiError::InvalidSession => {
+            ApiError::InvalidApiKey
+            | ApiError::ApiKeyRevoked
+            | ApiError::ApiKeyExpired
+            | ApiError::InvalidSession
+            | ApiError::InvalidToken => {
                 res.extensions_mut().insert(Unauthorized { invalid_token: true });
             }
             ApiError::InsufficientScope(scopes) | ApiError::InsufficientAnyScope(scopes) => {
@@ -277,7 +285,13 @@ mod tests {
         let unauthorized = |e: ApiError| e.into_response().extensions().get::<Unauthorized>().copied();
         assert_eq!(unauthorized(ApiError::Unauthenticated), Some(Unauthorized { invalid_token: false }));
         assert_eq!(unauthorized(ApiError::InvalidCredentials), Some(Unauthorized { invalid_token: false }));
-        for e in [ApiError::InvalidApiKey, ApiError::ApiKeyRevoked, ApiError::ApiKeyExpired, ApiError::InvalidSession] {
+        for e in [
+            ApiError::InvalidApiKey,
+            ApiError::ApiKeyRevoked,
+            ApiError::ApiKeyExpired,
+            ApiError::InvalidSession,
+            ApiError::InvalidToken,
+        ] {
             assert_eq!(unauthorized(e), Some(Unauthorized { invalid_token: true }));
         }
         assert_eq!(unauthorized(ApiError::SessionOnly), None);

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::decide::{CredentialKind, Denial, Need};
+use crate::auth::decide::{CredentialKind, Denial, LiveToken, Need};
 use crate::domain::limits::Standings;
 
 /// Messages travel as postcard bytes, not JSON.
@@ -43,6 +43,27 @@ pub enum GateRequest {
     /// Failure throttle of logins and `currentPassword` checks (see `ThrottleAction`).
     #[serde(rename_all = "camelCase")]
     Throttle { action: ThrottleAction, limit: u32, window_secs: i64 },
+    /// Check one request made with an OAuth access token (`hash`) against
+    /// its grant's object (`grant:<grant_id>`), and count it if allowed.
+    /// (For OAuth, `Revoke`, `Refresh` and `Usage` name the grant id as `hash`.)
+    #[serde(rename_all = "camelCase")]
+    AuthorizeToken { grant_id: String, hash: String, ip: Option<String>, need: Need },
+    /// A new access token of the grant, told before D1 records it, so the
+    /// grant's object always holds every live token.
+    #[serde(rename_all = "camelCase")]
+    GrantToken { grant_id: String, token: LiveToken },
+    /// One access token of the grant revoked (RFC 7009), the grant left live.
+    #[serde(rename_all = "camelCase")]
+    RevokeToken { grant_id: String, hash: String },
+}
+
+/// The Durable Object a credential's messages go to: a key's or a
+/// session's is named by its token hash, a grant's by its id.
+pub fn object_name(kind: CredentialKind, subject: &str) -> String {
+    match kind {
+        CredentialKind::Key | CredentialKind::Session => subject.to_string(),
+        CredentialKind::OAuth => format!("grant:{subject}"),
+    }
 }
 
 pub use crate::domain::limits::ThrottleAction;
@@ -87,6 +108,10 @@ pub enum Notice {
     /// A canary key was presented (first time this hour).
     #[serde(rename_all = "camelCase")]
     CanaryUsed { key_id: String, user_id: String },
+    /// A connected app's (grant's) daily quota reached `percent` today: a
+    /// web notice `grant.quota_threshold`, not a webhook event.
+    #[serde(rename_all = "camelCase")]
+    GrantQuotaThreshold { grant_id: String, user_id: String, client_name: String, percent: u8, used: u32, quota: u32 },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +147,20 @@ mod tests {
             decode(&encode(&GateRequest::Throttle { action: ThrottleAction::Refund, limit: 5, window_secs: 900 }).unwrap())
                 .unwrap();
         assert!(matches!(t, GateRequest::Throttle { action: ThrottleAction::Refund, limit: 5, window_secs: 900 }));
+    }
+
+    #[test]
+    fn oauth_messages_are_appended_and_go_to_the_grants_object() {
+        let token = LiveToken { hash: "h".into(), expires_at: 5, scopes: 9 };
+        let m = GateRequest::GrantToken { grant_id: "g".into(), token: token.clone() };
+        let bytes = encode(&m).unwrap();
+        assert_eq!(bytes[0], 7, "appended after Throttle: no variant renumbered");
+        assert!(matches!(decode(&bytes).unwrap(), GateRequest::GrantToken { token: t, .. } if t == token));
+        assert_eq!(object_name(CredentialKind::OAuth, "01ABC"), "grant:01ABC");
+        assert_eq!(object_name(CredentialKind::Key, "ab12"), "ab12");
+        let kind: CredentialKind = decode(&encode(&CredentialKind::OAuth).unwrap()).unwrap();
+        assert_eq!(kind, CredentialKind::OAuth);
+        assert_eq!(encode(&CredentialKind::OAuth).unwrap(), [2]);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use serde::de::DeserializeOwned;
 use worker::Env;
 
+use crate::auth::decide::{CredentialKind, LiveToken};
 use crate::error::ApiError;
-use crate::protocol::{decode, encode, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
+use crate::protocol::{decode, encode, object_name, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
 
 pub const BINDING: &str = "GATE";
 
@@ -20,31 +21,44 @@ async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> 
 }
 
 pub async fn authorize(env: &Env, msg: &GateRequest) -> Result<AuthorizeReply, ApiError> {
-    let GateRequest::Authorize { hash, .. } = msg else {
-        return Err(ApiError::internal("authorize needs an Authorize message"));
+    let name = match msg {
+        GateRequest::Authorize { kind, hash, .. } => object_name(*kind, hash),
+        GateRequest::AuthorizeToken { grant_id, .. } => object_name(CredentialKind::OAuth, grant_id),
+        _ => return Err(ApiError::internal("authorize needs an Authorize message")),
     };
-    call(env, hash, msg).await
+    call(env, &name, msg).await
 }
 
 pub async fn revoke(env: &Env, msg: &GateRequest) -> Result<(), ApiError> {
-    let GateRequest::Revoke { hash, .. } = msg else {
+    let GateRequest::Revoke { kind, hash } = msg else {
         return Err(ApiError::internal("revoke needs a Revoke message"));
     };
-    call(env, hash, msg).await
+    call(env, &object_name(*kind, hash), msg).await
 }
 
 /// Tells a credential's object to reload its record (after an account change).
-pub async fn refresh(env: &Env, kind: crate::auth::decide::CredentialKind, hash: String) -> Result<(), ApiError> {
-    let msg = GateRequest::Refresh { kind, hash };
-    let GateRequest::Refresh { hash, .. } = &msg else { unreachable!() };
-    call(env, hash, &msg).await
+pub async fn refresh(env: &Env, kind: CredentialKind, hash: String) -> Result<(), ApiError> {
+    let name = object_name(kind, &hash);
+    call(env, &name, &GateRequest::Refresh { kind, hash }).await
 }
 
 pub async fn usage(env: &Env, msg: &GateRequest) -> Result<crate::protocol::UsageReply, ApiError> {
-    let GateRequest::Usage { hash, .. } = msg else {
+    let GateRequest::Usage { kind, hash } = msg else {
         return Err(ApiError::internal("usage needs a Usage message"));
     };
-    call(env, hash, msg).await
+    call(env, &object_name(*kind, hash), msg).await
+}
+
+/// Tells the grant's object of a new access token, before D1 records it.
+pub async fn grant_token(env: &Env, grant_id: &str, token: LiveToken) -> Result<(), ApiError> {
+    let name = object_name(CredentialKind::OAuth, grant_id);
+    call(env, &name, &GateRequest::GrantToken { grant_id: grant_id.to_string(), token }).await
+}
+
+/// Revokes one access token of a grant (the grant stays live).
+pub async fn revoke_token(env: &Env, grant_id: &str, hash: String) -> Result<(), ApiError> {
+    let name = object_name(CredentialKind::OAuth, grant_id);
+    call(env, &name, &GateRequest::RevokeToken { grant_id: grant_id.to_string(), hash }).await
 }
 
 /// The benchmark floor: one call that increments one stored counter.

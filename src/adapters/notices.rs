@@ -5,7 +5,8 @@
 //! the engine's expiry sweep.
 
 use crate::adapters::crypto::random_bytes;
-use crate::adapters::{d1, outbox};
+use crate::adapters::d1::{self, V};
+use crate::adapters::outbox;
 use crate::domain::clock::rfc3339;
 use crate::domain::event::{Event, EventType};
 use crate::domain::ids;
@@ -66,6 +67,27 @@ pub fn defer_notice(app: &AppState, notice: Notice, ip: Option<String>, user_age
             Notice::CanaryUsed { key_id, user_id } => {
                 let data = serde_json::json!({ "keyId": key_id, "at": now, "ip": ip, "userAgent": user_agent });
                 notify(&app2, &user_id, Some(&key_id), EventType::KeyCanaryUsed, data).await
+            }
+            // A connected app's quota: a web notice only (no key, so no webhook).
+            Notice::GrantQuotaThreshold { grant_id, user_id, client_name, percent, used, quota } => {
+                let data = serde_json::json!({ "grantId": grant_id, "clientName": client_name, "percent": percent,
+                    "used": used, "quota": quota, "at": now });
+                let db = d1::db(&app2.env)?;
+                let at = now_ms();
+                d1::stmt(
+                    &db,
+                    "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+                    &[
+                        V::T(&ids::ulid(at, random_bytes())),
+                        (&user_id).into(),
+                        "grant.quota_threshold".into(),
+                        V::T(&data.to_string()),
+                        at.into(),
+                    ],
+                )?
+                .run()
+                .await?;
+                Ok(())
             }
         }
     });

@@ -18,6 +18,22 @@ use crate::error::ApiError;
 pub enum CredentialKind {
     Key,
     Session,
+    /// An OAuth grant (its access tokens `jes_oat_…`): checked, scoped,
+    /// limited and counted as an API key is; never a session.
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+/// A live OAuth access token of a grant, as the grant's Gate holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveToken {
+    /// SHA-256 hex of the token.
+    pub hash: String,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+    /// What this token may do (a refresh may narrow it below the grant's).
+    pub scopes: u8,
 }
 
 /// The account a credential acts for, cached with it so `GET /api/auth/me`
@@ -56,6 +72,19 @@ pub struct Credential {
     pub canary: bool,
     #[serde(default)]
     pub profile: Option<Profile>,
+    /// OAuth: every live access token of the grant (a hash outside is unknown).
+    #[serde(default)]
+    pub tokens: Vec<LiveToken>,
+}
+
+impl Credential {
+    /// The grant as one of its access tokens presents it: that token's scopes
+    /// and expiry, the grant's revocation and account. `None`: not a live
+    /// token of this grant (unknown, or revoked on its own).
+    pub fn as_token(&self, hash: &str) -> Option<Credential> {
+        let t = self.tokens.iter().find(|t| t.hash == hash)?;
+        Some(Credential { scopes: t.scopes, expires_at: Some(t.expires_at), tokens: vec![], ..self.clone() })
+    }
 }
 
 /// What a route asks of its caller (see `app::routes()`). Every request that
@@ -73,12 +102,15 @@ pub struct Need {
     /// One of `scopes` is enough (e.g. media upload: write:jes or write:jesclip).
     #[serde(default)]
     pub any: bool,
+    /// OAuth tokens are refused too (key introspection: a key's own route).
+    #[serde(default)]
+    pub no_oauth: bool,
 }
 
 impl Default for Need {
     /// Any valid credential, counted.
     fn default() -> Self {
-        Need { session_only: false, scopes: 0, key_only: false, any: false }
+        Need { session_only: false, scopes: 0, key_only: false, any: false, no_oauth: false }
     }
 }
 
@@ -115,8 +147,10 @@ impl Denial {
             (Denial::Unknown, CredentialKind::Key) => ApiError::InvalidApiKey,
             (Denial::Revoked, CredentialKind::Key) => ApiError::ApiKeyRevoked,
             (Denial::Expired, CredentialKind::Key) => ApiError::ApiKeyExpired,
+            (Denial::Unknown | Denial::Revoked | Denial::Expired, CredentialKind::OAuth) => ApiError::InvalidToken,
             (Denial::IpNotAllowed, _) => ApiError::IpNotAllowed,
             (Denial::SessionOnly, _) => ApiError::SessionOnly,
+            (Denial::KeyOnly, CredentialKind::OAuth) => ApiError::Forbidden("This endpoint is for API keys only".into()),
             (Denial::KeyOnly, _) => ApiError::Forbidden("This endpoint is for API keys, not sessions".into()),
             (Denial::InsufficientScope { missing }, _) => ApiError::InsufficientScope(ScopeSet::from_bits(missing).names()),
             (Denial::NoneOfScopes { any }, _) => ApiError::InsufficientAnyScope(ScopeSet::from_bits(any).names()),
@@ -185,16 +219,20 @@ pub fn decide(
 
 /// The checks that depend only on who the credential is and what the route
 /// needs: key-only, session-only, then scopes (API.md's order).
+/// An OAuth token goes through the key's checks (API.md: "the same scopes,
+/// limits and session-only surface as an API key"): every kind has its own
+/// arm, so a new kind can never fall into a session's powers.
 pub fn route_denial(kind: CredentialKind, scopes: u8, need: Need) -> Option<Denial> {
     match kind {
         CredentialKind::Session if need.key_only => Some(Denial::KeyOnly),
         CredentialKind::Session => None,
-        CredentialKind::Key if need.session_only => Some(Denial::SessionOnly),
-        CredentialKind::Key if need.any => {
+        CredentialKind::Key | CredentialKind::OAuth if need.session_only => Some(Denial::SessionOnly),
+        CredentialKind::OAuth if need.no_oauth => Some(Denial::KeyOnly),
+        CredentialKind::Key | CredentialKind::OAuth if need.any => {
             let any = ScopeSet::from_bits(need.scopes).bits();
             (any != 0 && any & scopes == 0).then_some(Denial::NoneOfScopes { any })
         }
-        CredentialKind::Key => {
+        CredentialKind::Key | CredentialKind::OAuth => {
             let missing = ScopeSet::from_bits(need.scopes).bits() & !scopes;
             (missing != 0).then_some(Denial::InsufficientScope { missing })
         }
@@ -248,11 +286,12 @@ mod tests {
             revoked: false,
             canary: false,
             profile: None,
+            tokens: vec![],
         }
     }
 
     fn need(scopes: &[Scope]) -> Need {
-        Need { session_only: false, scopes: ScopeSet::of(scopes).bits(), key_only: false, any: false }
+        Need { scopes: ScopeSet::of(scopes).bits(), ..Need::default() }
     }
 
     fn run(c: &Credential, n: Need, ip: Option<&str>) -> (Option<Denial>, Counters) {
@@ -343,6 +382,35 @@ mod tests {
         assert_eq!(run(&s, n, None).0, Some(Denial::KeyOnly));
         assert_eq!(Denial::KeyOnly.outcome(), None);
         assert_eq!(Denial::SessionOnly.outcome(), Some(Outcome::SessionOnly));
+    }
+
+    #[test]
+    fn an_oauth_token_is_checked_as_a_key_with_its_own_scopes_and_expiry() {
+        let mut grant = key(&[Scope::WriteJes, Scope::ReadComment]);
+        grant.kind = CredentialKind::OAuth;
+        let narrow = ScopeSet::of(&[Scope::ReadComment]).bits();
+        grant.tokens = vec![
+            LiveToken { hash: "live".into(), expires_at: NOW + 1000, scopes: narrow },
+            LiveToken { hash: "old".into(), expires_at: NOW, scopes: narrow },
+        ];
+        assert_eq!(grant.as_token("unknown"), None);
+        let t = grant.as_token("live").unwrap();
+        assert_eq!(run(&t, need(&[Scope::ReadComment]), None).0, None);
+        let missing = ScopeSet::of(&[Scope::WriteJes]).bits();
+        assert_eq!(run(&t, need(&[Scope::WriteJes]), None).0, Some(Denial::InsufficientScope { missing }));
+        assert_eq!(run(&grant.as_token("old").unwrap(), need(&[]), None).0, Some(Denial::Expired));
+        let mut revoked = grant.clone();
+        revoked.revoked = true;
+        assert_eq!(run(&revoked.as_token("live").unwrap(), need(&[]), None).0, Some(Denial::Revoked));
+        // The session-only surface and a key's own route are refused; MCP (key_only) is not.
+        let session_only = Need { session_only: true, ..need(&[]) };
+        assert_eq!(run(&t, session_only, None).0, Some(Denial::SessionOnly));
+        assert_eq!(run(&t, Need { key_only: true, no_oauth: true, ..need(&[]) }, None).0, Some(Denial::KeyOnly));
+        assert_eq!(run(&t, Need { key_only: true, ..need(&[]) }, None).0, None);
+        for d in [Denial::Unknown, Denial::Revoked, Denial::Expired] {
+            assert_eq!(d.into_error(CredentialKind::OAuth), ApiError::InvalidToken);
+        }
+        assert_eq!(Denial::KeyOnly.into_error(CredentialKind::OAuth).code(), "forbidden");
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub fn presented(method: &Method, headers: &HeaderMap) -> Result<Presented, ApiE
         Some(TokenKind::ApiKey) if token::well_formed(TokenKind::ApiKey, &token) => {
             Ok(Presented { kind: CredentialKind::Key, token })
         }
+        Some(TokenKind::OAuthAccess) if token::well_formed(TokenKind::OAuthAccess, &token) => {
+            Ok(Presented { kind: CredentialKind::OAuth, token })
+        }
+        // A refresh token, a code or a device code is never a bearer credential.
+        Some(TokenKind::OAuthAccess | TokenKind::OAuthRefresh | TokenKind::AuthCode | TokenKind::DeviceCode) => {
+            Err(ApiError::InvalidToken)
+        }
         _ => Err(ApiError::InvalidApiKey),
     }
 }
@@ -105,6 +112,19 @@ mod tests {
         typo.replace_range(12..13, if &k[12..13] == "A" { "B" } else { "A" });
         let bad_sum = headers(&[("authorization", &format!("Bearer {typo}"))]);
         assert_eq!(presented(&Method::GET, &bad_sum), Err(ApiError::InvalidApiKey));
+    }
+
+    #[test]
+    fn oauth_access_tokens_are_a_third_kind_and_other_oauth_secrets_no_bearer() {
+        let t = token::generate_access("01KBZ7Q2M3N4P5R6S7T8V9W0XA", |b: &mut [u8]| b.fill(5));
+        let p = presented(&Method::GET, &headers(&[("authorization", &format!("Bearer {t}"))])).unwrap();
+        assert_eq!(p.kind, CredentialKind::OAuth);
+        let mut typo = t.clone();
+        typo.replace_range(40..41, if &t[40..41] == "A" { "B" } else { "A" });
+        for bad in [typo, token::generate(TokenKind::OAuthRefresh, |b: &mut [u8]| b.fill(5))] {
+            let h = headers(&[("authorization", &format!("Bearer {bad}"))]);
+            assert_eq!(presented(&Method::GET, &h), Err(ApiError::InvalidToken));
+        }
     }
 
     #[test]

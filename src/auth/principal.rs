@@ -23,8 +23,12 @@ pub enum Access {
     /// Anyone; a presented credential is still checked and counted, and the
     /// handler sees `Option<Principal>` (e.g. media of a public Jes).
     Optional,
-    /// API keys only, no scope needed (key introspection, MCP); sessions get 403.
+    /// API keys only, no scope needed (key introspection); sessions and
+    /// OAuth tokens get 403.
     KeyOnly,
+    /// API keys and OAuth tokens, no scope needed (MCP: its tools are checked
+    /// one by one); sessions get 403.
+    KeyOrToken,
 }
 
 impl Access {
@@ -35,7 +39,8 @@ impl Access {
             Access::Scopes(s) => Some(Need { scopes: ScopeSet::of(s).bits(), ..Need::default() }),
             Access::AnyScope(s) => Some(Need { scopes: ScopeSet::of(s).bits(), any: true, ..Need::default() }),
             Access::SessionOnly => Some(Need { session_only: true, ..Need::default() }),
-            Access::KeyOnly => Some(Need { key_only: true, ..Need::default() }),
+            Access::KeyOnly => Some(Need { key_only: true, no_oauth: true, ..Need::default() }),
+            Access::KeyOrToken => Some(Need { key_only: true, ..Need::default() }),
         }
     }
 }
@@ -44,10 +49,10 @@ impl Access {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub kind: CredentialKind,
-    /// Key id or session id.
+    /// Key id, session id, or (OAuth) grant id.
     pub id: String,
     pub user_id: String,
-    /// The key's label (empty for sessions).
+    /// The key's label or the OAuth client's name (empty for sessions).
     pub label: String,
     pub scopes: ScopeSet,
     pub standings: Standings,
@@ -65,9 +70,13 @@ impl Principal {
         self.kind == CredentialKind::Key
     }
 
-    /// `via: {label}` for what a key creates.
+    pub fn is_session(&self) -> bool {
+        self.kind == CredentialKind::Session
+    }
+
+    /// `via: {label}` for what a key or an OAuth client creates.
     pub fn via(&self) -> Option<&str> {
-        self.is_key().then_some(self.label.as_str())
+        (!self.is_session()).then_some(self.label.as_str())
     }
 }
 

@@ -1,5 +1,6 @@
-//! `Gate`: one Durable Object per credential (named by its token hash) and per
-//! login-throttle subject. It holds the credential's live state and counters so
+//! `Gate`: one Durable Object per credential (a key or session named by its
+//! token hash, an OAuth grant by `grant:<id>`, holding every live access
+//! token of the grant) and per login-throttle subject. It holds the credential's live state and counters so
 //! an authenticated request costs exactly one round trip and no D1 read:
 //! the first request loads the record from D1 (an unknown hash stores nothing),
 //! revocation is written here first, usage is aggregated here and flushed to D1
@@ -14,7 +15,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::auth::decide::{decide, Credential, CredentialKind, Denial, Need, Profile};
+use crate::auth::decide::{decide, Credential, CredentialKind, Denial, LiveToken, Need};
 use crate::config::Config;
 use crate::domain::clock::MINUTE_MS;
 use crate::domain::limits::{idle, Counters, Policy, Window, DAY_SECS};
@@ -59,56 +60,13 @@ fn now_ms() -> i64 {
 pub fn policy(config: &Config, kind: CredentialKind) -> Policy {
     let window_secs = config.rate_limit_window_seconds;
     match kind {
-        CredentialKind::Key => {
+        // A grant (one connected app) is limited as a key is, across all its tokens.
+        CredentialKind::Key | CredentialKind::OAuth => {
             Policy { per_window: config.rate_limit_per_minute, window_secs, per_day: Some(config.daily_quota) }
         }
         CredentialKind::Session => Policy { per_window: config.session_rate_limit_per_minute, window_secs, per_day: None },
     }
 }
-
-/// A credential's record joined with its account: one row type for keys and
-/// sessions (a session's row has no label, scopes, allowlist or canary).
-#[derive(Deserialize)]
-struct CredentialRow {
-    id: String,
-    user_id: String,
-    label: Option<String>,
-    scopes: Option<String>,
-    expires_at: Option<f64>,
-    ip_allowlist: Option<String>,
-    revoked_at: Option<f64>,
-    canary: Option<f64>,
-    username: String,
-    email: String,
-    display_name: String,
-    user_created_at: f64,
-    deleted_at: Option<f64>,
-}
-
-impl CredentialRow {
-    fn credential(self, kind: CredentialKind) -> Credential {
-        Credential {
-            kind,
-            scopes: self.scopes.as_deref().map_or(0, |s| crate::auth::scope::ScopeSet::from_stored(s).bits()),
-            expires_at: self.expires_at.map(|v| v as i64),
-            allowlist: self.ip_allowlist.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
-            // A deleted account's credentials are dead.
-            revoked: self.revoked_at.is_some() || self.deleted_at.is_some(),
-            canary: self.canary.is_some_and(|c| c != 0.0),
-            profile: Some(Profile {
-                username: self.username,
-                email: self.email,
-                display_name: self.display_name,
-                created_at: self.user_created_at as i64,
-            }),
-            id: self.id,
-            user_id: self.user_id,
-            label: self.label.unwrap_or_default(),
-        }
-    }
-}
-
-const USER_COLS: &str = "u.username, u.email, u.display_name, u.created_at AS user_created_at, u.deleted_at";
 
 fn tombstone(kind: CredentialKind) -> Credential {
     Credential {
@@ -122,26 +80,17 @@ fn tombstone(kind: CredentialKind) -> Credential {
         revoked: true,
         canary: false,
         profile: None,
+        tokens: vec![],
     }
 }
 
+/// How long an expired access token stays in its grant's set (answered
+/// `Expired` rather than unknown) before a new token prunes it.
+const EXPIRED_KEPT_MS: i64 = 3_600_000;
+
 impl Gate {
-    /// The credential's record from D1, or `None` for an unknown hash.
-    async fn load_record(&self, kind: CredentialKind, hash: &str) -> Result<Option<Credential>> {
-        let db = self.env.d1(crate::adapters::d1::BINDING)?;
-        let arg = [wasm_bindgen::JsValue::from_str(hash)];
-        let sql = match kind {
-            CredentialKind::Key => format!(
-                "SELECT k.id, k.user_id, k.label, k.scopes, k.expires_at, k.ip_allowlist, k.revoked_at, k.canary, \
-                 {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?1"
-            ),
-            CredentialKind::Session => format!(
-                "SELECT s.id, s.user_id, s.expires_at, s.revoked_at, {USER_COLS} \
-                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
-            ),
-        };
-        let row = db.prepare(&sql).bind(&arg)?.first::<CredentialRow>(None).await?;
-        Ok(row.map(|r| r.credential(kind)))
+    async fn load_record(&self, kind: CredentialKind, subject: &str) -> Result<Option<Credential>> {
+        super::record::load(&self.env, kind, subject, now_ms() - EXPIRED_KEPT_MS).await
     }
 
     fn install(&self, cred: Credential, tally: Tally) {
@@ -195,8 +144,17 @@ impl Gate {
         self.state.storage().set_alarm(want - now).await
     }
 
-    async fn authorize(&self, kind: CredentialKind, hash: &str, ip: Option<String>, need: Need) -> Result<AuthorizeReply> {
-        if !self.ensure_loaded(kind, hash).await? {
+    /// `subject` is the credential's hash, or for OAuth its grant id with
+    /// `token` the presented access token's hash.
+    async fn authorize(
+        &self,
+        kind: CredentialKind,
+        subject: &str,
+        token: Option<&str>,
+        ip: Option<String>,
+        need: Need,
+    ) -> Result<AuthorizeReply> {
+        if !self.ensure_loaded(kind, subject).await? {
             return Ok(AuthorizeReply { denial: Some(Denial::Unknown), ..empty_reply() });
         }
         let now = now_ms();
@@ -207,10 +165,19 @@ impl Gate {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("loaded above");
             let before = live.tally.clone();
-            let decision = decide(&live.cred, need, ip, now, &policy, &mut live.tally.counters);
-            let is_key = live.cred.kind == CredentialKind::Key;
+            // A token's request is decided on the grant as that token presents it.
+            let view = match token {
+                Some(hash) => match live.cred.as_token(hash) {
+                    Some(v) => Some(v),
+                    None => return Ok(AuthorizeReply { denial: Some(Denial::Unknown), ..empty_reply() }),
+                },
+                None => None,
+            };
+            let cred = view.as_ref().unwrap_or(&live.cred);
+            let decision = decide(cred, need, ip, now, &policy, &mut live.tally.counters);
+            let counted = live.cred.kind != CredentialKind::Session;
             let mut notices = vec![];
-            if is_key {
+            if counted {
                 let outcome = match &decision.denial {
                     None => Some(Outcome::Allowed),
                     Some(d) => d.outcome(),
@@ -218,6 +185,7 @@ impl Gate {
                 if let Some(o) = outcome {
                     live.tally.usage.record(secs, o);
                 }
+                let grant = live.cred.kind == CredentialKind::OAuth;
                 if live.cred.canary && live.tally.marks.canary_due(secs) {
                     notices.push(Notice::CanaryUsed { key_id: live.cred.id.clone(), user_id: live.cred.user_id.clone() });
                 }
@@ -225,28 +193,28 @@ impl Gate {
                     if let Some(quota) = policy.per_day {
                         let used = live.tally.counters.day.count;
                         for percent in live.tally.marks.quota_crossings(secs, used, quota) {
-                            notices.push(Notice::QuotaThreshold {
-                                key_id: live.cred.id.clone(),
-                                user_id: live.cred.user_id.clone(),
-                                percent,
-                                used,
-                                quota,
+                            let (id, user_id) = (live.cred.id.clone(), live.cred.user_id.clone());
+                            notices.push(if grant {
+                                let client_name = live.cred.label.clone();
+                                Notice::GrantQuotaThreshold { grant_id: id, user_id, client_name, percent, used, quota }
+                            } else {
+                                Notice::QuotaThreshold { key_id: id, user_id, percent, used, quota }
                             });
                         }
                     }
                 }
             }
-            let touch = decision.denial.is_none() && is_key && now - live.touched_ms >= MINUTE_MS;
+            let touch = decision.denial.is_none() && counted && now - live.touched_ms >= MINUTE_MS;
             if touch {
                 live.touched_ms = now;
             }
             let identity = decision.standings.map(|_| Identity {
-                kind: live.cred.kind,
-                id: live.cred.id.clone(),
-                user_id: live.cred.user_id.clone(),
-                label: live.cred.label.clone(),
-                scopes: live.cred.scopes,
-                profile: live.cred.profile.clone(),
+                kind: cred.kind,
+                id: cred.id.clone(),
+                user_id: cred.user_id.clone(),
+                label: cred.label.clone(),
+                scopes: cred.scopes,
+                profile: cred.profile.clone(),
             });
             let changed = (live.tally != before).then(|| live.tally.clone());
             (AuthorizeReply { denial: decision.denial, identity, standings: decision.standings, touch, notices }, changed)
@@ -273,6 +241,37 @@ impl Gate {
         self.state.storage().put(CRED, &cred).await
     }
 
+    /// A new access token of this grant: from now on it is live here.
+    async fn grant_token(&self, grant_id: &str, token: LiveToken) -> Result<()> {
+        if !self.ensure_loaded(CredentialKind::OAuth, grant_id).await? {
+            return Ok(()); // no such grant: the token endpoint finds out from D1
+        }
+        let now = now_ms();
+        let cred = {
+            let mut guard = self.live.borrow_mut();
+            let live = guard.as_mut().expect("loaded above");
+            live.cred.tokens.retain(|t| t.expires_at > now - EXPIRED_KEPT_MS && t.hash != token.hash);
+            live.cred.tokens.push(token);
+            live.cred.clone()
+        };
+        self.state.storage().put(CRED, &cred).await
+    }
+
+    /// One access token revoked: gone from the grant's set, for good (D1
+    /// records it next, so no later load brings it back).
+    async fn revoke_token(&self, grant_id: &str, hash: &str) -> Result<()> {
+        if !self.ensure_loaded(CredentialKind::OAuth, grant_id).await? {
+            return Ok(());
+        }
+        let cred = {
+            let mut guard = self.live.borrow_mut();
+            let live = guard.as_mut().expect("loaded above");
+            live.cred.tokens.retain(|t| t.hash != hash);
+            live.cred.clone()
+        };
+        self.state.storage().put(CRED, &cred).await
+    }
+
     async fn refresh(&self, kind: CredentialKind, hash: &str) -> Result<()> {
         let Some(mut fresh) = self.load_record(kind, hash).await? else { return Ok(()) };
         if !self.load_stored().await? {
@@ -283,6 +282,14 @@ impl Gate {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("loaded above");
             fresh.revoked |= live.cred.revoked;
+            if kind == CredentialKind::OAuth {
+                // Tokens told to this object but not yet in D1 stay live.
+                for t in std::mem::take(&mut live.cred.tokens) {
+                    if !fresh.tokens.iter().any(|f| f.hash == t.hash) {
+                        fresh.tokens.push(t);
+                    }
+                }
+            }
             live.cred = fresh;
             live.cred.clone()
         };
@@ -327,10 +334,16 @@ impl Gate {
         let (key_id, days) = {
             let mut guard = self.live.borrow_mut();
             let Some(live) = guard.as_mut() else { return Ok(()) };
-            if live.cred.kind != CredentialKind::Key || live.cred.id.is_empty() {
+            if live.cred.kind == CredentialKind::Session || live.cred.id.is_empty() {
                 return Ok(());
             }
             (live.cred.id.clone(), live.tally.usage.take_dirty())
+        };
+        // A grant's usage goes to grant_usage, a key's to key_usage (same columns).
+        let (table, column) = if self.live.borrow().as_ref().is_some_and(|l| l.cred.kind == CredentialKind::OAuth) {
+            ("grant_usage", "grant_id")
+        } else {
+            ("key_usage", "key_id")
         };
         if days.is_empty() {
             return Ok(());
@@ -340,13 +353,13 @@ impl Gate {
         for (day, o) in &days {
             let v = |n: i64| wasm_bindgen::JsValue::from_f64(n as f64);
             stmts.push(
-                db.prepare(
-                    "INSERT INTO key_usage (key_id, day, allowed, rate_limited, quota_exceeded, insufficient_scope, ip_not_allowed, session_only) \
+                db.prepare(format!(
+                    "INSERT INTO {table} ({column}, day, allowed, rate_limited, quota_exceeded, insufficient_scope, ip_not_allowed, session_only) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (key_id, day) DO UPDATE SET allowed = excluded.allowed, rate_limited = excluded.rate_limited, \
+                     ON CONFLICT ({column}, day) DO UPDATE SET allowed = excluded.allowed, rate_limited = excluded.rate_limited, \
                      quota_exceeded = excluded.quota_exceeded, insufficient_scope = excluded.insufficient_scope, \
-                     ip_not_allowed = excluded.ip_not_allowed, session_only = excluded.session_only",
-                )
+                     ip_not_allowed = excluded.ip_not_allowed, session_only = excluded.session_only"
+                ))
                 .bind(&[
                     wasm_bindgen::JsValue::from_str(&key_id),
                     v(*day),
@@ -390,7 +403,18 @@ impl DurableObject for Gate {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let msg: GateRequest = decode(&req.bytes().await?)?;
         let body = match msg {
-            GateRequest::Authorize { kind, hash, ip, need } => encode(&self.authorize(kind, &hash, ip, need).await?),
+            GateRequest::Authorize { kind, hash, ip, need } => encode(&self.authorize(kind, &hash, None, ip, need).await?),
+            GateRequest::AuthorizeToken { grant_id, hash, ip, need } => {
+                encode(&self.authorize(CredentialKind::OAuth, &grant_id, Some(&hash), ip, need).await?)
+            }
+            GateRequest::GrantToken { grant_id, token } => {
+                self.grant_token(&grant_id, token).await?;
+                encode(&())
+            }
+            GateRequest::RevokeToken { grant_id, hash } => {
+                self.revoke_token(&grant_id, &hash).await?;
+                encode(&())
+            }
             GateRequest::Revoke { kind, hash } => {
                 self.revoke(kind, &hash).await?;
                 encode(&())

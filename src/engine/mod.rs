@@ -7,6 +7,7 @@
 pub mod consumer;
 pub mod delivery;
 pub mod gate;
+pub mod record;
 pub mod sweeps;
 
 use worker::{event, Context, Env, MessageBatch, Result};

@@ -135,6 +135,11 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The raw query string (without `?`), as the client sent it.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
     /// One query-string parameter, percent-decoded.
     pub fn q(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())

@@ -1,6 +1,7 @@
 //! The one place that decides who may call a route. Every route in
 //! `app::routes()` declares an `Access`; this middleware resolves the bearer
-//! credential (API key or session, told apart by prefix), asks the credential's
+//! credential (API key, session or OAuth access token, told apart by
+//! prefix), asks the credential's (a token's: its grant's)
 //! Durable Object to run the checks in API.md's order and count the request,
 //! then hands the handler a `Principal`. Handlers never re-check.
 
@@ -9,7 +10,7 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::adapters::{d1, gate};
-use crate::auth::decide::route_denial;
+use crate::auth::decide::{route_denial, CredentialKind};
 use crate::auth::presented::presented;
 use crate::auth::principal::{Access, Delegated, Principal};
 use crate::auth::scope::ScopeSet;
@@ -53,7 +54,13 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     };
     let hash = token::hash(&p.token);
     let ip = client_ip(req.headers());
-    let msg = GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need };
+    // An OAuth token names its grant: the grant's Gate holds its live tokens.
+    let msg = match token::grant_of(&p.token) {
+        Some(grant_id) if p.kind == CredentialKind::OAuth => {
+            GateRequest::AuthorizeToken { grant_id: grant_id.to_string(), hash, ip: ip.clone(), need }
+        }
+        _ => GateRequest::Authorize { kind: p.kind, hash, ip: ip.clone(), need },
+    };
     let mut reply = match gate::authorize(&app.env, &msg).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -70,12 +77,14 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     };
     if reply.touch {
         let env = app.env.clone();
-        let key_id = identity.id.clone();
+        let id = identity.id.clone();
+        let sql = match identity.kind {
+            CredentialKind::OAuth => "UPDATE oauth_grants SET last_used_at = ?1 WHERE id = ?2",
+            _ => "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
+        };
         app.defer("touch last_used_at", async move {
             let db = d1::db(&env)?;
-            d1::stmt(&db, "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", &[now_ms().into(), (&key_id).into()])?
-                .run()
-                .await?;
+            d1::stmt(&db, sql, &[now_ms().into(), (&id).into()])?.run().await?;
             Ok(())
         });
     }

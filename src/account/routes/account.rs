@@ -97,12 +97,14 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &user))
 }
 
-/// The account's live credentials: (kind, id, token hash); keys only with `keys`.
+/// The account's live credentials: (kind, id, token hash, or a grant's id);
+/// keys and OAuth grants only with `keys`.
 async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, String, String)>> {
     let db = d1::db(&c.app.env)?;
     let sql = if keys {
         "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-         UNION ALL SELECT id, token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL"
+         UNION ALL SELECT id, token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
+         UNION ALL SELECT id, id AS token_hash, 'grant' AS kind FROM oauth_grants WHERE user_id = ?1 AND revoked_at IS NULL"
     } else {
         "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
     };
@@ -110,7 +112,11 @@ async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, Stri
     Ok(rows
         .iter()
         .map(|r| {
-            let kind = if r.text("kind").as_deref() == Some("key") { CredentialKind::Key } else { CredentialKind::Session };
+            let kind = match r.text("kind").as_deref() {
+                Some("key") => CredentialKind::Key,
+                Some("grant") => CredentialKind::OAuth,
+                _ => CredentialKind::Session,
+            };
             (kind, r.text("id").unwrap_or_default(), r.text("token_hash").unwrap_or_default())
         })
         .collect())
@@ -129,7 +135,11 @@ async fn revoke_all(c: &Ctx, keys: bool, keep: Option<&str>) -> ApiResult<()> {
     let now = now_ms();
     let mut stmts = Vec::new();
     for (kind, id, _) in &live {
-        let table = if *kind == CredentialKind::Key { "api_keys" } else { "sessions" };
+        let table = match kind {
+            CredentialKind::Key => "api_keys",
+            CredentialKind::Session => "sessions",
+            CredentialKind::OAuth => "oauth_grants",
+        };
         stmts.push(d1::stmt(
             &db,
             &format!("UPDATE {table} SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL"),

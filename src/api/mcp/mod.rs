@@ -1,6 +1,7 @@
-//! `POST /mcp`: an MCP server (Streamable HTTP, JSON responses) for API keys.
-//! The route is `KeyOnly`, so the guard has already checked the key (revoked,
-//! expired, IP allowlist) and counted this HTTP request once. A `tools/call`
+//! `POST /mcp`: an MCP server (Streamable HTTP, JSON responses) for API keys
+//! and OAuth access tokens. The route is `KeyOrToken`, so the guard has
+//! already checked the credential (revoked, expired, IP allowlist) and
+//! counted this HTTP request once; a token's tools follow its granted scopes. A `tools/call`
 //! is dispatched through the same router as REST, marked `Delegated`, so the
 //! route's own scope checks and handler run unchanged and nothing is counted twice.
 
@@ -67,7 +68,7 @@ async fn answer(table: &'static [Route], app: &AppState, principal: &Principal, 
                 "protocolVersion": rpc::negotiate(params["protocolVersion"].as_str()),
                 "capabilities": { "tools": { "listChanged": false } },
                 "serverInfo": { "name": SERVER_NAME, "title": "Jestha Edge", "version": env!("CARGO_PKG_VERSION") },
-                "instructions": "Tools act for the Jestha account this API key is bound to, with the key's scopes and limits.",
+                "instructions": "Tools act for the Jestha account this credential (an API key or an OAuth token) is bound to, with its scopes and limits.",
             }),
         ),
         "ping" => rpc::result(id, json!({})),

@@ -24,7 +24,7 @@ pub struct RouteInfo {
     /// API.md notation: `/api/posts/:id`.
     pub path: String,
     /// `public`, `optional`, `authenticated`, `scopes` (all of them),
-    /// `any_scope` (one of them), `session_only` or `key_only`.
+    /// `any_scope` (one of them), `session_only`, `key_only` or `key_or_token`.
     pub access: &'static str,
     pub scopes: Vec<&'static str>,
 }
@@ -39,6 +39,7 @@ impl From<&Route> for RouteInfo {
             Access::SessionOnly => ("session_only", vec![]),
             Access::Optional => ("optional", vec![]),
             Access::KeyOnly => ("key_only", vec![]),
+            Access::KeyOrToken => ("key_or_token", vec![]),
         };
         RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
     }

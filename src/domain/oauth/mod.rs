@@ -6,6 +6,7 @@
 //! and a device-code poll. The endpoints that apply them are the account
 //! Worker's (docs/design/oauth.md).
 
+pub mod authorize;
 pub mod client;
 
 use base64::Engine;

@@ -6,7 +6,12 @@
 //! envelope, and never store a secret in the clear. The rules are pure, in
 //! `domain::oauth`.
 
+pub mod authorize;
+pub mod device;
+pub mod grants;
 pub mod metadata;
+pub mod revoke;
+pub mod token;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -52,7 +57,7 @@ fn too_many(retry_after: u64, what: &str) -> Response {
 
 /// Counts one try of `what` by the caller's address against `limit` per
 /// `window_secs`; `Some(429)` once the address is over it.
-async fn throttled(c: &Ctx, what: &str, limit: u32, window_secs: i64) -> ApiResult<Option<Response>> {
+pub async fn throttled(c: &Ctx, what: &str, limit: u32, window_secs: i64) -> ApiResult<Option<Response>> {
     let ip = client_ip(&c.headers).unwrap_or_default();
     let t = gate::throttle(&c.app.env, &format!("oauth:{what}:ip:{ip}"), ThrottleAction::Attempt, limit, window_secs).await?;
     Ok((!t.allowed).then(|| too_many(t.retry_after, what)))

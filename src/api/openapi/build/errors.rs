@@ -17,6 +17,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
         | ApiKeyRevoked
         | ApiKeyExpired
         | InvalidSession
+        | InvalidToken
         | InvalidCredentials
         | IpNotAllowed
         | InsufficientScope(_)
@@ -42,6 +43,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
         ApiKeyRevoked,
         ApiKeyExpired,
         InvalidSession,
+        InvalidToken,
         InvalidCredentials,
         IpNotAllowed,
         InsufficientScope(vec!["write:jes"]),
@@ -133,8 +135,11 @@ pub(super) fn errors_of(route: &RouteDoc<'_>, op: &Value, has_body: bool) -> Vec
     }
     let a = route.access;
     let guarded = a != Access::Public;
-    let keys = matches!(a, Access::Optional | Access::Authenticated | Access::Scopes(_) | Access::AnyScope(_) | Access::KeyOnly);
-    let sessions = !matches!(a, Access::Public | Access::KeyOnly);
+    let keys = matches!(
+        a,
+        Access::Optional | Access::Authenticated | Access::Scopes(_) | Access::AnyScope(_) | Access::KeyOnly | Access::KeyOrToken
+    );
+    let sessions = !matches!(a, Access::Public | Access::KeyOnly | Access::KeyOrToken);
     let unsafe_method = route.method != "GET";
     if has_body {
         add(
@@ -150,6 +155,7 @@ pub(super) fn errors_of(route: &RouteDoc<'_>, op: &Value, has_body: bool) -> Vec
         add(ApiKeyRevoked, None);
         add(ApiKeyExpired, None);
         add(InvalidSession, None);
+        add(InvalidToken, Some("an OAuth access token that is unknown, expired or revoked"));
         if keys {
             add(IpNotAllowed, None);
         }
@@ -159,7 +165,11 @@ pub(super) fn errors_of(route: &RouteDoc<'_>, op: &Value, has_body: bool) -> Vec
             }
             Access::AnyScope(s) => add(InsufficientAnyScope(ScopeSet::of(s).names()), Some("an API key with none of the scopes")),
             Access::SessionOnly => add(SessionOnly, Some("any API key, whatever its scopes")),
-            Access::KeyOnly => add(Forbidden("This endpoint is for API keys, not sessions".into()), Some("a session")),
+            Access::KeyOnly => {
+                add(Forbidden("This endpoint is for API keys, not sessions".into()), Some("a session"));
+                add(Forbidden("This endpoint is for API keys only".into()), Some("an OAuth access token"));
+            }
+            Access::KeyOrToken => add(Forbidden("This endpoint is for API keys, not sessions".into()), Some("a session")),
             _ => {}
         }
         if sessions && unsafe_method {

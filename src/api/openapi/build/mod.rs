@@ -114,7 +114,7 @@ fn security(access: Access, op: &Value, schemes: &[(String, Credential)]) -> Val
             [per_scope, sessions].concat()
         }
         Access::SessionOnly => sessions,
-        Access::KeyOnly => key(vec![]),
+        Access::KeyOnly | Access::KeyOrToken => key(vec![]),
     };
     Value::Array(alts)
 }
@@ -128,6 +128,7 @@ fn access_name(access: Access) -> &'static str {
         Access::AnyScope(_) => "any_scope",
         Access::SessionOnly => "session_only",
         Access::KeyOnly => "key_only",
+        Access::KeyOrToken => "key_or_token",
     }
 }
 
@@ -193,6 +194,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 ("id", "jesclips") => "JesClipId",
                 ("id", "api-keys") => "KeyId",
                 ("id", "media") => "MediaId",
+                ("id", "grants") => "GrantId",
                 ("webhookId", _) => "WebhookId",
                 ("username", _) => "Username",
                 ("hub", _) => "Hub",
@@ -244,6 +246,11 @@ fn operation(
             if m == "application/json" {
                 let ex = examples.get("request").unwrap_or_else(|| panic!("{key}: a JSON request needs examples.request"));
                 c["example"] = ex.clone();
+            } else if m == "application/x-www-form-urlencoded" {
+                // OAuth's forms: the fields as a JSON object, as OpenAPI shows a form.
+                if let Some(ex) = examples.get("request") {
+                    c["example"] = ex.clone();
+                }
             }
             content.insert(m, c);
         }

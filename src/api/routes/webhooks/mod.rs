@@ -37,10 +37,11 @@ pub(super) struct ManagedKey {
     inactive: bool,
 }
 
-/// Whether `principal` may even ask about key `key_id`: a key only about
-/// itself. Decided before any lookup, so a key learns nothing of other keys.
+/// Whether `principal` may even ask about key `key_id`: a session about any
+/// (its account's), a key only about itself, an OAuth token about none.
+/// Decided before any lookup, so a key learns nothing of other keys.
 pub fn may_reach(principal: &Principal, key_id: &str) -> bool {
-    !principal.is_key() || principal.id == key_id
+    principal.is_session() || (principal.is_key() && principal.id == key_id)
 }
 
 /// The one access rule of every webhook route: a key manages only its own
@@ -376,5 +377,8 @@ mod tests {
         assert!(!may_reach(&key, "key_b"), "another key, even of the same account, is not reachable");
         let session = principal(CredentialKind::Session, "sess_1");
         assert!(may_reach(&session, "key_b"), "ownership is then checked against the key's account");
+        // An OAuth token is neither: it reaches no key's webhooks, not even by its grant's id.
+        let token = principal(CredentialKind::OAuth, "key_a");
+        assert!(!may_reach(&token, "key_a") && !may_reach(&token, "key_b"));
     }
 }
