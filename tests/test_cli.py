@@ -5,9 +5,10 @@ exit codes and stderr checked, and every effect read back through the API.
 The binary is target/debug/jestha (scripts/test.sh builds it) unless
 JESTHA_BIN names another (e.g. target/release/jestha).
 
-Device-grant login against the real authorization server is not here yet:
-the client's side of it is tested natively (cli/src/oauth.rs) until the
-server side exists.
+`jestha login` runs the device grant against the real authorization server:
+the person's approval is given in Chromium on the /device page
+(tests/browser/approve.mjs), as a person would from the address the CLI
+prints.
 """
 from __future__ import annotations
 
@@ -331,3 +332,97 @@ def test_the_readme_ci_example_posts_once_however_often_the_job_reruns(server, a
     assert json.loads((tmp_path / "whoami.json").read_text())["id"] == account["user"]["id"]
     rows = d1_query(server, f"SELECT content FROM posts WHERE author_id = '{account['user']['id']}'")
     assert rows == [{"content": f"Deployed {env['COMMIT']} to production"}], "the rerun created nothing"
+
+
+class Login:
+    """`jestha --no-browser login` running: the address and code it printed."""
+
+    def __init__(self, server, tmp_path, *args: str, env: dict | None = None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("JESTHA_")}
+        e.update({"XDG_CONFIG_HOME": str(tmp_path / "config"), "JESTHA_API_URL": server.url, **(env or {})})
+        self.env = e
+        self.proc = subprocess.Popen([str(BIN), *args, "login", "--no-browser"], env=e, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            m = re.search(r"\(or open (\S+), which has the code filled in\)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        else:
+            raise AssertionError("".join(self.lines))
+        assert hasattr(self, "url"), "".join(self.lines)
+        self.code = re.search(r"enter the code: (\S+)", "".join(self.lines)).group(1)
+
+    def approve(self, username: str, password: str, *extra: str):
+        p = subprocess.run(["node", str(ROOT / "tests/browser/approve.mjs"), self.url, username, password, *extra],
+                           cwd=ROOT, capture_output=True, text=True, timeout=150)
+        assert p.returncode == 0, p.stderr
+
+    def finish(self, timeout: float = 90) -> Run:
+        started = time.monotonic()
+        out, err = self.proc.communicate(timeout=timeout)
+        return Run(subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, "".join(self.lines) + err),
+                   time.monotonic() - started)
+
+
+def test_login_with_the_device_grant_then_whoami_post_and_logout(jestha, server, api, tmp_path):
+    a = api.signup()
+    login = Login(server, tmp_path)
+    assert login.url == f"{server.url}/device?user_code={login.code}"
+    assert re.fullmatch(r"[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}", login.code), login.code
+    login.approve(a["user"]["username"], a["password"], "--untick", "write:jesclip")
+    done = login.finish()
+    assert done.code == 0, done
+    assert f"Logged in to {server.url} as @{a['user']['username']}" in done.out, done
+    creds = tmp_path / "config" / "jestha" / "credentials.json"
+    assert oct(creds.stat().st_mode & 0o777) == "0o600"
+    stored = json.loads(creds.read_text())["logins"][server.url]
+    assert stored["accessToken"].startswith("jes_oat_") and stored["refreshToken"].startswith("jes_ort_")
+    assert "write:jesclip" not in stored["scope"] and "write:jes" in stored["scope"]
+    me = jestha("--json", "whoami").json()
+    assert me["username"] == a["user"]["username"]
+    made = jestha("--json", "post", "from a logged-in terminal").json()
+    assert made["via"] == {"label": "Jestha CLI"}
+    grants = api.get("/api/auth/grants", token=a["token"]).json()["items"]
+    assert [g["clientName"] for g in grants] == ["Jestha CLI"]
+    out = jestha("logout")
+    assert out.code == 0 and "tokens revoked and forgotten" in out.out, out
+    assert api.get("/api/auth/grants", token=a["token"]).json()["items"] == []
+    r = api.get("/api/auth/me", token=stored["accessToken"])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+    after = jestha("whoami")
+    assert after.code == 3, after
+
+
+def test_a_denied_login_exits_3_with_access_denied(server, api, tmp_path):
+    a = api.signup()
+    login = Login(server, tmp_path)
+    login.approve(a["user"]["username"], a["password"], "--deny")
+    done = login.finish()
+    assert done.code == 3, done
+    assert "access_denied" in done.err, done
+    assert not (tmp_path / "config" / "jestha" / "credentials.json").exists() or \
+        server.url not in json.loads((tmp_path / "config" / "jestha" / "credentials.json").read_text()).get("logins", {})
+
+
+def test_an_expired_access_token_is_refreshed_by_the_next_command(make_server, tmp_path, api):
+    s = make_server({"OAUTH_ACCESS_TOKEN_TTL_SECONDS": "3"})
+    sapi = Api(s.url)
+    a = sapi.signup()
+    login = Login(s, tmp_path)
+    login.approve(a["user"]["username"], a["password"])
+    assert login.finish().code == 0
+    creds = tmp_path / "config" / "jestha" / "credentials.json"
+    first = json.loads(creds.read_text())["logins"][s.url]["refreshToken"]
+    time.sleep(4)
+    env = {k: v for k, v in login.env.items()}
+    p = subprocess.run([str(BIN), "--json", "whoami"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["username"] == a["user"]["username"]
+    assert json.loads(creds.read_text())["logins"][s.url]["refreshToken"] != first

@@ -141,6 +141,11 @@ impl Http {
             // An upload's answer comes after the server has stored the file.
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .max_redirects(0)
+            // A pooled connection idle for seconds may already be closed by
+            // the server (wrangler dev closes them within the device grant's
+            // 5 s poll interval), and a POST is never resent on a new one:
+            // reuse only a connection that was just used.
+            .max_idle_age(Duration::from_secs(1))
             .build()
             .into();
         Http { agent, ui, max_retries, sleep }

@@ -8,6 +8,7 @@ import * as keys from './pages/keys.js';
 import * as keyDetail from './pages/key.js';
 import * as snippets from './pages/snippets.js';
 import * as timeline from './pages/timeline.js';
+import * as oauth from './pages/oauth.js';
 
 /** Shared between pages: the account, the scope catalog, a just-created key. */
 export const state = { me: null, catalog: null, created: null, flash: null };
@@ -21,7 +22,23 @@ const ROUTES = [
   { path: /^\/settings\/api\/created$/, page: keys.created, nav: 'api' },
   { path: /^\/settings\/api\/keys\/([A-Za-z0-9_-]+)$/, page: keyDetail.page, nav: 'api' },
   { path: /^\/settings\/api\/snippets$/, page: snippets.page, nav: 'snippets' },
+  { path: /^\/settings\/apps$/, page: oauth.apps, nav: 'apps' },
+  // OAuth: an agent's authorization request and a device's user code (sign-in first).
+  { path: /^\/oauth\/authorize\?(.*)$/, page: oauth.authorize },
+  { path: /^\/device(?:\?(.*))?$/, page: oauth.device },
+  { path: /^\/oauth\/error(?:\?(.*))?$/, page: oauth.error, open: true },
 ];
+
+// Where to go after signing in: the page that asked for it (a consent
+// screen, the device page), kept across the login form in this tab only.
+const RETURN = 'jestha.returnTo';
+
+/** The route to resume after login or sign-up (once), else the timeline. */
+export function afterSignIn() {
+  const to = sessionStorage.getItem(RETURN);
+  sessionStorage.removeItem(RETURN);
+  return to && to.startsWith('/') ? to : '/';
+}
 
 const main = () => document.getElementById('main');
 
@@ -77,8 +94,11 @@ export async function render() {
   }
   const route = ROUTES.find((r) => r.path.test(raw));
   if (!route) return notFound();
-  if (!route.public && !state.me) return go('/login');
-  if (route.public && state.me) return go('/');
+  if (!route.public && !route.open && !state.me) {
+    sessionStorage.setItem(RETURN, raw);
+    return go('/login');
+  }
+  if (route.public && state.me) return go(afterSignIn());
   // The plaintext of a new key lives only until the once-screen is left.
   if (route.page !== keys.created) state.created = null;
   chrome(route);

@@ -3,6 +3,7 @@
 
 import { authPost } from '../api.js';
 import { h, field, busy, clearErrors, showApiError } from '../ui.js';
+import { afterSignIn } from '../app.js';
 
 function shell(title, intro, form, footer) {
   return h('section', { class: 'auth' },
@@ -23,7 +24,7 @@ export function login({ go, signedIn }) {
       try {
         const res = await authPost('/api/auth/login', { login: fLogin.input.value, password: fPassword.input.value });
         signedIn(res.user);
-        go('/');
+        go(afterSignIn());
       } catch (err) {
         showApiError(form, err);
       }
@@ -51,7 +52,7 @@ export function signup({ go, signedIn, flash }) {
         const res = await authPost('/api/auth/signup', body);
         signedIn(res.user);
         flash(`Welcome to Jestha, @${res.user.username}.`);
-        go('/');
+        go(afterSignIn());
       } catch (err) {
         showApiError(form, err);
       }
