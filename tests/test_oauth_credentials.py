@@ -64,6 +64,12 @@ def test_revoking_the_grant_kills_its_tokens_on_the_next_request(api: Api, serve
     assert api.delete(f"/api/auth/grants/{g['id']}", token=a["token"]).status_code == 204
     row = d1_query(server, f"SELECT revoked_reason FROM oauth_grants WHERE id = '{g['id']}'")[0]
     assert row["revoked_reason"] == "owner"
+    # The audit log has the consent and the revocation, once each (the second DELETE wrote nothing).
+    rows = d1_query(server, f"SELECT action, actor_type, actor_id, target_type, data FROM audit_log "
+                            f"WHERE target_id = '{g['id']}' ORDER BY id")
+    assert [(r["action"], r["actor_type"], r["actor_id"], r["target_type"]) for r in rows] == [
+        ("grant.created", "user", a["user"]["id"], "grant"), ("grant.revoked", "user", a["user"]["id"], "grant")]
+    assert '"clientName":"Revoke me"' in rows[0]["data"] and '"reason":"owner"' in rows[1]["data"]
 
 
 def test_limits_are_counted_per_grant_and_usage_is_flushed(make_server):

@@ -33,8 +33,11 @@ def test_a_refresh_rotates_and_a_reused_token_revokes_the_grant(api: Api, server
     for tok in (t["access_token"], n["access_token"]):
         assert_error(api.get("/api/auth/me", token=tok), 401, "invalid_token")
     assert refresh(api, cid, n["refresh_token"]).json()["error"] == "invalid_grant"
-    grant = d1_query(server, f"SELECT revoked_reason FROM oauth_grants WHERE user_id = '{a['user']['id']}'")
-    assert grant == [{"revoked_reason": "refresh_reuse"}]
+    grant = d1_query(server, f"SELECT id, revoked_reason FROM oauth_grants WHERE user_id = '{a['user']['id']}'")
+    assert [g["revoked_reason"] for g in grant] == ["refresh_reuse"]
+    audit = d1_query(server, f"SELECT actor_type, data FROM audit_log WHERE action = 'grant.revoked' "
+                             f"AND target_id = '{grant[0]['id']}'")
+    assert audit == [{"actor_type": "system", "data": '{"reason":"refresh_reuse"}'}]
 
 
 def test_a_refresh_may_narrow_scopes_but_never_widen_them(api: Api):

@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::adapters::audit;
 use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::auth::scope::{Scope, ScopeSet};
 use crate::auth::token::{self, TokenKind};
+use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::ids;
 use crate::domain::oauth::authorize::{check, param, params, redirect, Client, Refusal, Request};
 use crate::domain::oauth::client::AUTHORIZATION_CODE;
@@ -191,8 +193,11 @@ pub async fn decide(mut c: Ctx) -> ApiResult<Response> {
     let grant_id = ids::ulid(now, random_bytes());
     let code = token::generate(TokenKind::AuthCode, fill_random);
     let db = d1::db(&c.app.env)?;
+    let event = Event::by_owner(&who.user_id, Action::GrantCreated, &audit::origin_of(&c.headers))
+        .target(TargetType::Grant, &grant_id)
+        .data(json!({ "clientId": reg.client.id, "clientName": reg.client.name, "scopes": scopes, "flow": "code" }));
     // The bound is checked inside the insert; a consent never exchanged stops
-    // counting after an hour.
+    // counting after an hour. The audit row is written only with the grant.
     let results = db
         .batch(vec![
             d1::stmt(
@@ -228,6 +233,7 @@ pub async fn decide(mut c: Ctx) -> ApiResult<Response> {
                     (now + CODE_TTL_MS).into(),
                 ],
             )?,
+            audit::stmt_if(&db, &event, now, Some("EXISTS (SELECT 1 FROM oauth_grants WHERE id = ?12)"), &[V::T(&grant_id)])?,
         ])
         .await?;
     let written = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);

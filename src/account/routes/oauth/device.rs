@@ -12,11 +12,13 @@ use serde_json::json;
 
 use super::token::{bad_request, client_of, form, issue, Claim};
 use super::{oauth_error, oauth_json, throttled};
+use crate::adapters::audit;
 use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::scope::{Scope, ScopeSet};
 use crate::auth::token::{self, TokenKind};
+use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::domain::oauth::authorize::param;
@@ -222,6 +224,11 @@ pub async fn decide(mut c: Ctx) -> ApiResult<Response> {
     }
     let grant_id = ids::ulid(now, random_bytes());
     let client_id = row.text("client_id").unwrap_or_default();
+    let scopes = ScopeSet::of(&allowed).names().join(" ");
+    // The batch is one transaction: a lost race (the guard) takes the audit row with it.
+    let event = Event::by_owner(&who.user_id, Action::GrantCreated, &audit::origin_of(&c.headers))
+        .target(TargetType::Grant, &grant_id)
+        .data(json!({ "clientId": client_id, "clientName": row.text("client_name"), "scopes": scopes, "flow": "device" }));
     let result = db
         .batch(vec![
             d1::stmt(
@@ -233,7 +240,7 @@ pub async fn decide(mut c: Ctx) -> ApiResult<Response> {
                     (&who.user_id).into(),
                     (&client_id).into(),
                     V::T(&row.text("client_name").unwrap_or_default()),
-                    V::T(&ScopeSet::of(&allowed).names().join(" ")),
+                    V::T(&scopes),
                     now.into(),
                 ],
             )?,
@@ -248,6 +255,7 @@ pub async fn decide(mut c: Ctx) -> ApiResult<Response> {
                 &d1::guard_sql("(SELECT grant_id FROM oauth_device_codes WHERE user_code_hash = ?1) = ?2"),
                 &[V::T(&code_hash), (&grant_id).into()],
             )?,
+            audit::stmt(&db, &event, now)?,
         ])
         .await
         .map_err(ApiError::from);

@@ -6,10 +6,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::adapters::audit;
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::decide::CredentialKind;
 use crate::auth::scope::ScopeSet;
+use crate::domain::audit::{Action, Event, Origin, TargetType};
 use crate::domain::clock::rfc3339;
 use crate::domain::page::finish;
 use crate::error::{ApiError, ApiResult};
@@ -41,14 +43,35 @@ impl Reason {
     }
 }
 
-/// Revokes the grant and every token of it: its Gate first (from its answer
-/// on no token passes), then D1 in one batch.
-pub async fn revoke(app: &AppState, grant_id: &str, reason: Reason) -> ApiResult<()> {
+/// Who revoked a grant, for its audit row: the owner from a request of
+/// theirs, or the service (a reused secret, the client's own revocation).
+pub enum By<'a> {
+    Owner(&'a Origin),
+    System,
+}
+
+/// Revokes the grant of `user_id` and every token of it: its Gate first
+/// (from its answer on no token passes), then D1 in one batch with the audit
+/// row `grant.revoked`, written only by the batch that revoked it.
+pub async fn revoke(app: &AppState, user_id: &str, grant_id: &str, reason: Reason, by: By<'_>) -> ApiResult<()> {
     gate::revoke(&app.env, &GateRequest::Revoke { kind: CredentialKind::OAuth, hash: grant_id.to_string() }).await?;
     let db = d1::db(&app.env)?;
     let now = now_ms();
     let args = [now.into(), V::T(grant_id)];
+    let event = match by {
+        By::Owner(origin) => Event::by_owner(user_id, Action::GrantRevoked, origin),
+        By::System => Event::by_system(user_id, Action::GrantRevoked),
+    }
+    .target(TargetType::Grant, grant_id)
+    .data(serde_json::json!({ "reason": reason.as_str() }));
     db.batch(vec![
+        audit::stmt_if(
+            &db,
+            &event,
+            now,
+            Some("EXISTS (SELECT 1 FROM oauth_grants WHERE id = ?12 AND revoked_at IS NULL)"),
+            &[V::T(grant_id)],
+        )?,
         d1::stmt(
             &db,
             "UPDATE oauth_grants SET revoked_at = ?1, revoked_reason = ?3 WHERE id = ?2 AND revoked_at IS NULL",
@@ -109,7 +132,7 @@ pub async fn delete(c: Ctx) -> ApiResult<Response> {
     .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     if row.num("revoked_at") == 0.0 {
-        revoke(&c.app, &c.id, Reason::Owner).await?;
+        revoke(&c.app, &who.user_id, &c.id, Reason::Owner, By::Owner(&audit::origin_of(&c.headers))).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::grants::{self, Reason};
+use super::grants::{self, By, Reason};
 use super::token::{bad_request, client_of, form};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
@@ -32,7 +32,7 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
     // The prefix tells the kind; token_type_hint is not needed.
     let (sql, kind) = match TokenKind::of(&presented) {
         Some(TokenKind::OAuthRefresh) if token::well_formed(TokenKind::OAuthRefresh, &presented) => (
-            "SELECT r.grant_id, r.revoked_at, g.client_id FROM oauth_refresh_tokens r \
+            "SELECT r.grant_id, r.revoked_at, g.client_id, g.user_id FROM oauth_refresh_tokens r \
              JOIN oauth_grants g ON g.id = r.grant_id WHERE r.token_hash = ?1",
             TokenKind::OAuthRefresh,
         ),
@@ -56,7 +56,9 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
     }
     let grant_id = row.text("grant_id").unwrap_or_default();
     if kind == TokenKind::OAuthRefresh {
-        grants::revoke(&c.app, &grant_id, Reason::TokenRevoked).await?;
+        // The client gave its grant up: no person acted in this request.
+        let user_id = row.text("user_id").unwrap_or_default();
+        grants::revoke(&c.app, &user_id, &grant_id, Reason::TokenRevoked, By::System).await?;
     } else {
         gate::revoke_token(&c.app.env, &grant_id, hash.clone()).await?;
         d1::stmt(

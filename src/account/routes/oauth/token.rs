@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use super::grants::{self, Reason};
+use super::grants::{self, By, Reason};
 use super::{oauth_error, oauth_json};
 use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
@@ -183,16 +183,17 @@ async fn code(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiResult<Res
     let row: Option<d1::Row> = d1::stmt(
         &db,
         "SELECT c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.resource, c.scopes, c.expires_at, c.used_at, \
-         g.revoked_at FROM oauth_codes c JOIN oauth_grants g ON g.id = c.grant_id WHERE c.code_hash = ?1",
+         g.revoked_at, g.user_id FROM oauth_codes c JOIN oauth_grants g ON g.id = c.grant_id WHERE c.code_hash = ?1",
         &[V::T(&hash)],
     )?
     .first(None)
     .await?;
     let Some(row) = row else { return bad_request("invalid_grant", "unknown or expired code") };
     let grant_id = row.text("grant_id").unwrap_or_default();
+    let user_id = row.text("user_id").unwrap_or_default();
     if row.num("used_at") > 0.0 {
         // Someone holds a copy of the code: whatever it issued dies too.
-        grants::revoke(&c.app, &grant_id, Reason::CodeReplay).await?;
+        grants::revoke(&c.app, &user_id, &grant_id, Reason::CodeReplay, By::System).await?;
         return bad_request("invalid_grant", "the code was already used; its grant is revoked");
     }
     if row.num("expires_at") as i64 <= now_ms() || row.num("revoked_at") > 0.0 {
@@ -225,7 +226,7 @@ async fn code(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiResult<Res
     match issue(c, &grant_id, scopes, claim, &refresh_id).await? {
         Some(res) => Ok(res),
         None => {
-            grants::revoke(&c.app, &grant_id, Reason::CodeReplay).await?;
+            grants::revoke(&c.app, &user_id, &grant_id, Reason::CodeReplay, By::System).await?;
             bad_request("invalid_grant", "the code was already used; its grant is revoked")
         }
     }
@@ -238,7 +239,7 @@ async fn refresh_token(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiR
     let db = d1::db(&c.app.env)?;
     let row: Option<d1::Row> = d1::stmt(
         &db,
-        "SELECT r.grant_id, r.scopes, r.expires_at, r.used_at, r.revoked_at, g.client_id, g.revoked_at AS grant_revoked_at \
+        "SELECT r.grant_id, r.scopes, r.expires_at, r.used_at, r.revoked_at, g.client_id, g.user_id, g.revoked_at AS grant_revoked_at \
          FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id WHERE r.token_hash = ?1",
         &[V::T(&hash)],
     )?
@@ -246,6 +247,7 @@ async fn refresh_token(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiR
     .await?;
     let Some(row) = row else { return bad_request("invalid_grant", "unknown refresh token") };
     let grant_id = row.text("grant_id").unwrap_or_default();
+    let user_id = row.text("user_id").unwrap_or_default();
     let state = if row.num("revoked_at") > 0.0 || row.num("grant_revoked_at") > 0.0 {
         RefreshState::Revoked
     } else if row.num("used_at") > 0.0 {
@@ -261,7 +263,7 @@ async fn refresh_token(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiR
             return bad_request("invalid_grant", "the refresh token is expired, revoked or another client's")
         }
         RefreshOutcome::RevokeGrant => {
-            grants::revoke(&c.app, &grant_id, Reason::RefreshReuse).await?;
+            grants::revoke(&c.app, &user_id, &grant_id, Reason::RefreshReuse, By::System).await?;
             return bad_request("invalid_grant", "the refresh token was already used; its grant is revoked");
         }
         RefreshOutcome::Rotate => {}
@@ -291,7 +293,7 @@ async fn refresh_token(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiR
         Some(res) => Ok(res),
         None => {
             // Another request rotated it first: this presentation is a reuse.
-            grants::revoke(&c.app, &grant_id, Reason::RefreshReuse).await?;
+            grants::revoke(&c.app, &user_id, &grant_id, Reason::RefreshReuse, By::System).await?;
             bad_request("invalid_grant", "the refresh token was already used; its grant is revoked")
         }
     }
