@@ -76,6 +76,7 @@ pub fn routes() -> Vec<Route> {
         route!(Account POST "/api/auth/signup", Public, accounts::signup),
         route!(Account POST "/api/auth/login", Public, accounts::login),
         route!(Account POST "/api/auth/logout", SessionOnly, accounts::logout),
+        route!(Account POST "/api/auth/login/2fa", Public, twofactor::login),
         route!(Api GET "/api/auth/me", Authenticated, auth::me),
         // API keys (sessions only)
         route!(Account GET "/api/auth/scopes", SessionOnly, keys::scopes),
@@ -145,6 +146,11 @@ pub fn routes() -> Vec<Route> {
         route!(Api GET "/api/saves", SessionOnly, feeds::saves),
         route!(Account PATCH "/api/account", SessionOnly, account::update),
         route!(Account DELETE "/api/account", SessionOnly, account::delete),
+        // Account security: two-factor sign-in
+        route!(Account GET "/api/account/2fa", SessionOnly, twofactor::status),
+        route!(Account POST "/api/account/2fa/setup", SessionOnly, twofactor::setup),
+        route!(Account POST "/api/account/2fa/enable", SessionOnly, twofactor::enable),
+        route!(Account DELETE "/api/account/2fa", SessionOnly, twofactor::disable),
         route!(Api POST "/api/users/{username}/follow", SessionOnly, feeds::follow),
         route!(Api DELETE "/api/users/{username}/follow", SessionOnly, feeds::follow),
         route!(Api POST "/api/posts/{id}/like", SessionOnly, feeds::engage),
@@ -175,12 +181,14 @@ pub fn table() -> &'static [Route] {
 
 /// Routes whose responses carry a secret shown once: never stored for
 /// Idempotency-Key replay (D1 would hold the plaintext).
-pub const SECRET_MINTING: [&str; 4] = [
+pub const SECRET_MINTING: [&str; 6] = [
     "/api/auth/api-keys",
     "/api/auth/api-keys/{id}/webhooks",
     "/api/auth/api-keys/{id}/webhooks/{webhookId}/rotate-secret",
     // Its answer's redirect holds an authorization code.
     "/api/oauth/authorize",
+    "/api/account/2fa/setup",
+    "/api/account/2fa/enable",
 ];
 
 /// Every authenticated POST honours Idempotency-Key, except the secret-minting
@@ -236,7 +244,9 @@ mod tests {
                 || r.path.starts_with("/.well-known/")
                 || r.path.starts_with("/api/oauth/")
                 || r.path.starts_with("/api/auth/grants")
-                || r.path == "/device";
+                || r.path == "/device"
+                || r.path.starts_with("/api/auth/login/")
+                || r.path.starts_with("/api/account/");
             let expected = if key_management || account { Home::Account } else { Home::Api };
             assert_eq!(r.home, expected, "{} {}", r.method, r.path);
         }
@@ -262,6 +272,16 @@ mod tests {
                 assert_eq!(r.home, other.home, "{} is split between Workers", r.path);
             }
         }
+    }
+
+    #[test]
+    fn every_account_security_route_is_for_sessions_and_its_secrets_are_never_replayed() {
+        for r in routes() {
+            if r.path.starts_with("/api/account/") {
+                assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
+            }
+        }
+        assert!(SECRET_MINTING.contains(&"/api/account/2fa/setup") && SECRET_MINTING.contains(&"/api/account/2fa/enable"));
     }
 
     /// Public writes that authenticate by other means than a credential.

@@ -25,6 +25,9 @@ pub enum ApiError {
     InvalidToken,
     /// 401: login with a wrong login or password (never says which).
     InvalidCredentials,
+    /// 401: the second login step with an unknown, expired, used or burned
+    /// challenge, or a wrong code (`invalid_credentials`).
+    InvalidCode,
     /// 403: client IP outside the key's allowlist.
     IpNotAllowed,
     /// 403: the key lacks scopes; carries the missing ones, in catalog order.
@@ -35,6 +38,8 @@ pub enum ApiError {
     SessionOnly,
     /// 403: acting on something the caller may see but not change.
     Forbidden(String),
+    /// 403: the account is suspended by an operator (its keys come back on unsuspend).
+    AccountSuspended,
     /// 404: unknown route, or a resource the caller may not see.
     NotFound,
     /// 405: the route exists, the method does not.
@@ -99,8 +104,10 @@ impl ApiError {
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Unauthenticated | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired | InvalidSession | InvalidToken
-            | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            IpNotAllowed | InsufficientScope(_) | InsufficientAnyScope(_) | SessionOnly | Forbidden(_) => StatusCode::FORBIDDEN,
+            | InvalidCredentials | InvalidCode => StatusCode::UNAUTHORIZED,
+            IpNotAllowed | InsufficientScope(_) | InsufficientAnyScope(_) | SessionOnly | Forbidden(_) | AccountSuspended => {
+                StatusCode::FORBIDDEN
+            }
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | IdempotencyInFlight => StatusCode::CONFLICT,
@@ -122,11 +129,12 @@ impl ApiError {
             ApiKeyExpired => "api_key_expired",
             InvalidSession => "invalid_session",
             InvalidToken => "invalid_token",
-            InvalidCredentials => "invalid_credentials",
+            InvalidCredentials | InvalidCode => "invalid_credentials",
             IpNotAllowed => "ip_not_allowed",
             InsufficientScope(_) | InsufficientAnyScope(_) => "insufficient_scope",
             SessionOnly => "session_only",
             Forbidden(_) => "forbidden",
+            AccountSuspended => "account_suspended",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
@@ -152,11 +160,13 @@ impl ApiError {
             InvalidSession => "Invalid or expired session".into(),
             InvalidToken => "Invalid, expired or revoked access token".into(),
             InvalidCredentials => "Invalid login or password".into(),
+            InvalidCode => "Invalid or expired code; log in again".into(),
             IpNotAllowed => "Request IP is not in this API key's allowlist".into(),
             InsufficientScope(missing) => format!("Token missing scope(s): {}", missing.join(", ")),
             // API.md fixes the message's start; "or" says one of them is enough.
             InsufficientAnyScope(any) => format!("Token missing scope(s): {}", any.join(" or ")),
             SessionOnly => "This endpoint is not available to API keys".into(),
+            AccountSuspended => "This account is suspended".into(),
             NotFound => "Not found".into(),
             MethodNotAllowed => "Method not allowed on this route".into(),
             IdempotencyInFlight => "A request with this Idempotency-Key is still being processed".into(),
@@ -220,7 +230,7 @@ impl IntoResponse for ApiError {
                 res.extensions_mut().insert(InternalDetail(detail.clone()));
             }
             // The request's origin is the Worker's to add (`pipeline::serve`).
-            ApiError::Unauthenticated | ApiError::InvalidCredentials => {
+            ApiError::Unauthenticated | ApiError::InvalidCredentials | ApiError::InvalidCode => {
                 res.extensions_mut().insert(Unauthorized { invalid_token: false });
             }
             ApiError::InvalidApiKey

@@ -25,7 +25,7 @@ use crate::records::load_user;
 /// tries fall in the window, each counted before it is checked), so a stolen
 /// session cannot be used to guess the password; per session, so it cannot
 /// lock the owner's own sessions out of changing it either.
-async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
+pub(crate) async fn check_password(c: &Ctx, given: Option<&str>) -> ApiResult<()> {
     let given = given.ok_or_else(|| ApiError::invalid("currentPassword: required to change email or password"))?;
     let (max, window) = crate::account::routes::accounts::login_limits(&c.app);
     let subject = format!("password:session:{}", c.who()?.id);

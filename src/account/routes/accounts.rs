@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::audit::{self, origin_of};
 use crate::adapters::crypto::{fill_random, pbkdf2_sha256, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
@@ -12,6 +13,7 @@ use crate::auth::cookies;
 use crate::auth::decide::CredentialKind;
 use crate::auth::password::{Stored, ITERATIONS};
 use crate::auth::token::{self, TokenKind};
+use crate::domain::audit::{Action, Event, Origin};
 use crate::domain::clock::{rfc3339, DAY_MS};
 use crate::domain::{ids, validate};
 use crate::error::{ApiError, ApiResult};
@@ -24,15 +26,15 @@ const SESSION_TTL_MS: i64 = 14 * DAY_MS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SessionResponse {
+pub(crate) struct SessionResponse {
     token: String,
     expires_at: String,
 }
 
 #[derive(Serialize)]
-struct AuthResponse {
-    user: UserResponse,
-    session: SessionResponse,
+pub(crate) struct AuthResponse {
+    pub(crate) user: UserResponse,
+    pub(crate) session: SessionResponse,
 }
 
 #[derive(Deserialize)]
@@ -56,15 +58,29 @@ async fn hash_password(password: &str) -> ApiResult<String> {
     Ok(Stored { iterations: ITERATIONS, salt: salt.to_vec(), hash }.encode())
 }
 
-/// A new session token and the statement that stores its hash.
-fn new_session(db: &worker::D1Database, user_id: &str, now: i64) -> ApiResult<(SessionResponse, worker::D1PreparedStatement)> {
+/// A new session token and the statement that stores its hash, with where it
+/// was opened from (the sessions list shows it).
+pub(crate) fn new_session(
+    db: &worker::D1Database,
+    user_id: &str,
+    now: i64,
+    origin: &Origin,
+) -> ApiResult<(SessionResponse, worker::D1PreparedStatement)> {
     let tok = token::generate(TokenKind::Session, fill_random);
     let id = ids::ulid(now, random_bytes());
     let expires = now + SESSION_TTL_MS;
     let stmt = d1::stmt(
         db,
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[(&id).into(), user_id.into(), (&token::hash(&tok)).into(), now.into(), expires.into()],
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at, user_agent, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &[
+            (&id).into(),
+            user_id.into(),
+            (&token::hash(&tok)).into(),
+            now.into(),
+            expires.into(),
+            origin.user_agent.as_ref().into(),
+            origin.ip.as_ref().into(),
+        ],
     )?;
     Ok((SessionResponse { token: tok, expires_at: rfc3339(expires) }, stmt))
 }
@@ -90,7 +106,7 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
         "INSERT INTO users (id, username, email, display_name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[(&id).into(), (&username).into(), (&email).into(), (&display_name).into(), (&password_hash).into(), now.into()],
     )?;
-    let (session, session_insert) = new_session(&db, &id, now)?;
+    let (session, session_insert) = new_session(&db, &id, now, &origin_of(&headers))?;
     // One batch: the account and its first session exist together or not at all.
     if let Err(e) = db.batch(vec![insert, session_insert]).await.map_err(ApiError::from) {
         if d1::is_unique_violation(&e) {
@@ -150,31 +166,58 @@ pub async fn login(mut c: Ctx) -> ApiResult<Response> {
     let row = d1::stmt(
         &db,
         &format!(
-            "SELECT id, username, email, display_name, password_hash, created_at FROM users \
+            "SELECT id, username, email, display_name, password_hash, created_at, suspended_at, \
+             (SELECT enabled_at FROM user_totp t WHERE t.user_id = users.id) AS totp_enabled_at FROM users \
              WHERE {column} = ?1 AND deleted_at IS NULL"
         ),
         &[V::T(&login)],
     )?
-    .first::<UserRow>(None)
+    .first::<d1::Row>(None)
     .await?;
+    let row = row.map(|r| {
+        let user = UserRow {
+            id: r.text("id").unwrap_or_default(),
+            username: r.text("username").unwrap_or_default(),
+            email: r.text("email").unwrap_or_default(),
+            display_name: r.text("display_name").unwrap_or_default(),
+            password_hash: r.text("password_hash").unwrap_or_default(),
+            created_at: r.num("created_at"),
+        };
+        (user, r.num("suspended_at") != 0.0, r.num("totp_enabled_at") != 0.0)
+    });
     // An unknown login costs the same derivation as a wrong password.
-    let stored = row.as_ref().and_then(|r| Stored::parse(&r.password_hash)).unwrap_or(Stored {
+    let stored = row.as_ref().and_then(|(r, ..)| Stored::parse(&r.password_hash)).unwrap_or(Stored {
         iterations: ITERATIONS,
         salt: vec![0; 16],
         hash: vec![0; 32],
     });
     let derived = pbkdf2_sha256(req.password.as_bytes(), &stored.salt, stored.iterations).await?;
-    let user = match row {
+    let origin = origin_of(&headers);
+    let now = now_ms();
+    let (user, suspended, two_factor) = match row {
         Some(r) if stored.matches(&derived) => r,
-        _ => return Err(ApiError::InvalidCredentials),
+        Some((r, ..)) => {
+            // A wrong password for a real account is in its owner's log.
+            let failed = Event::by_owner(&r.id, Action::LoginFailed, &origin).data(serde_json::json!({"method": "password"}));
+            audit::stmt(&db, &failed, now)?.run().await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+        None => return Err(ApiError::InvalidCredentials),
     };
     gate::throttle(&app.env, &subjects[0].0, ThrottleAction::Clear, max, window).await?;
     for (subject, limit) in &subjects[1..] {
         gate::throttle(&app.env, subject, ThrottleAction::Refund, *limit, window).await?;
     }
-    let now = now_ms();
-    let (session, insert) = new_session(&db, &user.id, now)?;
-    insert.run().await?;
+    // Asked only once the password is right: a suspension is no secret from the owner.
+    if suspended {
+        return Err(ApiError::AccountSuspended);
+    }
+    if two_factor {
+        return crate::account::routes::twofactor::challenge(&db, &user.id, now, &origin).await;
+    }
+    let (session, insert) = new_session(&db, &user.id, now, &origin)?;
+    let login = Event::by_owner(&user.id, Action::Login, &origin).data(serde_json::json!({"method": "password"}));
+    db.batch(vec![insert, audit::stmt(&db, &login, now)?]).await?;
     Ok(session_reply(StatusCode::OK, &headers, AuthResponse { user: user.public(), session }))
 }
 
@@ -200,7 +243,7 @@ pub async fn logout(c: Ctx) -> ApiResult<Response> {
 // double-submit cookie (src/auth/cookies.rs); logout clears them. A client
 // that asks for the cookie transport does not get the token in the body.
 
-fn session_reply(status: StatusCode, headers: &HeaderMap, body: AuthResponse) -> Response {
+pub(crate) fn session_reply(status: StatusCode, headers: &HeaderMap, body: AuthResponse) -> Response {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct CookieSession<'a> {

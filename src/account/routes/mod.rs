@@ -4,3 +4,4 @@ pub mod accounts;
 pub mod keys;
 pub mod oauth;
 pub mod security;
+pub mod twofactor;

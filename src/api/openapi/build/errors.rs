@@ -19,11 +19,13 @@ pub(super) fn every_error() -> Vec<ApiError> {
         | InvalidSession
         | InvalidToken
         | InvalidCredentials
+        | InvalidCode
         | IpNotAllowed
         | InsufficientScope(_)
         | InsufficientAnyScope(_)
         | SessionOnly
         | Forbidden(_)
+        | AccountSuspended
         | NotFound
         | MethodNotAllowed
         | Conflict(_)
@@ -45,11 +47,13 @@ pub(super) fn every_error() -> Vec<ApiError> {
         InvalidSession,
         InvalidToken,
         InvalidCredentials,
+        InvalidCode,
         IpNotAllowed,
         InsufficientScope(vec!["write:jes"]),
         InsufficientAnyScope(vec!["write:jes", "write:jesclip"]),
         SessionOnly,
         Forbidden("You can only edit your own Jes".into()),
+        AccountSuspended,
         NotFound,
         MethodNotAllowed,
         Conflict("username or email already taken".into()),
@@ -101,7 +105,9 @@ pub(super) fn named_error(code: &str, message: &str) -> ErrorExample {
         "conflict" => ApiError::Conflict(message.into()),
         "payload_too_large" => ApiError::PayloadTooLarge(message.into()),
         "unsupported_media_type" => ApiError::UnsupportedMediaType(message.into()),
+        "invalid_credentials" if message.contains("code") => ApiError::InvalidCode,
         "invalid_credentials" => ApiError::InvalidCredentials,
+        "account_suspended" => ApiError::AccountSuspended,
         "rate_limited" => ApiError::TooManyAttempts { retry_after: 600 },
         // Answered by the media route itself, not an ApiError.
         "range_not_satisfiable" => {
