@@ -133,3 +133,28 @@ def test_access_tokens_expire(make_server):
     assert_error(api.get("/api/auth/me", token=t["access_token"]), 401, "invalid_token")
     fresh = refresh(api, t["client"]["client_id"], t["refresh_token"]).json()
     assert api.get("/api/auth/me", token=fresh["access_token"]).status_code == 200
+
+
+def test_the_cron_sweeps_spent_secrets_abandoned_consents_and_unused_clients(api: Api, server):
+    import requests
+    a = api.signup()
+    live = tokens(api, a["token"])
+    unused = client(api)
+    stale = client(api)
+    day = 86_400_000
+    cid = live["client"]["client_id"]
+    grant = d1_query(server, f"SELECT id FROM oauth_grants WHERE client_id = '{cid}'")[0]["id"]
+    # Age what the sweep may drop: a client registered two days ago and never used,
+    # the live grant's (used) code, and an abandoned consent of another client.
+    d1_query(server, f"UPDATE oauth_clients SET created_at = created_at - 2 * {day} WHERE id = '{stale['client_id']}'")
+    d1_query(server, f"UPDATE oauth_codes SET expires_at = expires_at - 2 * {day} WHERE grant_id = '{grant}'")
+    d1_query(server, "INSERT INTO oauth_grants (id, user_id, client_id, client_name, scopes, flow, created_at) "
+                     f"VALUES ('01KBZ7Q2M3N4P5R6S7T8V9W0XA', '{a['user']['id']}', '{unused['client_id']}', 'x', '', 'code', 1)")
+    assert requests.get(server.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+    ids = {r["id"] for r in d1_query(server, "SELECT id FROM oauth_clients")}
+    assert stale["client_id"] not in ids and cid in ids and unused["client_id"] in ids
+    assert d1_query(server, f"SELECT COUNT(*) AS n FROM oauth_codes WHERE grant_id = '{grant}'")[0]["n"] == 0
+    assert d1_query(server, "SELECT COUNT(*) AS n FROM oauth_grants WHERE id = '01KBZ7Q2M3N4P5R6S7T8V9W0XA'")[0]["n"] == 0
+    # What is in use stays: the grant and its tokens work.
+    assert api.get("/api/auth/me", token=live["access_token"]).status_code == 200
+    assert refresh(api, cid, live["refresh_token"]).status_code == 200

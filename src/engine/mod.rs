@@ -40,7 +40,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
 }
 
 /// The sweeps, run by the engine: expiry notices, unattached and deleted
-/// accounts' uploads, then the outbox sweep.
+/// accounts' uploads, the outbox sweep, then OAuth's leftovers.
 pub async fn cron(env: Env) {
     if let Err(e) = sweeps::expiring(&env).await {
         log::error("cron", "expiring sweep", &e.to_string());
@@ -49,4 +49,7 @@ pub async fn cron(env: Env) {
         log::error("cron", "media sweep", &e.to_string());
     }
     sweeps::outbox(&env).await;
+    if let Err(e) = sweeps::oauth(&env).await {
+        log::error("cron", "oauth sweep", &e.to_string());
+    }
 }

@@ -1,6 +1,7 @@
 //! The cron's sweeps (every minute, handed over by the API): expiry notices,
-//! unattached and deleted accounts' uploads, undispatched outbox events and
-//! delivery records past retention. Each is bounded per run.
+//! unattached and deleted accounts' uploads, undispatched outbox events,
+//! delivery records past retention, and OAuth's spent secrets, abandoned
+//! consents and unused registrations. Each is bounded per run.
 
 use serde::Deserialize;
 use worker::Env;
@@ -199,4 +200,46 @@ pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
         .collect::<ApiResult<Vec<_>>>()?;
     db.batch(marks).await?;
     Ok(ids.len())
+}
+
+/// OAuth's rows that no request can use any more, a bounded slice of each
+/// per run (one D1 batch): codes, device codes and tokens a day past their
+/// expiry (a used code or rotated refresh token stays until then, so a
+/// replay is still recognised and revokes its grant), consents never
+/// exchanged after a day, grants revoked 90 days ago (their tokens go with
+/// them), per-grant usage past 31 days, and clients registered a day ago
+/// that never got a grant or a device code (registration is public, so this
+/// keeps the table from growing without bound; a client that lost its
+/// registration registers again).
+pub async fn oauth(env: &Env) -> ApiResult<()> {
+    use crate::domain::clock::DAY_MS;
+    let db = d1::db(env)?;
+    let now = now_ms();
+    let day_ago: V = (now - DAY_MS).into();
+    let delete = |table: &str, key: &str, cond: &str, args: &[V]| {
+        d1::stmt(&db, &format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} LIMIT 1000)"), args)
+    };
+    let one = std::slice::from_ref(&day_ago);
+    db.batch(vec![
+        delete("oauth_codes", "code_hash", "expires_at < ?1", one)?,
+        delete("oauth_device_codes", "device_code_hash", "expires_at < ?1", one)?,
+        delete("oauth_access_tokens", "token_hash", "expires_at < ?1 OR revoked_at < ?1", one)?,
+        delete("oauth_refresh_tokens", "token_hash", "expires_at < ?1", one)?,
+        delete("grant_usage", "rowid", "day < ?1", &[(now / 1000 - 31 * 86_400).into()])?,
+        delete(
+            "oauth_grants",
+            "id",
+            "(activated_at IS NULL AND created_at < ?1) OR revoked_at < ?2",
+            &[(now - DAY_MS).into(), (now - 90 * DAY_MS).into()],
+        )?,
+        delete(
+            "oauth_clients",
+            "id",
+            "created_at < ?1 AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth_device_codes d WHERE d.client_id = oauth_clients.id)",
+            one,
+        )?,
+    ])
+    .await?;
+    Ok(())
 }
