@@ -298,6 +298,10 @@ mod tests {
             assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
         }
         assert!(!idempotent(&Method::POST, "/api/oauth/authorize", Access::SessionOnly), "a replay would store a code");
+        // What browsers may call from any origin is public OAuth, never a session's route.
+        let open: Vec<_> = routes().into_iter().filter(|r| crate::pipeline::cors_open(r.path)).collect();
+        assert_eq!(open.len(), 7);
+        assert!(open.iter().all(|r| r.access == Access::Public && !r.path.starts_with("/api/")));
     }
 
     #[test]

@@ -116,3 +116,21 @@ def test_registrations_are_throttled_per_address(api: Api):
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     assert r.json()["error"] == "invalid_request"
     assert register(api, ip=address()).status_code == 201, "another address is not held back"
+
+
+def test_browser_clients_may_call_discovery_registration_and_the_token_endpoint(api: Api):
+    for path in ("/.well-known/oauth-authorization-server", "/oauth/register", "/oauth/token", "/oauth/revoke",
+                 "/oauth/device", "/.well-known/oauth-protected-resource/mcp"):
+        r = api.call("OPTIONS", path, headers={"Origin": "https://inspector.example",
+                                               "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 204, (path, r.text)
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert "content-type" in r.headers["access-control-allow-headers"]
+    r = register(api)
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = api.http.post(api.url + "/oauth/token", data={"grant_type": "authorization_code", "client_id": "cli_x"})
+    assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*"
+    # The API's own routes and the consent's are not opened to other origins.
+    for path in ("/api/posts", "/api/oauth/authorize", "/oauth/authorize"):
+        r = api.call("OPTIONS", path, headers={"Origin": "https://inspector.example"})
+        assert r.status_code == 405 and "access-control-allow-origin" not in r.headers, path

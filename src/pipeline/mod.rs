@@ -116,6 +116,9 @@ async fn route(table: &'static [Route], mut req: Request) -> Response {
             req.extensions_mut().insert(PathParams(params));
             &table[index]
         }
+        Found::MethodNotAllowed { .. } if req.method() == Method::OPTIONS && cors_open(req.uri().path()) => {
+            return preflight();
+        }
         Found::MethodNotAllowed { allow } => {
             let mut res = ApiError::MethodNotAllowed.into_response();
             if let Ok(v) = HeaderValue::from_str(&allow) {
@@ -137,6 +140,26 @@ async fn route(table: &'static [Route], mut req: Request) -> Response {
         Next::new(move |req| handler.call(req))
     };
     guard(r.access, req, inner).await
+}
+
+/// OAuth's discovery documents and its endpoints a client calls directly
+/// (registration, token, revocation, device): readable from any origin, so
+/// an MCP client running in a browser can use them. No cookie is read there
+/// (the consent runs in our own page), so `*` exposes nothing.
+pub fn cors_open(path: &str) -> bool {
+    path.starts_with("/.well-known/oauth-")
+        || matches!(path, "/oauth/register" | "/oauth/token" | "/oauth/revoke" | "/oauth/device")
+}
+
+/// The answer to a CORS preflight of a `cors_open` path.
+fn preflight() -> Response {
+    let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert("access-control-allow-headers", HeaderValue::from_static("content-type, authorization, mcp-protocol-version"));
+    h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    res
 }
 
 /// Errors the platform or a body reader answers as plain text: the contract

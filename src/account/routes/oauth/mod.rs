@@ -40,6 +40,8 @@ pub fn oauth_json(status: StatusCode, body: &impl Serialize) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // Browser-based clients call these directly (see `pipeline::cors_open`).
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
 }
 

@@ -16,6 +16,13 @@ use crate::error::ApiResult;
 use crate::http::now_ms;
 use crate::pipeline::ctx::Ctx;
 
+/// RFC 7009 §2.2: 200 with no body, whether there was anything to revoke.
+fn revoked() -> Response {
+    let mut res = StatusCode::OK.into_response();
+    res.headers_mut().insert(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
+    res
+}
+
 /// POST /oauth/revoke (form: `token`, `token_type_hint`?, `client_id`)
 pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
     let p = match form(&mut c).await? {
@@ -41,18 +48,18 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
              JOIN oauth_grants g ON g.id = a.grant_id WHERE a.token_hash = ?1",
             TokenKind::OAuthAccess,
         ),
-        _ => return Ok(StatusCode::OK.into_response()),
+        _ => return Ok(revoked()),
     };
     let hash = token::hash(&presented);
     let db = d1::db(&c.app.env)?;
     let row: Option<d1::Row> = d1::stmt(&db, sql, &[V::T(&hash)])?.first(None).await?;
-    let Some(row) = row else { return Ok(StatusCode::OK.into_response()) };
+    let Some(row) = row else { return Ok(revoked()) };
     if row.text("client_id").as_deref() != Some(client_id.as_str()) {
         // §2.1: a client revokes only its own tokens.
         return bad_request("invalid_client", "the token was issued to another client");
     }
     if row.num("revoked_at") > 0.0 {
-        return Ok(StatusCode::OK.into_response());
+        return Ok(revoked());
     }
     let grant_id = row.text("grant_id").unwrap_or_default();
     if kind == TokenKind::OAuthRefresh {
@@ -69,5 +76,5 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
         .run()
         .await?;
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(revoked())
 }
