@@ -59,6 +59,12 @@ pub struct Config {
     #[cfg(feature = "engine")]
     /// `MEDIA_ORPHAN_SECONDS`: how long an unattached upload is kept (a day).
     pub media_orphan_seconds: i64,
+    #[cfg(feature = "engine")]
+    /// `MAX_RESUMABLE_UPLOAD_BYTES`: the largest tus upload (1 GiB).
+    pub max_resumable_upload_bytes: u64,
+    #[cfg(feature = "engine")]
+    /// `UPLOAD_EXPIRY_SECONDS`: how long an unfinished tus upload is kept (a day).
+    pub upload_expiry_seconds: i64,
     #[cfg(feature = "account")]
     /// `LEAK_REPORT_PUBLIC_KEYS`: PEM keys trusted to sign leak reports (none).
     pub leak_report_public_keys: String,
@@ -122,6 +128,10 @@ impl Config {
             expiry_notice_seconds: thresholds.split(',').filter_map(|s| s.trim().parse::<i64>().ok()).collect(),
             #[cfg(feature = "engine")]
             media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
+            #[cfg(feature = "engine")]
+            max_resumable_upload_bytes: u64::from(number(&var, "MAX_RESUMABLE_UPLOAD_BYTES", 1 << 30)),
+            #[cfg(feature = "engine")]
+            upload_expiry_seconds: number(&var, "UPLOAD_EXPIRY_SECONDS", 86_400).max(1) as i64,
             #[cfg(feature = "account")]
             leak_report_public_keys: var("LEAK_REPORT_PUBLIC_KEYS").unwrap_or_default(),
             #[cfg(feature = "account")]
@@ -182,6 +192,7 @@ mod tests {
         assert_eq!(c.webhook_retry_delays, DEFAULT_DELAYS.to_vec());
         assert_eq!(c.webhook_retry_delays_error, None);
         assert_eq!(c.expiry_notice_seconds, vec![604_800, 86_400]);
+        assert_eq!((c.max_resumable_upload_bytes, c.upload_expiry_seconds), (1 << 30, 86_400));
         assert!(!c.webhook_allow_loopback && !c.bench_routes);
         assert_eq!((c.webhook_secret_key, c.leak_report_public_keys.as_str()), (None, ""));
         assert_eq!((c.oauth_access_token_ttl_seconds, c.oauth_refresh_token_ttl_seconds), (3600, 2_592_000));

@@ -48,6 +48,8 @@ pub enum ApiError {
     Conflict(String),
     /// 409: same Idempotency-Key while the first request still runs.
     IdempotencyInFlight,
+    /// 412: a tus request without `Tus-Resumable: 1.0.0`.
+    PreconditionFailed(String),
     /// 413: body or upload over the limit.
     PayloadTooLarge(String),
     /// 415: content type not accepted.
@@ -113,6 +115,7 @@ impl ApiError {
             Conflict(_) | IdempotencyInFlight => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited { .. } | QuotaExceeded { .. } | TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,6 +144,7 @@ impl ApiError {
             IdempotencyInFlight => "idempotency_in_flight",
             PayloadTooLarge(_) => "payload_too_large",
             UnsupportedMediaType(_) => "unsupported_media_type",
+            PreconditionFailed(_) => "precondition_failed",
             IdempotencyKeyReused => "idempotency_key_reused",
             RateLimited { .. } => "rate_limited",
             QuotaExceeded { .. } => "quota_exceeded",
@@ -152,7 +156,12 @@ impl ApiError {
     pub fn message(&self) -> String {
         use ApiError::*;
         match self {
-            InvalidRequest(m) | Forbidden(m) | Conflict(m) | PayloadTooLarge(m) | UnsupportedMediaType(m) => m.clone(),
+            InvalidRequest(m)
+            | Forbidden(m)
+            | Conflict(m)
+            | PayloadTooLarge(m)
+            | UnsupportedMediaType(m)
+            | PreconditionFailed(m) => m.clone(),
             Unauthenticated => "Authentication required: send Authorization: Bearer <token>".into(),
             InvalidApiKey => "Invalid API key".into(),
             ApiKeyRevoked => "API key revoked".into(),

@@ -1,22 +1,11 @@
-//! R2 (binding `MEDIA`) and multipart bodies. The runtime parses multipart
-//! natively (`Request.formData()`), so no parser runs in wasm; a file goes
-//! from the parsed form to R2 as a Blob without its bytes entering wasm
-//! (only the first bytes are read, to sniff the type).
+//! R2 (binding `MEDIA`): reading objects, and deleting them with the media
+//! trash. Uploads are written by the engine as they stream (`adapters::stream`).
 
-use axum::body::Bytes;
-use js_sys::Uint8Array;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, File, FormData};
-use worker::{Bucket, Data, Env, HttpMetadata, Range};
+use worker::{Bucket, Env, Range};
 
 use crate::error::{ApiError, ApiResult};
 
 pub const BINDING: &str = "MEDIA";
-
-fn js(what: &'static str) -> impl Fn(JsValue) -> ApiError {
-    move |e| ApiError::internal(format!("{what}: {e:?}"))
-}
 
 fn bucket(env: &Env) -> ApiResult<Bucket> {
     env.bucket(BINDING).map_err(ApiError::from)
@@ -25,64 +14,6 @@ fn bucket(env: &Env) -> ApiResult<Bucket> {
 /// The R2 keys of rows that select `r2_key`.
 pub fn r2_keys(rows: Vec<crate::adapters::d1::Row>) -> Vec<String> {
     rows.iter().filter_map(|r| r.text("r2_key")).collect()
-}
-
-/// A parsed `multipart/form-data` body.
-pub struct Form(FormData);
-
-/// Parses `body` as the multipart form its full `content_type` (with the
-/// boundary) describes; a malformed body is a 400.
-pub async fn parse_form(body: &Bytes, content_type: &str) -> ApiResult<Form> {
-    let headers = web_sys::Headers::new().map_err(js("headers"))?;
-    headers.set("content-type", content_type).map_err(js("headers"))?;
-    let req = super::post_request("https://upload.invalid/", Some(&headers), &Uint8Array::from(&body[..]), false)?;
-    let parsed = JsFuture::from(req.form_data().map_err(js("formData"))?)
-        .await
-        .map_err(|_| ApiError::invalid("body: not a valid multipart/form-data body"))?;
-    Ok(Form(parsed.unchecked_into()))
-}
-
-impl Form {
-    /// A text field (the first, if repeated); a file in its place is an error.
-    pub fn text(&self, name: &str) -> ApiResult<Option<String>> {
-        let v = self.0.get(name);
-        if v.is_null() || v.is_undefined() {
-            return Ok(None);
-        }
-        v.as_string().map(Some).ok_or_else(|| ApiError::invalid(format!("{name}: must be a text field")))
-    }
-
-    /// Every file under `name`; a text value there is an error.
-    pub fn files(&self, name: &str) -> ApiResult<Vec<File>> {
-        self.0
-            .get_all(name)
-            .iter()
-            .map(|v| v.dyn_into::<File>().map_err(|_| ApiError::invalid(format!("{name}: must be a file"))))
-            .collect()
-    }
-}
-
-/// The first `n` bytes of a file.
-pub async fn head(file: &File, n: usize) -> ApiResult<Vec<u8>> {
-    let blob: Blob = file.slice_with_i32_and_i32(0, n as i32).map_err(js("slice"))?;
-    let buf = JsFuture::from(blob.array_buffer()).await.map_err(js("arrayBuffer"))?;
-    Ok(Uint8Array::new(&buf).to_vec())
-}
-
-/// Stores a file under `key`; returns R2's HTTP ETag.
-pub async fn put(env: &Env, key: &str, file: &File, content_type: &str) -> ApiResult<String> {
-    // R2's put takes a Blob (known length) as is; workers-rs only names
-    // streams, strings and bytes, so the Blob travels in the stream variant
-    // (it is passed to JS untouched).
-    let blob: &JsValue = file.as_ref();
-    let meta = HttpMetadata { content_type: Some(content_type.to_string()), ..Default::default() };
-    let obj = bucket(env)?
-        .put(key, Data::ReadableStream(blob.clone().unchecked_into()))
-        .http_metadata(meta)
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::internal("r2 put: no object"))?;
-    Ok(obj.http_etag())
 }
 
 /// Deletes objects; failures are reported, not raised (cleanup paths).

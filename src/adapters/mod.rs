@@ -9,6 +9,7 @@ pub mod media;
 pub mod notices;
 pub mod outbox;
 pub mod queue;
+pub mod stream;
 pub mod webhook_secrets;
 
 /// A POST request for `fetch` (or a form parse), built with the runtime's

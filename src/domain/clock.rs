@@ -71,6 +71,25 @@ pub fn rfc3339_millis(ms: i64) -> String {
     fields(ms).map(|(text, frac)| format!("{text}.{frac:03}Z")).unwrap_or_default()
 }
 
+/// Unix milliseconds as an RFC 9110 HTTP-date (IMF-fixdate), e.g. tus's
+/// `Upload-Expires`: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days + 4).rem_euclid(7) as usize],
+        MONTHS[m as usize - 1],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// Parses an RFC 3339 timestamp (any offset; `T`, `t` or a space; `Z`/`z`; no leap
 /// seconds) into unix milliseconds, truncating finer fractions toward zero.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -133,6 +152,18 @@ mod tests {
     use super::*;
     use time::format_description::well_known::Rfc3339;
     use time::OffsetDateTime;
+
+    #[test]
+    fn http_dates_are_rfc_9110_imf_fixdates() {
+        use time::format_description::well_known::Rfc2822;
+        assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        for ms in [1_700_000_000_123_i64, 951_782_400_000, 4_102_444_799_999] {
+            let t = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap();
+            let want = t.format(&Rfc2822).unwrap().replace("+0000", "GMT");
+            assert_eq!(http_date(ms), want, "{ms}");
+        }
+    }
 
     #[test]
     fn formats_utc_with_z() {

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod multipart;
 pub mod oauth;
 pub mod page;
+pub mod upload;
 pub mod usage;
 pub mod validate;
 pub mod webhook;

@@ -7,8 +7,10 @@
 pub mod consumer;
 pub mod delivery;
 pub mod gate;
+pub mod ingest;
 pub mod record;
 pub mod sweeps;
+pub mod tus;
 
 use worker::{event, Context, Env, MessageBatch, Result};
 
@@ -21,27 +23,69 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<(
     Ok(())
 }
 
-/// The engine's one HTTP entry: the cron hand-off. In a default (both)
-/// build the API's `fetch` is the entry point.
+/// The engine's HTTP entry: the cron hand-off, and uploads handed over by
+/// the API (`adapters::engine`). In a default (both) build the API's `fetch`
+/// is the entry point.
 #[cfg(not(feature = "api"))]
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    let status = if crate::adapters::engine::is_cron(&req.method(), &req.url()) {
+    use crate::adapters::engine::{self as hand_off, INGEST_URL, TUS_URL};
+    let url = req.url();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let reply = if hand_off::is_cron(&req.method(), &url) {
         cron(env).await;
-        204
+        None
+    } else if req.method() != "POST" {
+        return respond(404, None);
+    } else if url == INGEST_URL {
+        let spec = header(hand_off::SPEC_HEADER).and_then(|h| hand_off::decode_header(&h));
+        match spec {
+            Some(spec) => Some(ingest::run(&env, spec, req.body()).await),
+            None => return respond(400, None),
+        }
+    } else if let Some(id) = url.strip_prefix(TUS_URL) {
+        let (Some(caller), Some(method)) =
+            (header(hand_off::SPEC_HEADER).and_then(|h| hand_off::decode_header(&h)), header(hand_off::METHOD_HEADER))
+        else {
+            return respond(400, None);
+        };
+        let request_id = header(hand_off::REQUEST_HEADER).unwrap_or_default();
+        let headers = req.headers();
+        let t = tus::Request {
+            method: &method,
+            id,
+            headers: &headers,
+            caller,
+            length: header(hand_off::LENGTH_HEADER).and_then(|v| v.trim().parse().ok()),
+            request_id: &request_id,
+        };
+        Some(tus::run(&env, t, req.body()).await)
     } else {
-        404
+        return respond(404, None);
     };
-    // No headers to copy: not `adapters::js_response`, whose HeaderMap walk
-    // would bring the http crate's header code into the engine (1.8 KB).
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status);
-    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(None, &init)?)
+    match reply {
+        None => respond(204, None),
+        Some(r) => respond(200, Some(&crate::protocol::encode(&r)?)),
+    }
 }
 
-/// The sweeps, run by the engine: expiry notices, unattached and deleted
+/// A bare answer. No headers to copy: not `adapters::js_response`, whose
+/// HeaderMap walk would bring the http crate's header code into the engine (1.8 KB).
+#[cfg(not(feature = "api"))]
+fn respond(status: u16, body: Option<&[u8]>) -> Result<web_sys::Response> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    let body = body.map(js_sys::Uint8Array::from);
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body.as_ref().map(|b| b.as_ref()), &init)?)
+}
+
+/// The sweeps, run by the engine: expired tus uploads and abandoned R2
+/// multipart uploads, expiry notices, unattached and deleted
 /// accounts' uploads, the outbox sweep, then OAuth's leftovers.
 pub async fn cron(env: Env) {
+    if let Err(e) = sweeps::uploads(&env).await {
+        log::error("cron", "uploads sweep", &e.to_string());
+    }
     if let Err(e) = sweeps::expiring(&env).await {
         log::error("cron", "expiring sweep", &e.to_string());
     }

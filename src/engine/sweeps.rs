@@ -129,6 +129,42 @@ pub async fn media(env: &Env) -> ApiResult<usize> {
     first_error.map_or(Ok(swept), Err)
 }
 
+/// tus uploads past their expiry (or of deleted accounts) leave D1: their
+/// trigger lists each one's R2 multipart upload in `media_trash_mpu` and its
+/// objects in `media_trash`. Then due multipart uploads (those, and those of
+/// single requests that died) are aborted, at most `MPU_PER_RUN` a run (each
+/// abort is a subrequest); the media sweep after this one purges the objects.
+pub async fn uploads(env: &Env) -> ApiResult<usize> {
+    const MPU_PER_RUN: i64 = 10;
+    let db = d1::db(env)?;
+    let now = now_ms();
+    d1::stmt(
+        &db,
+        "DELETE FROM uploads WHERE id IN (SELECT id FROM uploads WHERE expires_at <= ?1 \
+         OR account_id IN (SELECT id FROM users WHERE deleted_at IS NOT NULL) LIMIT 200)",
+        &[now.into()],
+    )?
+    .run()
+    .await?;
+    let due: Vec<d1::Row> = d1::stmt(
+        &db,
+        "SELECT upload_id, r2_key FROM media_trash_mpu WHERE purge_after <= ?1 ORDER BY purge_after LIMIT ?2",
+        &[now.into(), V::I(MPU_PER_RUN)],
+    )?
+    .all()
+    .await?
+    .results()?;
+    let mut aborted = 0;
+    for row in due {
+        let (Some(id), Some(key)) = (row.text("upload_id"), row.text("r2_key")) else { continue };
+        match crate::adapters::stream::abort(env, &key, &id).await {
+            Ok(()) => aborted += 1,
+            Err(e) => log::error("cron", "abort multipart upload", &e.to_string()),
+        }
+    }
+    Ok(aborted)
+}
+
 /// Re-sends outbox events whose dispatch never happened, and drops delivery
 /// records past retention.
 pub async fn outbox(env: &Env) {

@@ -39,6 +39,19 @@ pub async fn read_small(req: Request, next: Next) -> Response {
     }
 }
 
+/// Whether a request's body is an upload the API hands on unread (to the
+/// engine, which streams it to R2): multipart Jes and JesClips, any
+/// non-JSON `POST /api/media` (multipart, or the file itself with its own
+/// Content-Type), and tus PATCHes. `content_type` is the bare mime type.
+pub fn streams(method: &str, path: &str, content_type: &str) -> bool {
+    match (method, path) {
+        ("POST", "/api/posts" | "/api/jesclips") => content_type == "multipart/form-data",
+        ("POST", "/api/media") => !is_json(content_type),
+        ("PATCH", p) => p.starts_with("/api/uploads/"),
+        _ => false,
+    }
+}
+
 /// `application/json` or any `application/…+json`.
 pub fn is_json(mime: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
@@ -81,6 +94,18 @@ pub fn str_field<'a>(body: &'a Value, name: &str) -> ApiResult<Option<&'a str>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_bodies_stream_and_json_bodies_do_not() {
+        assert!(streams("POST", "/api/jesclips", "multipart/form-data"));
+        assert!(streams("POST", "/api/posts", "multipart/form-data"));
+        assert!(!streams("POST", "/api/posts", "application/json"));
+        assert!(streams("POST", "/api/media", "video/mp4") && streams("POST", "/api/media", ""));
+        assert!(!streams("POST", "/api/media", "application/json"));
+        assert!(streams("PATCH", "/api/uploads/01ABC", "application/offset+octet-stream"));
+        assert!(!streams("PATCH", "/api/posts/1", "multipart/form-data"));
+        assert!(!streams("GET", "/api/media", "video/mp4"));
+    }
 
     #[test]
     fn only_small_declared_bodies_are_read_first() {

@@ -80,6 +80,11 @@ pub struct Ctx {
     /// The route table this request was dispatched through.
     pub table: &'static [Route],
     body: Option<Body>,
+    /// An upload's body, unread (see `pipeline::body::streams`).
+    pub raw: Option<crate::adapters::stream::RawBody>,
+    /// Where an upload's streamed Idempotency-Key fingerprint goes, when the
+    /// layer wants it (see `pipeline::idempotency`).
+    pub fingerprint: Option<super::idempotency::FpCell>,
 }
 
 impl Ctx {
@@ -88,6 +93,8 @@ impl Ctx {
         let app = parts.extensions.get::<AppState>().cloned().ok_or_else(|| ApiError::internal("no AppState"))?;
         let who = parts.extensions.get::<Principal>().cloned();
         let table = super::table();
+        let raw = parts.extensions.get::<crate::adapters::stream::RawBody>().cloned();
+        let fingerprint = parts.extensions.get::<super::idempotency::FpCell>().cloned();
         let mut params = parts.extensions.remove::<PathParams>().map(|p| p.0).unwrap_or_default().into_iter();
         let (id, sub_id) = (params.next().unwrap_or_default(), params.next().unwrap_or_default());
         Ok(Ctx {
@@ -105,6 +112,8 @@ impl Ctx {
             headers: parts.headers,
             table,
             body: Some(body),
+            raw,
+            fingerprint,
         })
     }
     /// The caller, on routes that always have one.
@@ -138,6 +147,15 @@ impl Ctx {
     /// The raw query string (without `?`), as the client sent it.
     pub fn query(&self) -> &str {
         &self.query
+    }
+
+    /// Path and query, as the request named them.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
     }
 
     /// One query-string parameter, percent-decoded.

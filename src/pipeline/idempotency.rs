@@ -25,9 +25,11 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
+use crate::adapters::stream::RawBody;
 use crate::auth::principal::Principal;
 use crate::config::Config;
 use crate::domain::clock::DAY_MS;
+use crate::domain::upload::{Caller, Spec, Want};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
 use crate::pipeline::body::read_body;
@@ -87,6 +89,27 @@ pub fn boundary(content_type: &str) -> Option<&str> {
         let (k, v) = p.split_once('=')?;
         k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
     })
+}
+
+/// Where a streamed upload's fingerprint is put by the handler that hands
+/// its body over (the engine hashes it while streaming, `StreamFp`): the
+/// layer claims the key before any byte is read, and stores the response
+/// with the fingerprint once the handler is done.
+#[derive(Clone, Default)]
+pub struct FpCell(std::rc::Rc<std::cell::RefCell<Option<String>>>);
+
+// SAFETY: one thread per isolate (see `adapters::media::JsBody`).
+unsafe impl Send for FpCell {}
+unsafe impl Sync for FpCell {}
+
+impl FpCell {
+    pub fn set(&self, fp: Option<String>) {
+        *self.0.borrow_mut() = fp;
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
 }
 
 /// The `state` of a claimed key whose request has not finished.
@@ -172,12 +195,19 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         return Ok(next.run(req).await);
     };
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let max_upload = Config::get(&app.env).max_upload_bytes as usize;
-    let limit = body_limit(&ct, max_upload);
-    let (parts, body) = req.into_parts();
-    let bytes = read_body(body, limit).await?;
-    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let fp = fingerprint(parts.method.as_str(), target, &bytes, boundary(&ct));
+    let raw = req.extensions().get::<RawBody>().cloned().filter(|r| !r.is_taken());
+    let streamed = raw.is_some();
+    let (mut parts, body) = req.into_parts();
+    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    // An upload's body streams on unread: its fingerprint comes later (see `FpCell`).
+    let (bytes, fp) = if streamed {
+        (Default::default(), String::new())
+    } else {
+        let max_upload = Config::get(&app.env).max_upload_bytes as usize;
+        let bytes = read_body(body, body_limit(&ct, max_upload)).await?;
+        let fp = fingerprint(parts.method.as_str(), &target, &bytes, boundary(&ct));
+        (bytes, fp)
+    };
     let db = d1::db(&app.env)?;
     let account = who.user_id.as_str();
     let mut claimed_at = None;
@@ -216,7 +246,26 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
             body: row.text("body").unwrap_or_default(),
             created_at: row.num("created_at") as i64,
         };
-        match decide(&stored, &fp, now) {
+        let mut decision = decide(&stored, &fp, now);
+        if streamed && matches!(decision, Decision::Reused) {
+            // A finished key: this upload's own fingerprint decides, so its body is hashed (and dropped).
+            let spec = Spec {
+                caller: Caller { account: account.to_string(), images: false, videos: false },
+                want: Want::Any,
+                content_type: ct.clone(),
+                raw: boundary(&ct).is_none(),
+                file_field: String::new(),
+                max_files: 0,
+                max_bytes: 0,
+                length: raw.as_ref().and_then(|r| r.length),
+                fingerprint: Some((parts.method.to_string(), target.clone())),
+                hash_only: true,
+            };
+            let body = raw.as_ref().and_then(RawBody::take);
+            let reply = crate::adapters::engine::ingest(&app.env, &spec, body.as_ref()).await?;
+            decision = decide(&stored, &reply.fingerprint.unwrap_or_default(), now);
+        }
+        match decision {
             Decision::Replay { status, body } => return Ok(replay(status, body)),
             Decision::InFlight => return Err(ApiError::IdempotencyInFlight),
             Decision::Reused => return Err(ApiError::IdempotencyKeyReused),
@@ -241,10 +290,17 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         });
     }
 
+    let cell = FpCell::default();
+    if streamed {
+        parts.extensions.insert(cell.clone());
+    }
     let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let ours = [account.into(), V::T(&key), claimed_at.into()];
     let status = res.status().as_u16();
-    if !keeps(status) {
+    // A streamed upload answered without a fingerprint (refused before or
+    // while streaming) stored nothing: its key is released, so a retry runs again.
+    let fp: String = if streamed { cell.get().unwrap_or_default() } else { fp };
+    if !keeps(status) || fp.is_empty() {
         release(&db, &ours).await;
         return Ok(res);
     }
@@ -260,9 +316,9 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         Ok(text) => {
             d1::stmt(
                 &db,
-                "UPDATE idempotency_keys SET state = 'done', status = ?4, body = ?5 \
+                "UPDATE idempotency_keys SET state = 'done', status = ?4, body = ?5, fingerprint = ?6 \
                  WHERE account_id = ?1 AND key = ?2 AND created_at = ?3",
-                &[account.into(), V::T(&key), claimed_at.into(), (status as i64).into(), V::T(text)],
+                &[account.into(), V::T(&key), claimed_at.into(), (status as i64).into(), V::T(text), V::T(&fp)],
             )?
             .run()
             .await?;

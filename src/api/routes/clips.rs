@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use serde_json::Value;
 
-use crate::api::routes::media::{read_form, upload_all, Uploaded, Want};
+use crate::api::routes::media::{ingest, Uploaded, Want};
 use crate::api::routes::posts::{publish, text_field, unattached, visibility_field, Draft};
 use crate::domain::content::PostKind;
 use crate::domain::content::{body_text, hashtags, Visibility, MAX_CAPTION_CHARS};
@@ -36,22 +36,29 @@ async fn draft_from_json(c: &mut Ctx) -> ApiResult<Draft> {
     Ok(clip_draft(caption, visibility, tags, attach, vec![]))
 }
 
-/// Multipart: the `video` file comes with the request.
+/// Multipart: the `video` file comes with the request, streamed to R2.
 async fn draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
-    let form = read_form(c).await?;
-    let caption =
-        body_text("caption", &form.text("caption")?.unwrap_or_default(), MAX_CAPTION_CHARS).map_err(ApiError::invalid)?;
-    let visibility = match form.text("visibility")? {
-        Some(v) => Visibility::parse(&v).map_err(ApiError::invalid)?,
-        None => Visibility::Public,
+    let got = ingest(c, Want::Video, "video", 1, false).await?;
+    let fields = || -> ApiResult<_> {
+        let caption =
+            body_text("caption", got.text("caption").unwrap_or_default(), MAX_CAPTION_CHARS).map_err(ApiError::invalid)?;
+        let visibility = match got.text("visibility") {
+            Some(v) => Visibility::parse(v).map_err(ApiError::invalid)?,
+            None => Visibility::Public,
+        };
+        let tags = caption_tags(&caption)?;
+        if got.uploads.len() != 1 {
+            return Err(ApiError::invalid("video: exactly one video file is required"));
+        }
+        Ok((caption, visibility, tags))
     };
-    let tags = caption_tags(&caption)?;
-    let files = form.files("video")?;
-    if files.len() != 1 {
-        return Err(ApiError::invalid("video: exactly one video file is required"));
+    match fields() {
+        Ok((caption, visibility, tags)) => Ok(clip_draft(caption, visibility, tags, vec![], got.uploads)),
+        Err(e) => {
+            crate::api::routes::media::discard(c, got.uploads.into_iter().map(|u| u.r2_key).collect()).await;
+            Err(e)
+        }
     }
-    let uploads = upload_all(c, "video", &files, Want::Video).await?;
-    Ok(clip_draft(caption, visibility, tags, vec![], uploads))
 }
 
 /// A caption's hashtags, its errors naming `caption` (the rule is the Jes content's).

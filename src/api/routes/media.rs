@@ -1,35 +1,37 @@
-//! Media: multipart uploads checked by magic bytes and size, stored in R2
-//! under opaque keys, and `GET /api/media/{id}`, which streams an object with
-//! Content-Type, Content-Length, ETag and single-range support to whoever may
-//! see its Jes. Uploads go to R2 first and then D1 in one batch; if the batch
-//! fails the objects are deleted, so no orphan row or object is left.
+//! Media: uploads streamed to R2 (`ingest`: the API checks what needs no
+//! body, then hands the body over unread to the engine, which judges each
+//! file by its first bytes, counts its size as it passes and writes it to R2
+//! in parts: no Worker ever holds a whole file), and `GET /api/media/{id}`,
+//! which streams an object with Content-Type, Content-Length, ETag and
+//! single-range support to whoever may see its Jes. Objects are in R2 before
+//! their D1 rows; if the write fails they are deleted, so no orphan row or
+//! object is left.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use web_sys::File;
 
 use crate::adapters::crypto::random_bytes;
 use crate::adapters::d1::{self, V};
-use crate::adapters::media::{self, Form};
+use crate::adapters::media;
 use crate::api::routes::content::load::seen;
 use crate::api::routes::posts::Draft;
 use crate::auth::scope::Scope;
-use crate::domain::content::{
-    self, body_text, declared_matches, etag_matches, hashtags, sniff, PostKind, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES,
-    SNIFF_BYTES,
-};
+use crate::domain::content::{self, body_text, etag_matches, hashtags, PostKind, RangeAsk, MAX_JES_CHARS, MAX_MEDIA_PER_JES};
 use crate::domain::ids;
+pub use crate::domain::upload::Want;
+use crate::domain::upload::{Caller, Reply, Spec};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
+use crate::pipeline::body::is_json;
 use crate::pipeline::ctx::Ctx;
 
 /// A file this request put in R2, before its D1 row exists.
 pub struct Uploaded {
     pub id: String,
     pub r2_key: String,
-    pub content_type: &'static str,
+    pub content_type: String,
     pub size: u64,
     pub etag: String,
 }
@@ -46,154 +48,148 @@ pub fn max_upload(c: &Ctx) -> u64 {
     crate::config::Config::get(&c.app.env).max_upload_bytes as u64
 }
 
-/// Reads a `multipart/form-data` body (at most the upload limit plus room for
-/// the other fields) and parses it natively.
-pub async fn read_form(c: &mut Ctx) -> ApiResult<Form> {
-    if !c.is_multipart() {
+/// The caller as an upload sees it: which kinds its scopes let it upload.
+pub fn caller(c: &Ctx) -> ApiResult<Caller> {
+    let who = c.who()?;
+    Ok(Caller { account: who.user_id.clone(), images: who.can(Scope::WriteJes), videos: who.can(Scope::WriteJesclip) })
+}
+
+/// An engine reply's refusal as the API's error.
+pub fn refusal(r: Reply) -> ApiError {
+    match r.status {
+        400 => ApiError::InvalidRequest(r.message),
+        403 => match r.need.as_deref() {
+            Some("write:jes") => ApiError::InsufficientScope(vec![Scope::WriteJes.as_str()]),
+            Some(_) => ApiError::InsufficientScope(vec![Scope::WriteJesclip.as_str()]),
+            None => ApiError::Forbidden(r.message),
+        },
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed,
+        409 => ApiError::Conflict(r.message),
+        412 => ApiError::PreconditionFailed(r.message),
+        413 => ApiError::PayloadTooLarge(r.message),
+        415 => ApiError::UnsupportedMediaType(r.message),
+        _ => ApiError::internal(format!("the engine answered {}: {}", r.status, r.message)),
+    }
+}
+
+/// A single-request upload, stored: its text fields and files.
+pub struct Ingested {
+    pub fields: Vec<(String, String)>,
+    pub uploads: Vec<Uploaded>,
+}
+
+impl Ingested {
+    /// A text field (the first, if repeated).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.uploads.iter().map(|u| u.r2_key.clone()).collect()
+    }
+}
+
+/// Hands the request's body, unread, to the engine, which streams its files
+/// to R2 (`engine::ingest`): multipart (`file_field` takes up to `max_files`
+/// files) or, with `raw`, the body is the file itself. What needs no body is
+/// checked here first: the Content-Type (415) and the declared length (413).
+pub async fn ingest(c: &mut Ctx, want: Want, file_field: &str, max_files: u8, raw: bool) -> ApiResult<Ingested> {
+    if !raw && !c.is_multipart() {
         return Err(ApiError::UnsupportedMediaType("Content-Type must be multipart/form-data".into()));
     }
-    let limit = max_upload(c) as usize + 64 * 1024;
-    if c.header("content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limit) {
-        c.drain().await;
-        return Err(ApiError::PayloadTooLarge(format!("body: uploads are limited to {} bytes", max_upload(c))));
-    }
-    let bytes = c.bytes(limit).await?;
-    let ct = c.header("content-type").unwrap_or_default().to_string();
-    media::parse_form(&bytes, &ct).await
-}
-
-/// What a route takes: images, videos, or either.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Want {
-    Image,
-    Video,
-    Any,
-}
-
-/// Checks a file without storing it: size (413), type by magic bytes (415),
-/// and the kind the route takes.
-async fn check(c: &Ctx, field: &str, file: &File, want: Want) -> ApiResult<content::Sniffed> {
-    let size = file.size() as u64;
-    if size == 0 {
-        return Err(ApiError::invalid(format!("{field}: the file is empty")));
-    }
     let max = max_upload(c);
-    if size > max {
-        return Err(ApiError::PayloadTooLarge(format!("{field}: files are limited to {max} bytes")));
+    let limit = if raw { max } else { max + 64 * 1024 };
+    let body = c.raw.as_ref().ok_or_else(|| ApiError::invalid("body: an upload must come as the request's body"))?;
+    if body.length.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(format!("body: uploads are limited to {max} bytes")));
     }
-    let kinds = match want {
-        Want::Image => "an image (jpeg, png, gif, webp)",
-        Want::Video => "a video (mp4, quicktime, webm)",
-        Want::Any => "an image (jpeg, png, gif, webp) or a video (mp4, quicktime, webm)",
+    let length = body.length;
+    let stream = body.take();
+    let target = c.target();
+    let spec = Spec {
+        caller: caller(c)?,
+        want,
+        content_type: c.header("content-type").unwrap_or("").to_string(),
+        raw,
+        file_field: file_field.to_string(),
+        max_files,
+        max_bytes: max,
+        length,
+        fingerprint: c.fingerprint.as_ref().map(|_| (c.method.to_string(), target)),
+        hash_only: false,
     };
-    let head = media::head(file, SNIFF_BYTES).await?;
-    let sniffed = sniff(&head)
-        .filter(|s| want == Want::Any || s.is_image() == (want == Want::Image))
-        .ok_or_else(|| ApiError::UnsupportedMediaType(format!("{field}: must be {kinds}, judged by its content")))?;
-    let declared = file.type_();
-    if !declared_matches(&declared, sniffed) {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "{field}: declared {declared} but the content is {}",
-            sniffed.mime()
-        )));
+    let reply = crate::adapters::engine::ingest(&c.app.env, &spec, stream.as_ref()).await?;
+    if let Some(cell) = &c.fingerprint {
+        cell.set(reply.fingerprint.clone());
     }
-    Ok(sniffed)
+    if reply.status >= 400 {
+        return Err(refusal(reply));
+    }
+    let uploads = reply
+        .files
+        .into_iter()
+        .map(|f| Uploaded {
+            id: ids::ulid(now_ms(), random_bytes()),
+            r2_key: f.key,
+            content_type: f.content_type,
+            size: f.size,
+            etag: f.etag,
+        })
+        .collect();
+    Ok(Ingested { fields: reply.fields, uploads })
 }
 
-/// Checks every file first (nothing is stored when one is refused), then
-/// puts them in R2 under random keys. A failed put deletes the earlier ones.
-pub async fn upload_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResult<Vec<Uploaded>> {
-    let kinds = check_all(c, field, files, want).await?;
-    store_all(c, files, kinds).await
-}
-
-async fn check_all(c: &Ctx, field: &str, files: &[File], want: Want) -> ApiResult<Vec<content::Sniffed>> {
-    let mut kinds = Vec::with_capacity(files.len());
-    for f in files {
-        kinds.push(check(c, field, f, want).await?);
+/// Runs `build` on an upload; should it refuse the fields, the files go again.
+async fn keep_or_discard<T>(c: &Ctx, got: &Ingested, built: ApiResult<T>) -> ApiResult<T> {
+    if built.is_err() {
+        discard(c, got.keys()).await;
     }
-    Ok(kinds)
-}
-
-/// How long an upload's keys wait in `media_trash` before the cron may take
-/// them for abandoned. The body is read in full before the keys are listed,
-/// so only R2 puts and one D1 batch lie between the listing and the rows; a
-/// request still writing an hour later would lose its upload.
-const UPLOAD_GRACE_MS: i64 = 3_600_000;
-
-async fn store_all(c: &Ctx, files: &[File], kinds: Vec<content::Sniffed>) -> ApiResult<Vec<Uploaded>> {
-    if files.is_empty() {
-        return Ok(vec![]);
-    }
-    let keys: Vec<String> = files.iter().map(|_| format!("m/{}", hex::encode(random_bytes::<16>()))).collect();
-    // Listed before any byte is put: should this request die before its rows
-    // are written (which take the keys off, schema.sql), the cron deletes them.
-    let db = d1::db(&c.app.env)?;
-    let list = serde_json::to_string(&keys)?;
-    let sql = "INSERT INTO media_trash (r2_key, purge_after) SELECT value, ?2 FROM json_each(?1)";
-    d1::stmt(&db, sql, &[(&list).into(), (now_ms() + UPLOAD_GRACE_MS).into()])?.run().await?;
-    let mut done: Vec<Uploaded> = Vec::with_capacity(files.len());
-    for ((f, kind), r2_key) in files.iter().zip(kinds).zip(keys) {
-        match media::put(&c.app.env, &r2_key, f, kind.mime()).await {
-            Ok(etag) => done.push(Uploaded {
-                id: ids::ulid(now_ms(), random_bytes()),
-                r2_key,
-                content_type: kind.mime(),
-                size: f.size() as u64,
-                etag,
-            }),
-            Err(e) => {
-                let mut put: Vec<String> = done.into_iter().map(|u| u.r2_key).collect();
-                put.push(r2_key);
-                discard(c, put).await;
-                return Err(e);
-            }
-        }
-    }
-    Ok(done)
+    built
 }
 
 /// A Jes from `multipart/form-data`: `content`, `visibility`, `hub`, and up
 /// to four `media` image files.
 pub async fn jes_draft_from_form(c: &mut Ctx) -> ApiResult<Draft> {
-    let form = read_form(c).await?;
-    let content = body_text("content", &form.text("content")?.unwrap_or_default(), MAX_JES_CHARS).map_err(ApiError::invalid)?;
-    let visibility = match form.text("visibility")? {
-        Some(v) => content::Visibility::parse(&v).map_err(ApiError::invalid)?,
-        None => content::Visibility::Public,
+    let got = ingest(c, Want::Image, "media", MAX_MEDIA_PER_JES as u8, false).await?;
+    let fields = || -> ApiResult<_> {
+        let content = body_text("content", got.text("content").unwrap_or_default(), MAX_JES_CHARS).map_err(ApiError::invalid)?;
+        let visibility = match got.text("visibility") {
+            Some(v) => content::Visibility::parse(v).map_err(ApiError::invalid)?,
+            None => content::Visibility::Public,
+        };
+        let hub = got.text("hub").map(|h| content::hub(h).map_err(ApiError::invalid)).transpose()?;
+        let tags = hashtags(&content).map_err(ApiError::invalid)?;
+        if content.is_empty() && got.uploads.is_empty() {
+            return Err(ApiError::invalid("content: must not be empty"));
+        }
+        Ok((content, visibility, hub, tags))
     };
-    let hub = form.text("hub")?.map(|h| content::hub(&h).map_err(ApiError::invalid)).transpose()?;
-    let tags = hashtags(&content).map_err(ApiError::invalid)?;
-    let files = form.files("media")?;
-    if files.len() > MAX_MEDIA_PER_JES {
-        return Err(ApiError::invalid(format!("media: at most {MAX_MEDIA_PER_JES} files per Jes")));
-    }
-    if content.is_empty() && files.is_empty() {
-        return Err(ApiError::invalid("content: must not be empty"));
-    }
-    let uploads = upload_all(c, "media", &files, Want::Image).await?;
-    Ok(Draft { kind: PostKind::Jes, content, visibility, hub, tags, bounce_of: None, attach: vec![], uploads })
+    let (content, visibility, hub, tags) = keep_or_discard(c, &got, fields()).await?;
+    Ok(Draft { kind: PostKind::Jes, content, visibility, hub, tags, bounce_of: None, attach: vec![], uploads: got.uploads })
 }
 
-/// POST /api/media: one image or video (`file`) for a later Jes's `mediaIds`
-/// (images) or JesClip's `mediaId` (a video), e.g. from an MCP client, which
-/// cannot send files. Until attached it is visible to its owner only.
-/// The route takes write:jes or write:jesclip; a key uploads what its scopes
-/// make: images (for a Jes) with write:jes, a video (for a JesClip) with
-/// write:jesclip, as the scope catalog says upload is part of each.
+/// POST /api/media: one image or video for a later Jes's `mediaIds` (images)
+/// or JesClip's `mediaId` (a video), e.g. from an MCP client, which cannot
+/// send files. The file comes as multipart (`file`) or as the body itself,
+/// with its own Content-Type and Content-Length. Until attached it is visible
+/// to its owner only. The route takes write:jes or write:jesclip; a key
+/// uploads what its scopes make: images with write:jes, a video with
+/// write:jesclip (the engine judges the bytes, and answers 403 otherwise).
 pub async fn create(mut c: Ctx) -> ApiResult<Response> {
-    let form = read_form(&mut c).await?;
-    let files = form.files("file")?;
-    if files.len() != 1 {
+    let mime = c.content_type();
+    if is_json(&mime) {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be multipart/form-data, or the file's own type with the file as the body".into(),
+        ));
+    }
+    let raw = !c.is_multipart();
+    let mut got = ingest(&mut c, Want::Any, "file", 1, raw).await?;
+    if got.uploads.len() != 1 {
+        discard(&c, got.keys()).await;
         return Err(ApiError::invalid("file: exactly one file is required"));
     }
-    let kinds = check_all(&c, "file", &files, Want::Any).await?;
-    let need = if kinds[0].is_image() { Scope::WriteJes } else { Scope::WriteJesclip };
-    if !c.who()?.can(need) {
-        return Err(ApiError::InsufficientScope(vec![need.as_str()]));
-    }
-    let mut up = store_all(&c, &files, kinds).await?;
-    let u = up.pop().ok_or_else(|| ApiError::internal("upload vanished"))?;
+    let u = got.uploads.pop().ok_or_else(|| ApiError::internal("upload vanished"))?;
     let db = d1::db(&c.app.env)?;
     let me = &c.who()?.user_id;
     let insert = d1::stmt(
@@ -203,7 +199,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
             (&u.id).into(),
             me.into(),
             (&u.r2_key).into(),
-            u.content_type.into(),
+            (&u.content_type).into(),
             (u.size as i64).into(),
             (&u.etag).into(),
             now_ms().into(),

@@ -196,7 +196,7 @@ async fn write_draft(c: &Ctx, d: &Draft) -> ApiResult<Response> {
                 (&id).into(),
                 ((d.attach.len() + i) as i64).into(),
                 (&u.r2_key).into(),
-                u.content_type.into(),
+                (&u.content_type).into(),
                 (u.size as i64).into(),
                 (&u.etag).into(),
                 now.into(),

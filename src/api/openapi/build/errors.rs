@@ -32,6 +32,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
         | IdempotencyInFlight
         | PayloadTooLarge(_)
         | UnsupportedMediaType(_)
+        | PreconditionFailed(_)
         | IdempotencyKeyReused
         | RateLimited { .. }
         | QuotaExceeded { .. }
@@ -60,6 +61,7 @@ pub(super) fn every_error() -> Vec<ApiError> {
         IdempotencyInFlight,
         PayloadTooLarge("JSON body larger than 65536 bytes".into()),
         UnsupportedMediaType("Content-Type must be application/json".into()),
+        PreconditionFailed("Tus-Resumable: must be 1.0.0".into()),
         IdempotencyKeyReused,
         RateLimited { retry_after: 42 },
         QuotaExceeded { retry_after: 30000 },
@@ -106,6 +108,7 @@ pub(super) fn named_error(code: &str, message: &str) -> ErrorExample {
         "payload_too_large" => ApiError::PayloadTooLarge(message.into()),
         "unsupported_media_type" => ApiError::UnsupportedMediaType(message.into()),
         "invalid_credentials" if message.contains("code") => ApiError::InvalidCode,
+        "precondition_failed" => ApiError::PreconditionFailed(message.into()),
         "invalid_credentials" => ApiError::InvalidCredentials,
         "account_suspended" => ApiError::AccountSuspended,
         "rate_limited" => ApiError::TooManyAttempts { retry_after: 600 },

@@ -253,7 +253,7 @@ fn every_error_code_is_in_the_error_code_schema() {
     for e in every_error() {
         assert!(listed.contains(&e.code()), "{}", e.code());
     }
-    assert_eq!(listed.len(), 24, "{listed:?}");
+    assert_eq!(listed.len(), 25, "{listed:?}");
 }
 
 #[test]
