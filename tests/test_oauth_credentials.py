@@ -115,3 +115,38 @@ def test_the_mcp_server_lists_the_tools_a_tokens_scopes_pass(api: Api):
     names = {t["name"] for t in r.json()["result"]["tools"]}
     assert "add_comment" in names and "create_jes" not in names, names
     assert not any("webhook" in n for n in names), names
+
+
+def test_a_grants_daily_quota_notifies_the_owner_as_a_keys_does(make_server):
+    s = make_server({"DAILY_QUOTA": "5"})
+    api = Api(s.url)
+    a = api.signup()
+    t = tokens(api, a["token"], client_name="Busy agent")
+
+    def grant_notices():
+        items = api.get("/api/notifications?limit=100", token=a["token"]).json()["items"]
+        return [n for n in items if n["type"] == "grant.quota_threshold"]
+
+    for _ in range(3):
+        assert api.get("/api/auth/me", token=t["access_token"]).status_code == 200
+    time.sleep(1)
+    assert grant_notices() == []
+    api.get("/api/auth/me", token=t["access_token"])  # 4 of 5: 80 %
+    deadline = time.time() + 10
+    while not grant_notices() and time.time() < deadline:
+        time.sleep(0.3)
+    got = grant_notices()
+    assert [n["data"]["percent"] for n in got] == [80]
+    assert got[0]["data"]["clientName"] == "Busy agent" and got[0]["data"]["quota"] == 5
+    api.get("/api/auth/me", token=t["access_token"])
+    assert_error(api.get("/api/auth/me", token=t["access_token"]), 429, "quota_exceeded")
+
+
+def test_idempotency_keys_replay_for_a_token(api: Api):
+    a = api.signup()
+    tok = tokens(api, a["token"])["access_token"]
+    body = {"content": "once only", "visibility": "PUBLIC"}
+    first = api.post("/api/posts", token=tok, json=body, headers={"Idempotency-Key": "oauth-once"})
+    again = api.post("/api/posts", token=tok, json=body, headers={"Idempotency-Key": "oauth-once"})
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
