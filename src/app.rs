@@ -134,6 +134,12 @@ pub fn routes() -> Vec<Route> {
         route!(Api GET "/api/jesclips/{id}/comments", Scopes(&[ReadComment]), comments::list),
         route!(Api POST "/api/media", AnyScope(&[WriteJes, WriteJesclip]), media::create),
         route!(Api GET "/api/media/{id}", Optional, media::get),
+        // Resumable uploads (tus 1.0.0), answered by the engine
+        route!(Api OPTIONS "/api/uploads", Public, uploads::relay),
+        route!(Api POST "/api/uploads", AnyScope(&[WriteJes, WriteJesclip]), uploads::relay),
+        route!(Api GET "/api/uploads/{id}", AnyScope(&[WriteJes, WriteJesclip]), uploads::relay),
+        route!(Api PATCH "/api/uploads/{id}", AnyScope(&[WriteJes, WriteJesclip]), uploads::relay),
+        route!(Api DELETE "/api/uploads/{id}", AnyScope(&[WriteJes, WriteJesclip]), uploads::relay),
         // Session-only surface
         route!(Api GET "/api/feed/home", SessionOnly, feeds::home),
         route!(Api GET "/api/feed/jehub/{hub}", SessionOnly, feeds::jehub),
@@ -192,10 +198,16 @@ pub const SECRET_MINTING: [&str; 6] = [
 ];
 
 /// Every authenticated POST honours Idempotency-Key, except the secret-minting
-/// ones and `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and
-/// pass it to the route they call, which would otherwise find it claimed).
+/// ones, `/mcp` (a JSON-RPC transport: its tools take `idempotencyKey` and
+/// pass it to the route they call, which would otherwise find it claimed)
+/// and tus creation (a replay keeps no `Location`; a lost creation leaves an
+/// empty upload that expires, and tus clients retry by protocol).
 pub fn idempotent(method: &Method, path: &str, access: Access) -> bool {
-    *method == Method::POST && access != Access::Public && !SECRET_MINTING.contains(&path) && path != "/mcp"
+    *method == Method::POST
+        && access != Access::Public
+        && !SECRET_MINTING.contains(&path)
+        && path != "/mcp"
+        && path != "/api/uploads"
 }
 
 #[cfg(test)]
@@ -323,6 +335,7 @@ mod tests {
         assert!(!idem.contains(&"/api/auth/api-keys"), "a replay would store the plaintext key");
         assert!(!idem.contains(&"/api/auth/signup") && !idem.contains(&"/mcp"));
         assert!(!idempotent(&Method::GET, "/api/posts/{id}", Access::Authenticated));
+        assert!(!idem.contains(&"/api/uploads"), "a replay would lose the tus Location");
     }
 
     #[test]

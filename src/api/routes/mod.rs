@@ -9,6 +9,7 @@ pub mod media;
 pub mod meta;
 pub mod notifications;
 pub mod posts;
+pub mod uploads;
 pub mod webhooks;
 
 /// `POST /mcp` is a route of the table like the others.

@@ -194,6 +194,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 ("id", "jesclips") => "JesClipId",
                 ("id", "api-keys") => "KeyId",
                 ("id", "media") => "MediaId",
+                ("id", "uploads") => "UploadId",
                 ("id", "grants") => "GrantId",
                 ("webhookId", _) => "WebhookId",
                 ("username", _) => "Username",
