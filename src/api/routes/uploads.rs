@@ -21,16 +21,9 @@ pub async fn relay(c: Ctx) -> ApiResult<Response> {
         None => Caller { account: String::new(), images: false, videos: false },
     };
     let body = c.raw.as_ref().and_then(|r| r.take());
-    let reply = crate::adapters::engine::tus(
-        &c.app.env,
-        c.method.as_str(),
-        &c.id,
-        &c.headers,
-        &who,
-        &c.app.request_id,
-        body.as_ref(),
-    )
-    .await?;
+    let reply =
+        crate::adapters::engine::tus(&c.app.env, c.method.as_str(), &c.id, &c.headers, &who, &c.app.request_id, body.as_ref())
+            .await?;
     let headers = reply.headers.clone();
     let mut res = if reply.status >= 400 {
         refusal(reply).into_response()
