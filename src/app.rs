@@ -84,6 +84,12 @@ pub fn routes() -> Vec<Route> {
         route!(Account GET "/api/auth/api-keys", SessionOnly, keys::list),
         route!(Account DELETE "/api/auth/api-keys/{id}", SessionOnly, keys::revoke),
         route!(Account GET "/api/auth/api-keys/{id}/usage", SessionOnly, keys::usage),
+        route!(Account GET "/api/auth/api-keys/{id}", SessionOnly, key_edit::get),
+        route!(Account PATCH "/api/auth/api-keys/{id}", SessionOnly, key_edit::patch),
+        // Account security: sessions and the audit log
+        route!(Account GET "/api/auth/sessions", SessionOnly, sessions::list),
+        route!(Account DELETE "/api/auth/sessions/{id}", SessionOnly, sessions::revoke),
+        route!(Account GET "/api/account/audit", SessionOnly, audit::list),
         // Key safety
         route!(Api GET "/api/auth/key", KeyOnly, auth::introspect),
         route!(Api GET "/api/notifications", SessionOnly, notifications::list),
@@ -258,6 +264,7 @@ mod tests {
                 || r.path.starts_with("/api/auth/grants")
                 || r.path == "/device"
                 || r.path.starts_with("/api/auth/login/")
+                || r.path.starts_with("/api/auth/sessions")
                 || r.path.starts_with("/api/account/");
             let expected = if key_management || account { Home::Account } else { Home::Api };
             assert_eq!(r.home, expected, "{} {}", r.method, r.path);
@@ -289,7 +296,7 @@ mod tests {
     #[test]
     fn every_account_security_route_is_for_sessions_and_its_secrets_are_never_replayed() {
         for r in routes() {
-            if r.path.starts_with("/api/account/") {
+            if r.path.starts_with("/api/account/") || r.path.starts_with("/api/auth/sessions") {
                 assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
             }
         }

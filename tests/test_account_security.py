@@ -131,3 +131,82 @@ def test_key_patch_refusals(api: Api):
     assert_error(api.get(f"/api/auth/api-keys/{kid}", token=b["token"]), 404, "not_found")
     key = api.create_key(a["token"])["key"]
     assert_error(api.patch(f"/api/auth/api-keys/{kid}", token=key, json={"label": "y"}), 403, "session_only")
+def test_audit_rows_name_action_time_address_agent_actor_and_target(api: Api):
+    who = api.signup()
+    ua, ip = "audit-test/2.0", "198.51.100.23"
+    h = {"User-Agent": ua, "CF-Connecting-IP": ip}
+    bad = api.post("/api/auth/login", json={"login": who["user"]["username"], "password": "not the password"}, headers=h)
+    assert bad.status_code == 401
+    tok = login(api, who, ua=ua, ip=ip)
+    made = api.post("/api/auth/api-keys", token=tok, json={"label": "audited", "scopes": ["write:jes"]}, headers=h).json()
+    assert api.delete(f"/api/auth/api-keys/{made['id']}", token=tok, headers=h).status_code == 204
+    r = api.patch("/api/account", token=tok, headers=h,
+                  json={"email": f"new-{who['user']['username']}@example.com", "currentPassword": who["password"]})
+    assert r.status_code == 200, r.text
+    r = api.patch("/api/account", token=tok, headers=h, json={"password": "another long password", "currentPassword": who["password"]})
+    assert r.status_code == 200, r.text
+    items = api.get("/api/account/audit?limit=100", token=tok).json()["items"]
+    by_action = {}
+    for a in items:
+        by_action.setdefault(a["action"], a)
+    for action in ("auth.login_failed", "auth.login", "key.created", "key.revoked", "account.email_changed", "account.password_changed"):
+        row = by_action.get(action)
+        assert row, f"{action} missing from {sorted(by_action)}"
+        assert (row["ip"], row["userAgent"]) == (ip, ua), row
+        assert row["actor"] == {"type": "user", "id": who["user"]["id"]}
+        assert row["id"].startswith("aud_") and row["at"].endswith("Z")
+    assert by_action["key.created"]["target"] == {"type": "key", "id": made["id"]}
+    assert by_action["key.revoked"]["data"]["reason"] == "owner"
+    assert by_action["auth.login"]["data"]["method"] == "password"
+    ids = [a["id"] for a in items]
+    assert ids == sorted(ids, reverse=True), "newest first"
+
+
+def test_the_audit_log_pages_and_keeps_ninety_days(server, api: Api):
+    who = api.signup()
+    for _ in range(3):
+        login(api, who)
+    uid = who["user"]["id"]
+    old = int((time.time() - 91 * 86400) * 1000)
+    d1_query(server, "INSERT INTO audit_log (id, user_id, action, actor_type, actor_id, data, at) "
+                     f"VALUES ('aud_00000000000000000000000000', '{uid}', 'auth.login', 'user', '{uid}', '{{}}', {old})")
+    first = api.get("/api/account/audit?limit=2", token=who["token"]).json()
+    assert len(first["items"]) == 2 and first["nextCursor"]
+    rest = api.get(f"/api/account/audit?limit=100&cursor={first['nextCursor']}", token=who["token"]).json()
+    seen = [a["id"] for a in first["items"] + rest["items"]]
+    assert len(seen) == len(set(seen)) == 3, "three logins, and the 91-day-old row is not shown"
+    assert requests.get(server.url + "/__scheduled?cron=*+*+*+*+*", timeout=30).status_code == 200
+    deadline = time.time() + 20
+    while time.time() < deadline and d1_query(server, "SELECT 1 FROM audit_log WHERE id = 'aud_00000000000000000000000000'"):
+        time.sleep(0.5)
+    assert not d1_query(server, "SELECT 1 FROM audit_log WHERE id = 'aud_00000000000000000000000000'"), "swept by the cron"
+
+
+def test_a_refused_change_writes_no_audit_row(server, api: Api):
+    who = api.signup()
+    uid = who["user"]["id"]
+    for i in range(50):
+        api.create_key(who["token"], label=f"k{i}")
+    assert_error(api.post("/api/auth/api-keys", token=who["token"], json={"label": "one too many", "scopes": ["write:jes"]}),
+                 409, "conflict")
+    rows = d1_query(server, f"SELECT count(*) AS n FROM audit_log WHERE user_id = '{uid}' AND action = 'key.created'")
+    assert rows[0]["n"] == 50
+
+
+def test_webhook_endpoints_added_and_removed_are_in_the_audit_log(api: Api):
+    who = api.signup()
+    kid = api.create_key(who["token"], scopes=["write:jes", "webhooks:manage"])["id"]
+    r = api.post(f"/api/auth/api-keys/{kid}/webhooks", token=who["token"],
+                 json={"url": "https://hooks.example.com/jestha", "events": ["post.created"]})
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    assert api.delete(f"/api/auth/api-keys/{kid}/webhooks/{wid}", token=who["token"]).status_code == 204
+    items = api.get("/api/account/audit", token=who["token"]).json()["items"]
+    for action in ("webhook.created", "webhook.deleted"):
+        row = next(a for a in items if a["action"] == action)
+        assert row["target"] == {"type": "webhook", "id": wid}, row
+        assert row["data"]["keyId"] == kid
+    # A second delete finds nothing: 404, and no second row.
+    assert api.delete(f"/api/auth/api-keys/{kid}/webhooks/{wid}", token=who["token"]).status_code == 404
+    items = api.get("/api/account/audit", token=who["token"]).json()["items"]
+    assert [a["action"] for a in items].count("webhook.deleted") == 1

@@ -213,6 +213,10 @@ def test_signed_leak_reports_revoke_live_keys_and_say_which_were_live(make_serve
     assert leaked["data"]["url"] == "https://github.com/x/y/blob/main/.env" and leaked["data"]["wasLive"] is True
     rows = d1_query(s, "SELECT matched, live FROM leak_reports ORDER BY rowid")
     assert [(r["matched"], r["live"]) for r in rows] == [(1, 1), (1, 0), (0, 0), (0, 0)]
+    # The owner's audit log says the system revoked it as leaked (once: the repeat changed nothing).
+    audit = [x for x in api.get("/api/account/audit", token=a["token"]).json()["items"] if x["action"] == "key.leaked"]
+    assert len(audit) == 1 and audit[0]["target"] == {"type": "key", "id": live["id"]}
+    assert audit[0]["actor"] == {"type": "system", "id": None}
 
 
 def test_unsigned_and_forged_leak_reports_change_nothing(make_server):

@@ -117,6 +117,19 @@ pub async fn newest_first<T: serde::de::DeserializeOwned + HasId>(
     Ok(crate::domain::page::finish(rows, page.limit, |r| r.id().to_string()))
 }
 
+/// `newest_first` for rows read by column name (`Row`), paged by their `id`.
+pub async fn newest_first_rows(
+    db: &D1Database,
+    select: &str,
+    owner: &str,
+    page: &crate::domain::page::Page,
+) -> Result<(Vec<Row>, Option<String>), ApiError> {
+    let sql = format!("{select} AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
+    let rows: Vec<Row> =
+        stmt(db, &sql, &[V::T(owner), page.after.as_ref().into(), i64::from(page.limit + 1).into()])?.all().await?.results()?;
+    Ok(crate::domain::page::finish(rows, page.limit, |r| r.text("id").unwrap_or_default()))
+}
+
 /// Rows that page by their `id`.
 pub trait HasId {
     fn id(&self) -> &str;

@@ -204,7 +204,8 @@ impl Gate {
                     }
                 }
             }
-            let touch = decision.denial.is_none() && counted && now - live.touched_ms >= MINUTE_MS;
+            // Sessions are touched too: the sessions list shows their last use.
+            let touch = decision.denial.is_none() && now - live.touched_ms >= MINUTE_MS;
             if touch {
                 live.touched_ms = now;
             }

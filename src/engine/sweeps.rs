@@ -199,6 +199,17 @@ pub async fn prune(env: &Env) -> ApiResult<()> {
             "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 1000)",
             &args,
         )?,
+        // The audit log keeps 90 days; half-done logins expire after minutes.
+        d1::stmt(
+            &db,
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?1 LIMIT ?2)",
+            &[crate::domain::audit::cutoff(now_ms()).into(), crate::domain::audit::SWEEP_BATCH.into()],
+        )?,
+        d1::stmt(
+            &db,
+            "DELETE FROM login_challenges WHERE token_hash IN (SELECT token_hash FROM login_challenges WHERE expires_at < ?1 LIMIT 1000)",
+            &[now_ms().into()],
+        )?,
     ])
     .await?;
     Ok(())

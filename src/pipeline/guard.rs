@@ -80,7 +80,8 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         let id = identity.id.clone();
         let sql = match identity.kind {
             CredentialKind::OAuth => "UPDATE oauth_grants SET last_used_at = ?1 WHERE id = ?2",
-            _ => "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
+            CredentialKind::Session => "UPDATE sessions SET last_used_at = ?1 WHERE id = ?2",
+            CredentialKind::Key => "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
         };
         app.defer("touch last_used_at", async move {
             let db = d1::db(&env)?;

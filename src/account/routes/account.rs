@@ -12,6 +12,7 @@ use crate::adapters::gate;
 use crate::auth::decide::CredentialKind;
 use crate::auth::password::{Stored, ITERATIONS};
 
+use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::validate;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
@@ -73,15 +74,21 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     };
     let me = c.who()?.clone();
     let db = d1::db(&c.app.env)?;
-    let written = d1::stmt(
+    let mut stmts = vec![d1::stmt(
         &db,
         "UPDATE users SET display_name = coalesce(?1, display_name), username = coalesce(?2, username), \
          email = coalesce(?3, email), password_hash = coalesce(?4, password_hash) WHERE id = ?5 AND deleted_at IS NULL",
         &[display.as_ref().into(), username.as_ref().into(), email.as_ref().into(), hash.as_ref().into(), (&me.user_id).into()],
-    )?
-    .run()
-    .await
-    .map_err(ApiError::from);
+    )?];
+    let origin = crate::adapters::audit::origin_of(&c.headers);
+    let now = now_ms();
+    for (changed, action) in [(hash.is_some(), Action::PasswordChanged), (email.is_some(), Action::EmailChanged)] {
+        if changed {
+            let ev = Event::by_owner(&me.user_id, action, &origin).target(TargetType::Account, &me.user_id);
+            stmts.push(crate::adapters::audit::stmt(&db, &ev, now)?);
+        }
+    }
+    let written = db.batch(stmts).await.map(drop).map_err(ApiError::from);
     if let Err(e) = written {
         if d1::is_unique_violation(&e) {
             let field = if e.to_string().contains("users.email") { "email" } else { "username" };

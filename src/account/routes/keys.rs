@@ -6,12 +6,14 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::audit::{self, origin_of};
 use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::auth::decide::{parse_allowlist, CredentialKind};
 use crate::auth::scope::{Scope, ScopeSet, PRESETS};
 use crate::auth::token::{self, TokenKind};
+use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::clock::{parse_rfc3339, rfc3339, DAY_MS};
 use crate::domain::{ids, validate};
 use crate::error::{ApiError, ApiResult};
@@ -101,9 +103,12 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let masked = token::mask(&key);
     let scope_names = scopes.names();
     let db = d1::db(&app.env)?;
+    let created = Event::by_owner(&principal.user_id, Action::KeyCreated, &origin_of(&c.headers))
+        .target(TargetType::Key, &id)
+        .data(serde_json::json!({ "label": label, "scopes": scope_names }));
     // The bound on live keys is checked inside the insert, so two racing
-    // requests cannot both pass it.
-    let result = d1::stmt(
+    // requests cannot both pass it; the audit row exists only if the key does.
+    let insert = d1::stmt(
         &db,
         "INSERT INTO api_keys (id, user_id, token_hash, masked_key, label, scopes, expires_at, ip_allowlist, canary, created_at) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
@@ -122,10 +127,10 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
             now.into(),
             MAX_ACTIVE_KEYS.into(),
         ],
-    )?
-    .run()
-    .await?;
-    let written = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
+    )?;
+    let audit_row = audit::stmt_if(&db, &created, now, Some("EXISTS (SELECT 1 FROM api_keys WHERE id = ?12)"), &[V::T(&id)])?;
+    let results = db.batch(vec![insert, audit_row]).await?;
+    let written = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
     if written == 0 {
         return Err(ApiError::Conflict(format!("api-keys: at most {MAX_ACTIVE_KEYS} active keys per account; revoke one first")));
     }
@@ -179,12 +184,24 @@ pub async fn revoke(mut c: Ctx) -> ApiResult<Response> {
     .ok_or(ApiError::NotFound)?;
     if row.revoked_at.is_none() {
         revoke_hash(&app, row.token_hash).await?;
-        d1::stmt(
-            &db,
-            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-            &[now_ms().into(), (&id).into()],
-        )?
-        .run()
+        let ev = Event::by_owner(&principal.user_id, Action::KeyRevoked, &origin_of(&c.headers))
+            .target(TargetType::Key, &id)
+            .data(serde_json::json!({ "reason": "owner" }));
+        let now = now_ms();
+        db.batch(vec![
+            audit::stmt_if(
+                &db,
+                &ev,
+                now,
+                Some("EXISTS (SELECT 1 FROM api_keys WHERE id = ?12 AND revoked_at IS NULL)"),
+                &[V::T(&id)],
+            )?,
+            d1::stmt(
+                &db,
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                &[now.into(), (&id).into()],
+            )?,
+        ])
         .await?;
         let data = serde_json::json!({ "keyId": id, "at": rfc3339(now_ms()), "reason": "revoked by owner" });
         let (app2, user) = (app.clone(), principal.user_id.clone());

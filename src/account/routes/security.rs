@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use crate::account::routes::keys::revoke_hash;
 use crate::adapters::crypto::{ecdsa_p256_verify, random_bytes};
-use crate::adapters::d1;
 use crate::adapters::notices;
+use crate::adapters::{audit, d1};
 use crate::auth::token::{self, TokenKind};
+use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::clock::rfc3339;
 use crate::domain::ids;
 use crate::domain::leak::{self, Verdict};
@@ -74,12 +75,23 @@ pub async fn report(mut c: Ctx) -> ApiResult<Response> {
             verdict.live = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| (e as i64) > now);
             if k.revoked_at.is_none() {
                 revoke_hash(&app, hash.clone()).await?;
-                d1::stmt(
-                    &db,
-                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                    &[now.into(), (&k.id).into()],
-                )?
-                .run()
+                let leaked = Event::by_system(&k.user_id, Action::KeyLeaked)
+                    .target(TargetType::Key, &k.id)
+                    .data(serde_json::json!({ "url": item.url, "source": item.source }));
+                db.batch(vec![
+                    audit::stmt_if(
+                        &db,
+                        &leaked,
+                        now,
+                        Some("EXISTS (SELECT 1 FROM api_keys WHERE id = ?12 AND revoked_at IS NULL)"),
+                        &[d1::V::T(&k.id)],
+                    )?,
+                    d1::stmt(
+                        &db,
+                        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                        &[now.into(), (&k.id).into()],
+                    )?,
+                ])
                 .await?;
             }
             let data = serde_json::json!({

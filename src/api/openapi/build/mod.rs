@@ -195,6 +195,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 ("id", "api-keys") => "KeyId",
                 ("id", "media") => "MediaId",
                 ("id", "uploads") => "UploadId",
+                ("id", "sessions") => "SessionId",
                 ("id", "grants") => "GrantId",
                 ("webhookId", _) => "WebhookId",
                 ("username", _) => "Username",

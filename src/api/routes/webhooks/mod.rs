@@ -7,6 +7,8 @@
 
 pub mod deliveries;
 
+use crate::adapters::audit::{self, origin_of};
+use crate::domain::audit::{Action, Event, TargetType};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -187,8 +189,12 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let secret = wh::encode_secret(&random_bytes::<SECRET_BYTES>());
     let sealed = seal_secret(&app.env, &id, &secret).await?;
     let db = d1::db(&app.env)?;
-    // The bound is checked inside the insert, so racing requests cannot both pass it.
-    let written = d1::stmt(
+    let added = Event::by_owner(&principal.user_id, Action::WebhookCreated, &origin_of(&c.headers))
+        .target(TargetType::Webhook, &id)
+        .data(serde_json::json!({ "keyId": key.id, "url": url.0 }));
+    // The bound is checked inside the insert, so racing requests cannot both
+    // pass it; the audit row exists only if the endpoint does.
+    let insert = d1::stmt(
         &db,
         "INSERT INTO webhook_endpoints (id, key_id, user_id, url, events, secret, created_at) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
@@ -203,12 +209,11 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
             now.into(),
             MAX_ENDPOINTS.into(),
         ],
-    )?
-    .run()
-    .await?
-    .meta()?
-    .and_then(|m| m.changes)
-    .unwrap_or(0);
+    )?;
+    let audit_row =
+        audit::stmt_if(&db, &added, now, Some("EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?12)"), &[V::T(&id)])?;
+    let results = db.batch(vec![insert, audit_row]).await?;
+    let written = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
     if written == 0 {
         return Err(ApiError::Conflict(format!("webhooks: at most {MAX_ENDPOINTS} endpoints per key; delete one first")));
     }
@@ -287,8 +292,18 @@ pub async fn delete(mut c: Ctx) -> ApiResult<Response> {
     let db = d1::db(&app.env)?;
     let owned = "EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?1 AND key_id = ?2)";
     let args: [V; 2] = [(&webhook_id).into(), (&key.id).into()];
+    let removed = Event::by_owner(&principal.user_id, Action::WebhookDeleted, &origin_of(&c.headers))
+        .target(TargetType::Webhook, &webhook_id)
+        .data(serde_json::json!({ "keyId": key.id }));
     let results = db
         .batch(vec![
+            audit::stmt_if(
+                &db,
+                &removed,
+                now_ms(),
+                Some(&owned.replace("?1", "?12").replace("?2", "?13")),
+                &[V::T(&webhook_id), V::T(&key.id)],
+            )?,
             d1::stmt(&db, &format!("DELETE FROM webhook_attempts WHERE endpoint_id = ?1 AND {owned}"), &args)?,
             d1::stmt(&db, &format!("DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND {owned}"), &args)?,
             d1::stmt(&db, &format!("DELETE FROM webhook_previous_secrets WHERE endpoint_id = ?1 AND {owned}"), &args)?,
