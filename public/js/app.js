@@ -5,6 +5,7 @@ import { api, whenSessionLost } from './api.js';
 import { h } from './ui.js';
 import * as auth from './pages/auth.js';
 import * as keys from './pages/keys.js';
+import * as security from './pages/security.js';
 import * as keyDetail from './pages/key.js';
 import * as snippets from './pages/snippets.js';
 import * as timeline from './pages/timeline.js';
@@ -27,6 +28,7 @@ const ROUTES = [
   { path: /^\/oauth\/authorize\?(.*)$/, page: oauth.authorize },
   { path: /^\/device(?:\?(.*))?$/, page: oauth.device },
   { path: /^\/oauth\/error(?:\?(.*))?$/, page: oauth.error, open: true },
+  { path: /^\/settings\/security$/, page: security.page, nav: 'security' },
 ];
 
 // Where to go after signing in: the page that asked for it (a consent

@@ -152,9 +152,39 @@ export async function openPage(browser, baseURL) {
  */
 const settle = (page) => page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
 
+/**
+ * Text a screen must never show: "null" or "undefined" as a word, the mark of
+ * a missing value rendered (outside <pre> code samples, where JSON's null is
+ * content). Returns each offending text with the path of its element.
+ */
+export function strayText(page) {
+  return page.evaluate(() => {
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (!/\b(null|undefined)\b/.test(n.data) || n.parentElement.closest('pre, script, style')) continue;
+      const path = [];
+      for (let e = n.parentElement; e && e !== document.body; e = e.parentElement) {
+        path.unshift(e.id ? `${e.tagName.toLowerCase()}#${e.id}` : e.tagName.toLowerCase());
+      }
+      found.push(`${path.join(' > ')}: ${JSON.stringify(n.data.trim().slice(0, 80))}`);
+    }
+    for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]')) {
+      for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
+        const v = el.getAttribute(a);
+        if (v && /\b(null|undefined)\b/.test(v)) found.push(`${el.tagName.toLowerCase()}[${a}]: ${JSON.stringify(v)}`);
+      }
+    }
+    return found;
+  });
+}
+
 export async function shoot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   await settle(page);
+  // Every screen that is photographed is also read for missing values shown as text.
+  const stray = await strayText(page);
+  if (stray.length) throw new Error(`${name}: the screen shows "null" or "undefined":\n${stray.join('\n')}`);
   await page.screenshot({ path: join(ARTIFACTS, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize(PHONE);
   await settle(page);

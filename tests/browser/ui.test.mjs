@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { rmSync } from 'node:fs';
 
-import { ARTIFACTS, eventually, launchBrowser, openPage, pageFetch, shoot, startServer, uniqueName } from './harness.mjs';
+import { ARTIFACTS, eventually, launchBrowser, openPage, pageFetch, shoot, startServer, strayText, uniqueName } from './harness.mjs';
 
 let server;
 let browser;
@@ -447,6 +447,9 @@ test('webhook endpoints: add one, send a test, see the delivery with its status,
   await page.goto(`/#/settings/api/keys/${keyId}`);
   await heading(page, 'Hooked');
   await page.getByText('No endpoints yet.').waitFor();
+  // A key with no endpoints once showed a stray "null" above this line.
+  assert.deepEqual(await strayText(page), [], 'no "null" or "undefined" on the key page');
+  await shoot(page, '29-key-no-endpoints');
   await page.getByLabel('Endpoint URL').fill('not a url');
   await page.getByRole('button', { name: 'Add endpoint' }).click();
   await page.locator('#webhooks .field-error').waitFor();

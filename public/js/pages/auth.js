@@ -23,6 +23,10 @@ export function login({ go, signedIn }) {
     busy(submit, async () => {
       try {
         const res = await authPost('/api/auth/login', { login: fLogin.input.value, password: fPassword.input.value });
+        if (res.twoFactor) {
+          form.replaceWith(codeStep(res.twoFactor.challenge, { go, signedIn }));
+          return;
+        }
         signedIn(res.user);
         go(afterSignIn());
       } catch (err) {
@@ -32,6 +36,46 @@ export function login({ go, signedIn }) {
   });
   return shell('Log in to Jestha', 'Manage your API keys and see what your integrations post.', form,
     ['New here? ', h('a', { href: '#/signup' }, 'Create an account')]);
+}
+
+/** The second login step of a two-factor account: a code from the app, or a recovery code. */
+function codeStep(challenge, { go, signedIn }) {
+  let recovery = false;
+  const fCode = field({ name: 'code', label: 'Authentication code', autocomplete: 'one-time-code', hint: 'The 6-digit code your authenticator app shows for Jestha.', attrs: { inputmode: 'numeric', autocapitalize: 'none', spellcheck: 'false' } });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Verify');
+  const toggle = h('button', { type: 'button', class: 'btn btn-quiet' }, 'Use a recovery code instead');
+  const label = fCode.wrap.querySelector('label');
+  const hint = fCode.wrap.querySelector('.hint');
+  toggle.addEventListener('click', () => {
+    recovery = !recovery;
+    label.textContent = recovery ? 'Recovery code' : 'Authentication code';
+    hint.textContent = recovery ? 'One of the ten codes you saved when you turned on two-factor. Each works once.' : 'The 6-digit code your authenticator app shows for Jestha.';
+    fCode.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
+    fCode.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
+    toggle.textContent = recovery ? 'Use the authenticator app instead' : 'Use a recovery code instead';
+    fCode.input.value = '';
+    fCode.input.focus();
+  });
+  const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Two-factor code' },
+    h('h2', null, 'Two-factor authentication'),
+    fCode.wrap, h('div', { class: 'actions' }, submit, toggle));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const value = fCode.input.value.trim();
+    const body = recovery ? { challenge, recoveryCode: value } : { challenge, code: value };
+    busy(submit, async () => {
+      try {
+        const res = await authPost('/api/auth/login/2fa', body);
+        signedIn(res.user);
+        go(afterSignIn());
+      } catch (err) {
+        showApiError(form, err, { recoveryCode: 'code' });
+      }
+    }, 'Verifying…');
+  });
+  queueMicrotask(() => fCode.input.focus());
+  return form;
 }
 
 export function signup({ go, signedIn, flash }) {

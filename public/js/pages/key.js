@@ -1,7 +1,7 @@
 // One key: its details, revoke, and its webhook endpoints (add, remove, send a
 // test, recent deliveries with their status).
 
-import { api, listAll, ApiError } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { h, field, busy, clearErrors, showApiError, confirmDialog, copyButton, time, badge, nextId, loading } from '../ui.js';
 import { keyMeta, revokeKey, statusBadge } from './keys.js';
 
@@ -22,8 +22,12 @@ const base = (keyId) => `/api/auth/api-keys/${encodeURIComponent(keyId)}/webhook
 
 export async function page({ params, go, flash }) {
   const [id] = params;
-  const keys = await listAll('/api/auth/api-keys');
-  const key = keys.find((k) => k.id === id);
+  let key = null;
+  try {
+    key = await api.get(`/api/auth/api-keys/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err.status !== 404) throw err;
+  }
   const crumbs = h('p', { class: 'crumbs' }, h('a', { href: '#/settings/api' }, 'API access'));
   if (!key) {
     return h('section', null, crumbs, h('div', { class: 'card' },
@@ -32,7 +36,7 @@ export async function page({ params, go, flash }) {
   }
   const here = `/settings/api/keys/${encodeURIComponent(key.id)}`;
 
-  const keyCard = h('div', { class: 'card' }, h('h2', null, 'Key'), keyMeta(key));
+  const keyCard = h('div', { class: 'card' }, h('h2', null, 'Key'), keyMeta(key), renameForm(key, { go, flash, here }));
   if (key.status === 'active') {
     const revoke = h('button', { type: 'button', class: 'btn btn-danger-quiet' }, 'Revoke key');
     revoke.addEventListener('click', async () => {
@@ -58,6 +62,28 @@ export async function page({ params, go, flash }) {
       h('h1', null, key.label),
       h('p', { class: 'key-top' }, statusBadge(key), h('code', { class: 'key-masked' }, key.maskedKey)))),
     keyCard, usage, hooks);
+}
+
+/** Label and description are the only things about a key that can change. */
+function renameForm(key, { go, flash, here }) {
+  const fLabel = field({ name: 'label', label: 'Name', value: key.label, attrs: { maxlength: '64', autocomplete: 'off' } });
+  const fDesc = field({ name: 'description', label: 'Description (optional)', type: 'textarea', value: key.description || '', hint: 'What uses this key, for whoever reads this list next. Scopes, expiry and allowlist cannot change: create a new key for that.', attrs: { maxlength: '500', rows: '2' } });
+  const submit = h('button', { type: 'submit', class: 'btn' }, 'Save name');
+  const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Rename this key' }, fLabel.wrap, fDesc.wrap, h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    busy(submit, async () => {
+      try {
+        const saved = await api.patch(`/api/auth/api-keys/${encodeURIComponent(key.id)}`, { label: fLabel.input.value.trim(), description: fDesc.input.value.trim() });
+        flash(`Saved: the key is now called “${saved.label}”.`);
+        go(here);
+      } catch (err) {
+        showApiError(form, err);
+      }
+    }, 'Saving…');
+  });
+  return form;
 }
 
 const REFUSALS = [
@@ -141,12 +167,14 @@ async function renderWebhooks(card, key, notice) {
   const list = items.length
     ? h('div', null, items.map((w) => webhookItem(w, key, refresh)))
     : h('p', { class: 'muted' }, 'No endpoints yet. Add one to receive signed events about this account’s content.');
-  card.replaceChildren(
+  // replaceChildren (unlike h) turns null into the text "null": only nodes go in.
+  card.replaceChildren(...[
     h('h2', null, 'Webhook endpoints'),
     h('p', { class: 'muted small' }, 'Events about this account’s content are POSTed to each endpoint, signed with its secret (Standard Webhooks).'),
-    notice || null,
+    notice,
     list,
-    key.status === 'active' ? addForm(key, refresh) : h('p', { class: 'muted small' }, 'This key is not active: endpoints cannot be added.'));
+    key.status === 'active' ? addForm(key, refresh) : h('p', { class: 'muted small' }, 'This key is not active: endpoints cannot be added.'),
+  ].filter(Boolean));
 }
 
 function webhookItem(w, key, refresh) {
