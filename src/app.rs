@@ -90,6 +90,10 @@ pub fn routes() -> Vec<Route> {
         route!(Account GET "/api/auth/sessions", SessionOnly, sessions::list),
         route!(Account DELETE "/api/auth/sessions/{id}", SessionOnly, sessions::revoke),
         route!(Account GET "/api/account/audit", SessionOnly, audit::list),
+        // Operators (ADMIN_USERNAMES)
+        route!(Account GET "/api/admin/accounts", Operator, admin::search),
+        route!(Account POST "/api/admin/accounts/{id}/unsuspend", Operator, admin::unsuspend),
+        route!(Account DELETE "/api/admin/api-keys/{id}", Operator, admin::revoke_key),
         // Key safety
         route!(Api GET "/api/auth/key", KeyOnly, auth::introspect),
         route!(Api GET "/api/notifications", SessionOnly, notifications::list),
@@ -265,6 +269,7 @@ mod tests {
                 || r.path == "/device"
                 || r.path.starts_with("/api/auth/login/")
                 || r.path.starts_with("/api/auth/sessions")
+                || r.path.starts_with("/api/admin/")
                 || r.path.starts_with("/api/account/");
             let expected = if key_management || account { Home::Account } else { Home::Api };
             assert_eq!(r.home, expected, "{} {}", r.method, r.path);
@@ -296,6 +301,9 @@ mod tests {
     #[test]
     fn every_account_security_route_is_for_sessions_and_its_secrets_are_never_replayed() {
         for r in routes() {
+            if r.path.starts_with("/api/admin/") {
+                assert_eq!(r.access, Access::Operator, "{} {}", r.method, r.path);
+            }
             if r.path.starts_with("/api/account/") || r.path.starts_with("/api/auth/sessions") {
                 assert_eq!(r.access, Access::SessionOnly, "{} {}", r.method, r.path);
             }

@@ -75,6 +75,10 @@ pub struct Credential {
     /// OAuth: every live access token of the grant (a hash outside is unknown).
     #[serde(default)]
     pub tokens: Vec<LiveToken>,
+    /// An operator suspended the account: keys are refused until it is
+    /// unsuspended (sessions and grants are revoked for good when it happens).
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 impl Credential {
@@ -138,6 +142,8 @@ pub enum Denial {
     QuotaExceeded {
         retry_after: u64,
     },
+    /// The account is suspended (appended: the protocol is positional).
+    Suspended,
 }
 
 impl Denial {
@@ -148,6 +154,9 @@ impl Denial {
             (Denial::Revoked, CredentialKind::Key) => ApiError::ApiKeyRevoked,
             (Denial::Expired, CredentialKind::Key) => ApiError::ApiKeyExpired,
             (Denial::Unknown | Denial::Revoked | Denial::Expired, CredentialKind::OAuth) => ApiError::InvalidToken,
+            (Denial::Suspended, CredentialKind::Key) => ApiError::AccountSuspended,
+            (Denial::Suspended, CredentialKind::Session) => ApiError::InvalidSession,
+            (Denial::Suspended, CredentialKind::OAuth) => ApiError::InvalidToken,
             (Denial::IpNotAllowed, _) => ApiError::IpNotAllowed,
             (Denial::SessionOnly, _) => ApiError::SessionOnly,
             (Denial::KeyOnly, CredentialKind::OAuth) => ApiError::Forbidden("This endpoint is for API keys only".into()),
@@ -167,7 +176,7 @@ impl Denial {
             Denial::InsufficientScope { .. } | Denial::NoneOfScopes { .. } => Some(Outcome::InsufficientScope),
             Denial::RateLimited { .. } => Some(Outcome::RateLimited),
             Denial::QuotaExceeded { .. } => Some(Outcome::QuotaExceeded),
-            Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::KeyOnly => None,
+            Denial::Unknown | Denial::Revoked | Denial::Expired | Denial::KeyOnly | Denial::Suspended => None,
         }
     }
 }
@@ -197,6 +206,9 @@ pub fn decide(
     }
     if matches!(cred.expires_at, Some(exp) if now_ms >= exp) {
         return deny(Denial::Expired);
+    }
+    if cred.suspended {
+        return deny(Denial::Suspended);
     }
     if !cred.allowlist.is_empty() {
         let allowed = ip.is_some_and(|ip| cred.allowlist.iter().any(|net| net.contains(&canonical(ip))));
@@ -287,6 +299,7 @@ mod tests {
             canary: false,
             profile: None,
             tokens: vec![],
+            suspended: false,
         }
     }
 
@@ -419,6 +432,19 @@ mod tests {
         c.canary = true;
         assert_eq!(run(&c, need(&[]), None).0, Some(Denial::Unknown));
         assert_eq!(Denial::Unknown.into_error(CredentialKind::Key), ApiError::InvalidApiKey);
+    }
+
+    #[test]
+    fn a_suspended_accounts_key_is_refused_after_expiry_and_before_the_allowlist() {
+        let mut c = key(&[Scope::WriteJes]);
+        c.suspended = true;
+        c.allowlist = parse_allowlist(&["10.0.0.0/8".into()], 10).unwrap();
+        assert_eq!(run(&c, need(&[]), Some("1.2.3.4")).0, Some(Denial::Suspended));
+        c.expires_at = Some(NOW - 1);
+        assert_eq!(run(&c, need(&[]), Some("1.2.3.4")).0, Some(Denial::Expired));
+        assert_eq!(Denial::Suspended.into_error(CredentialKind::Key), ApiError::AccountSuspended);
+        assert_eq!(Denial::Suspended.into_error(CredentialKind::Session), ApiError::InvalidSession);
+        assert_eq!(ApiError::AccountSuspended.status().as_u16(), 403);
     }
 
     #[test]

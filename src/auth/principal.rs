@@ -29,6 +29,9 @@ pub enum Access {
     /// API keys and OAuth tokens, no scope needed (MCP: its tools are checked
     /// one by one); sessions get 403.
     KeyOrToken,
+    /// Operators' sessions only (`ADMIN_USERNAMES`): keys and tokens get 403
+    /// session_only, other sessions 403 forbidden (decided by the guard).
+    Operator,
 }
 
 impl Access {
@@ -38,7 +41,7 @@ impl Access {
             Access::Authenticated | Access::Optional => Some(Need::default()),
             Access::Scopes(s) => Some(Need { scopes: ScopeSet::of(s).bits(), ..Need::default() }),
             Access::AnyScope(s) => Some(Need { scopes: ScopeSet::of(s).bits(), any: true, ..Need::default() }),
-            Access::SessionOnly => Some(Need { session_only: true, ..Need::default() }),
+            Access::SessionOnly | Access::Operator => Some(Need { session_only: true, ..Need::default() }),
             Access::KeyOnly => Some(Need { key_only: true, no_oauth: true, ..Need::default() }),
             Access::KeyOrToken => Some(Need { key_only: true, ..Need::default() }),
         }

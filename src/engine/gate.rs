@@ -81,6 +81,7 @@ fn tombstone(kind: CredentialKind) -> Credential {
         canary: false,
         profile: None,
         tokens: vec![],
+        suspended: false,
     }
 }
 

@@ -24,6 +24,7 @@ struct CredentialRow {
     display_name: String,
     user_created_at: f64,
     deleted_at: Option<f64>,
+    suspended_at: Option<f64>,
 }
 
 impl CredentialRow {
@@ -46,11 +47,12 @@ impl CredentialRow {
             user_id: self.user_id,
             label: self.label.unwrap_or_default(),
             tokens: vec![],
+            suspended: self.suspended_at.is_some(),
         }
     }
 }
 
-const USER_COLS: &str = "u.username, u.email, u.display_name, u.created_at AS user_created_at, u.deleted_at";
+const USER_COLS: &str = "u.username, u.email, u.display_name, u.created_at AS user_created_at, u.deleted_at, u.suspended_at";
 
 /// The credential's record from D1, or `None` for an unknown one: a key or
 /// session by its token hash, a grant by its id with its access tokens

@@ -34,6 +34,16 @@ fn with_standings(mut res: Response, standings: Option<&Standings>) -> Response 
     res
 }
 
+#[cfg(feature = "account")]
+fn is_operator(app: &AppState, profile: Option<&crate::auth::decide::Profile>) -> bool {
+    crate::config::Config::get(&app.env).is_operator(profile.map(|p| p.username.as_str()).unwrap_or(""))
+}
+
+#[cfg(not(feature = "account"))]
+fn is_operator(_: &AppState, _: Option<&crate::auth::decide::Profile>) -> bool {
+    false
+}
+
 /// The middleware every non-public route runs behind.
 pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let Some(need) = access.need() else { return next.run(req).await };
@@ -75,6 +85,12 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let (Some(identity), Some(standings)) = (reply.identity, reply.standings) else {
         return ApiError::internal("gate allowed without identity").into_response();
     };
+    // Operators are decided here, from the profile the Gate cached with the
+    // session: no D1 read. Only the account Worker serves operator routes.
+    if access == Access::Operator && !is_operator(&app, identity.profile.as_ref()) {
+        let denied = ApiError::Forbidden("This endpoint is for operators".into()).into_response();
+        return with_standings(denied, Some(&standings));
+    }
     if reply.touch {
         let env = app.env.clone();
         let id = identity.id.clone();

@@ -73,6 +73,13 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
         None => None,
     };
     let me = c.who()?.clone();
+    if let Some(u) = &username {
+        // An operator's name is a role: taking it would take their power.
+        let current = me.profile.as_ref().map(|p| p.username.as_str());
+        if Some(u.as_str()) != current && crate::config::Config::get(&c.app.env).is_operator(u) {
+            return Err(ApiError::Conflict("username: reserved".into()));
+        }
+    }
     let db = d1::db(&c.app.env)?;
     let mut stmts = vec![d1::stmt(
         &db,

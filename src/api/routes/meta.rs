@@ -40,6 +40,7 @@ impl From<&Route> for RouteInfo {
             Access::Optional => ("optional", vec![]),
             Access::KeyOnly => ("key_only", vec![]),
             Access::KeyOrToken => ("key_or_token", vec![]),
+            Access::Operator => ("operator", vec![]),
         };
         RouteInfo { method: r.method.to_string(), path: api_md_path(r.path), access, scopes }
     }

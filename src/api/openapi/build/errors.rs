@@ -174,6 +174,10 @@ pub(super) fn errors_of(route: &RouteDoc<'_>, op: &Value, has_body: bool) -> Vec
             }
             Access::AnyScope(s) => add(InsufficientAnyScope(ScopeSet::of(s).names()), Some("an API key with none of the scopes")),
             Access::SessionOnly => add(SessionOnly, Some("any API key, whatever its scopes")),
+            Access::Operator => {
+                add(SessionOnly, Some("any API key or OAuth token"));
+                add(Forbidden("This endpoint is for operators".into()), Some("a session that is not an operator's"));
+            }
             Access::KeyOnly => {
                 add(Forbidden("This endpoint is for API keys, not sessions".into()), Some("a session"));
                 add(Forbidden("This endpoint is for API keys only".into()), Some("an OAuth access token"));
@@ -253,7 +257,7 @@ pub(super) fn error_response(errors: &[ErrorExample], headers: Value) -> Value {
 pub(super) fn shared_response(route: &RouteDoc<'_>, op: &Value, status: u16, has_body: bool) -> Option<&'static str> {
     let own = op["errors"].as_object().into_iter().flatten().any(|(code, _)| named_error(code, "").status == status);
     let guarded = route.access != Access::Public;
-    let keys = route.access != Access::SessionOnly;
+    let keys = !matches!(route.access, Access::SessionOnly | Access::Operator);
     match status {
         _ if own => None,
         400 if has_body => Some("InvalidBody"),

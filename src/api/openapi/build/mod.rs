@@ -113,7 +113,7 @@ fn security(access: Access, op: &Value, schemes: &[(String, Credential)]) -> Val
             let per_scope: Vec<Value> = ScopeSet::of(s).names().into_iter().flat_map(|sc| key(vec![sc])).collect();
             [per_scope, sessions].concat()
         }
-        Access::SessionOnly => sessions,
+        Access::SessionOnly | Access::Operator => sessions,
         Access::KeyOnly | Access::KeyOrToken => key(vec![]),
     };
     Value::Array(alts)
@@ -129,6 +129,7 @@ fn access_name(access: Access) -> &'static str {
         Access::SessionOnly => "session_only",
         Access::KeyOnly => "key_only",
         Access::KeyOrToken => "key_or_token",
+        Access::Operator => "operator",
     }
 }
 
@@ -196,6 +197,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 ("id", "media") => "MediaId",
                 ("id", "uploads") => "UploadId",
                 ("id", "sessions") => "SessionId",
+                ("id", "accounts") => "AccountId",
                 ("id", "grants") => "GrantId",
                 ("webhookId", _) => "WebhookId",
                 ("username", _) => "Username",

@@ -297,7 +297,7 @@ fn a_new_key_like_scheme_is_one_entry_and_every_operation_follows() {
             Access::Scopes(s) => {
                 assert_eq!(oauth, vec![&json!(ScopeSet::of(s).names())], "{m} {p}")
             }
-            Access::SessionOnly | Access::Public => assert!(oauth.is_empty(), "{m} {p}"),
+            Access::SessionOnly | Access::Operator | Access::Public => assert!(oauth.is_empty(), "{m} {p}"),
             _ => assert!(!oauth.is_empty(), "{m} {p}"),
         }
     }
