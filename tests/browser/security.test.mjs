@@ -180,7 +180,7 @@ test('a key is renamed on its page, and a key with no endpoints shows no stray t
     method: 'POST',
     headers: {
       'Content-Type': 'application/json',
-      'X-CSRF-Token': await page.evaluate(() => document.cookie.split('; ').find((c) => c.startsWith('jes_csrf='))?.split('=')[1] || ''),
+      'X-CSRF-Token': await page.evaluate(() => document.cookie.split('; ').find((c) => c.startsWith('__Host-jes_csrf='))?.split('=')[1] || ''),
     },
     body: JSON.stringify({ label: 'Nightly digest', scopes: ['read:comment'] }),
   });
