@@ -26,6 +26,8 @@ package_name_override: jestha_client
 content_type_overrides:
   image/*: application/octet-stream
   video/*: application/octet-stream
+  # tus PATCH bodies are raw bytes under the protocol's own media type.
+  application/offset+octet-stream: application/octet-stream
 """
 
 # Strict, and the generated declarations and openapi-fetch's own are checked too.
