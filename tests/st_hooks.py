@@ -25,3 +25,7 @@ def scopes_enforced(ctx, response, case):
             f"(access {access}, missing {missing})"
         )
     return None
+
+
+# A tus PATCH body is raw bytes under the protocol's own media type.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
