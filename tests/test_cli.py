@@ -17,7 +17,9 @@ import os
 import pty
 import re
 import select
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -137,15 +139,146 @@ def test_post_with_media_uploads_each_file_and_they_read_back_byte_for_byte(jest
     assert rows == [{"post_id": made["id"], "position": 0}, {"post_id": made["id"], "position": 1}], "both on the Jes, in order"
 
 
-def test_clip_uploads_the_video_with_its_caption(jestha, api, account, tmp_path):
+def test_clip_uploads_the_video_with_its_caption(jestha, server, api, account, tmp_path):
     f = files(tmp_path, clip_mp4=MP4)
     made = jestha("--json", "clip", str(f["clip_mp4"]), "--caption", "my clip #fun", "--visibility", "private",
                   key=account["key"]).json()
     assert made["type"] == "jesclip" and made["caption"] == "my clip #fun" and made["visibility"] == "PRIVATE"
     assert made["video"]["size"] == len(MP4) and made["via"] == {"label": "ci job"}
     assert api.get(made["video"]["url"], token=account["token"]).content == MP4
+    # The video went over tus: its upload names the clip's media.
+    rows = d1_query(server, f"SELECT upload_length, media_id FROM uploads WHERE account_id = '{account['user']['id']}'")
+    assert rows == [{"upload_length": len(MP4), "media_id": made["video"]["id"]}]
     human = jestha("clip", str(f["clip_mp4"]), "--caption", "again", key=account["key"])
     assert human.code == 0 and human.out.startswith("Posted JesClip "), human
+
+
+class Relay:
+    """A counting HTTP/1.1 relay in front of `server`, one connection per
+    request (`Connection: close` both ways): records each request's method,
+    path and Upload-Offset. `cut_at`: the first PATCH from that offset has only
+    `cut_after` bytes of its body passed on, then the relay waits for the
+    server's answer and drops the client unanswered, as a network that fails
+    midway would."""
+
+    def __init__(self, server, cut_at: int | None = None, cut_after: int = 0):
+        self.port, self.cut_at, self.cut_after, self.cut = server.port, cut_at, cut_after, False
+        self.seen: list[tuple[str, str, int | None]] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+    def patches(self) -> list[int]:
+        return [o for m, _, o in self.seen if m == "PATCH"]
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _head(f) -> list[str] | None:
+        lines = []
+        while (line := f.readline()) not in (b"\r\n", b""):
+            lines.append(line.decode("latin-1").rstrip("\r\n"))
+        return lines if line else None
+
+    @staticmethod
+    def _closing(lines: list[str]) -> bytes:
+        kept = [l for l in lines if not l.lower().startswith(("connection:", "keep-alive:"))]
+        return ("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+
+    def _relay(self, c: socket.socket):
+        with c, socket.create_connection(("127.0.0.1", self.port)) as up:
+            f = c.makefile("rb")
+            lines = self._head(f)
+            if not lines:
+                return
+            method, path = lines[0].split(" ")[:2]
+            headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
+            offset = int(headers["upload-offset"]) if "upload-offset" in headers else None
+            self.seen.append((method, path, offset))
+            cut = method == "PATCH" and offset == self.cut_at and not self.cut
+            self.cut = self.cut or cut
+            up.sendall(self._closing(lines))
+            left = self.cut_after if cut else int(headers.get("content-length", "0"))
+            while left > 0:
+                chunk = f.read(min(left, 1 << 16))
+                if not chunk:
+                    return
+                up.sendall(chunk)
+                left -= len(chunk)
+            if cut:
+                up.shutdown(socket.SHUT_WR)
+                while up.recv(65536):
+                    pass  # the server has taken what came; the client hears nothing
+                f.close()
+                return
+            r = up.makefile("rb")
+            answer = self._head(r)
+            if answer is None:
+                return
+            c.sendall(self._closing(answer))
+            while chunk := r.read1(1 << 16):
+                c.sendall(chunk)
+
+
+def test_a_12_mib_clip_goes_in_several_patches_and_reads_back_byte_for_byte(jestha, server, api, account, tmp_path):
+    video = MP4[:24] + os.urandom(12 * 1024 * 1024 - 24)
+    relay = Relay(server)
+    try:
+        made = jestha("--json", "clip", str(files(tmp_path, big_mp4=video)["big_mp4"]), "--caption", "big one",
+                      key=account["key"], url=relay.url).json()
+    finally:
+        relay.close()
+    assert [m for m, _, _ in relay.seen] == ["POST", "PATCH", "PATCH", "POST"], relay.seen
+    assert relay.patches() == [0, 8 * 1024 * 1024], "8 MiB, then the last 4 MiB"
+    assert relay.seen[0][1] == "/api/uploads" and relay.seen[-1][1] == "/api/jesclips"
+    assert made["video"]["size"] == len(video) and made["video"]["contentType"] == "video/mp4"
+    assert api.get(made["video"]["url"], token=account["token"]).content == video
+
+
+def test_a_clip_upload_cut_midway_resumes_from_where_the_server_has_it(jestha, server, api, account, tmp_path):
+    video = MP4[:24] + os.urandom(12 * 1024 * 1024 - 24)
+    # The first PATCH (8 MiB) loses its connection after 6 MiB: the server keeps one whole 5 MiB part.
+    relay = Relay(server, cut_at=0, cut_after=6 * 1024 * 1024)
+    try:
+        r = jestha("--json", "clip", str(files(tmp_path, cut_mp4=video)["cut_mp4"]), "--caption", "resumed",
+                   key=account["key"], url=relay.url)
+    finally:
+        relay.close()
+    made = r.json()
+    assert re.search(r"^network: .*: waiting 1 s before retry 1 of 6, then resuming the upload where the server has it$",
+                     r.err, re.M), r.err
+    methods = [m for m, _, _ in relay.seen]
+    assert methods[:3] == ["POST", "PATCH", "HEAD"] and methods[-1] == "POST", relay.seen
+    patches = relay.patches()
+    assert patches[0] == 0 and patches[-1] == 5 * 1024 * 1024, f"resumed at the kept part, not from 0: {relay.seen}"
+    assert api.get(made["video"]["url"], token=account["token"]).content == video
+
+
+def test_a_clip_rerun_with_its_idempotency_key_creates_nothing_and_sends_no_bytes_again(jestha, server, account, tmp_path):
+    clip = str(files(tmp_path, again_mp4=MP4)["again_mp4"])
+    idem = f"clip-{uuid.uuid4().hex}"
+    relay = Relay(server)
+    try:
+        one = jestha("--json", "clip", clip, "--caption", "once", "--idempotency-key", idem,
+                     key=account["key"], url=relay.url).json()
+        relay.seen.clear()
+        two = jestha("--json", "clip", clip, "--caption", "once", "--idempotency-key", idem,
+                     key=account["key"], url=relay.url).json()
+    finally:
+        relay.close()
+    assert two["id"] == one["id"]
+    assert [m for m, _, _ in relay.seen] == ["HEAD", "POST"], f"the finished upload found, the publish replayed: {relay.seen}"
+    rows = d1_query(server, f"SELECT COUNT(*) AS n FROM posts WHERE author_id = '{account['user']['id']}'")
+    assert rows == [{"n": 1}]
 
 
 def test_comment_and_reply_then_read_the_thread_in_pages(jestha, account):
@@ -207,10 +340,17 @@ def test_a_missing_scope_fails_with_exit_4_naming_the_scope(jestha, api, account
     r = jestha("post", "not allowed", key=reader)
     assert r.code == 4, r
     assert r.err.strip() == "error: insufficient_scope: Token missing scope(s): write:jes", r
-    # A small clip, as test_clips_media does: under wrangler dev, a large body
-    # the guard refuses unread makes the next request on the server a 503.
-    j = jestha("--json", "clip", str(files(tmp_path, v_mp4=MP4[:2000])["v_mp4"]), "--caption", "x", key=reader)
-    assert j.code == 4 and j.error() == {"code": "insufficient_scope", "message": "Token missing scope(s): write:jesclip", "status": 403}
+    # A clip's upload begins at /api/uploads, which either write scope opens:
+    # the server's message names both.
+    clip = str(files(tmp_path, v_mp4=MP4[:2000])["v_mp4"])
+    j = jestha("--json", "clip", clip, "--caption", "x", key=reader)
+    assert j.code == 4 and j.error() == {
+        "code": "insufficient_scope", "message": "Token missing scope(s): write:jes or write:jesclip", "status": 403}
+    # With write:jes alone the upload begins, and its first bytes, a video, need write:jesclip.
+    poster = api.create_key(account["token"], label="poster", scopes=["write:jes"])["key"]
+    p = jestha("--json", "clip", clip, "--caption", "x", key=poster)
+    assert p.code == 4 and p.error() == {
+        "code": "insufficient_scope", "message": "Token missing scope(s): write:jesclip", "status": 403}
 
 
 def test_a_revoked_key_fails_with_exit_3(jestha, api, account):

@@ -79,7 +79,7 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
     },
-    /// Post a JesClip (a short video)
+    /// Post a JesClip (a short video), uploaded resumably: a failure on the way resumes where the server has it
     Clip {
         /// The video (MP4, QuickTime or WebM)
         file: PathBuf,
@@ -87,6 +87,7 @@ pub enum Command {
         caption: String,
         #[arg(long, value_enum, ignore_case = true, default_value = "PUBLIC")]
         visibility: Visibility,
+        /// Makes a rerun of this command safe: its upload resumes or is found complete, and the API creates the JesClip once per key (24 h)
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
     },

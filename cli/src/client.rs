@@ -84,44 +84,63 @@ impl Client {
     }
 
     pub fn get(&mut self, path: &str) -> Result<Value, Failure> {
-        self.call(Method::Get, path, Body::None, None)?.json()
+        self.call(Method::Get, path, Body::None, None, &[])?.json()
     }
 
     /// The whole answer of a GET, headers included (for the limit standing).
     pub fn get_answer(&mut self, path: &str) -> Result<Answer, Failure> {
-        let a = self.call(Method::Get, path, Body::None, None)?;
+        let a = self.call(Method::Get, path, Body::None, None, &[])?;
         a.json()?;
         Ok(a)
     }
 
     pub fn post(&mut self, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Value, Failure> {
-        self.call(Method::Post, path, Body::Json(body), idempotency_key)?.json()
+        self.call(Method::Post, path, Body::Json(body), idempotency_key, &[])?.json()
     }
 
     pub fn upload(&mut self, path: &str, form: &Form, idempotency_key: Option<&str>) -> Result<Value, Failure> {
-        self.call(Method::Post, path, Body::Upload(form), idempotency_key)?.json()
+        self.call(Method::Post, path, Body::Upload(form), idempotency_key, &[])?.json()
     }
 
-    fn call(&mut self, method: Method, path: &str, body: Body, idempotency_key: Option<&str>) -> Result<Answer, Failure> {
+    /// A tus exchange: the whole answer, whatever its status, for its headers.
+    pub fn tus(&mut self, method: Method, path: &str, headers: &[(&str, String)], body: Body) -> Result<Answer, Failure> {
+        self.call(method, path, body, None, headers)
+    }
+
+    fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Body,
+        idempotency_key: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Answer, Failure> {
         let url = format!("{}{}", self.api, path);
         if matches!(&self.credential, Credential::Login(l) if l.expiring(now())) {
             self.renew(false)?;
         }
-        let answer = self.send(method, &url, body, idempotency_key)?;
+        let req = Request { method, url: &url, bearer: None, idempotency_key, headers, body };
+        let answer = self.send(req)?;
         if answer.status == 401 && matches!(self.credential, Credential::Login(_)) {
             // Expired by the server's clock, or renewed by another process meanwhile.
             self.renew(true)?;
-            return self.send(method, &url, body, idempotency_key);
+            return self.send(req);
         }
         Ok(answer)
     }
 
-    fn send(&self, method: Method, url: &str, body: Body, idempotency_key: Option<&str>) -> Result<Answer, Failure> {
+    /// Sends `req` with this client's credential.
+    fn send(&self, req: Request) -> Result<Answer, Failure> {
         let bearer = match &self.credential {
             Credential::ApiKey(k) => k.as_str(),
             Credential::Login(l) => l.access_token.as_str(),
         };
-        self.http.send(&Request { method, url, bearer: Some(bearer), idempotency_key, body })
+        self.http.send(&Request { bearer: Some(bearer), ..req })
+    }
+
+    /// Where this client keeps its files (the journal of uploads begun).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Renews the login from its refresh token, under the store's lock: if

@@ -20,6 +20,12 @@ impl Reply {
         Reply { status, headers: vec![("content-type".into(), "application/json".into())], body: body.into() }
     }
 
+    /// No answer at all: the connection is closed once the request is read,
+    /// as when a network drops it.
+    pub fn hang_up() -> Reply {
+        Reply { status: 0, headers: vec![], body: String::new() }
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
@@ -103,7 +109,9 @@ impl Fake {
                 let reply = script.next().unwrap_or_else(|| {
                     Reply::json(500, r#"{"error":{"code":"unscripted","message":"the fake ran out of replies"}}"#)
                 });
-                write_reply(stream, &reply);
+                if reply.status != 0 {
+                    write_reply(stream, &reply);
+                }
             }
         });
         Fake { port, seen }

@@ -1,7 +1,8 @@
 //! One HTTP exchange with the API or its authorization server, and the one
 //! place that answers `429`: it waits (`retry::wait`), says so on stderr, and
 //! sends the same request again — the same `Idempotency-Key`, the upload
-//! reopened from the file.
+//! reopened from the file (a tus chunk too: a `429` is answered before any of
+//! its bytes are taken, so its offset still holds).
 //!
 //! Error bodies come in two shapes: the API's envelope
 //! `{"error":{"code","message"}}` and OAuth's `{"error","error_description"}`
@@ -14,6 +15,7 @@ use ureq::{Agent, RequestBuilder, SendBody};
 
 use crate::failure::Failure;
 use crate::retry;
+use crate::tus::Chunk;
 use crate::ui::Ui;
 use crate::upload::Form;
 
@@ -23,6 +25,10 @@ pub const USER_AGENT: &str = concat!("jestha/", env!("CARGO_PKG_VERSION"));
 pub enum Method {
     Get,
     Post,
+    /// tus: where an upload stands.
+    Head,
+    /// tus: a chunk of an upload.
+    Patch,
 }
 
 #[derive(Clone, Copy)]
@@ -32,23 +38,28 @@ pub enum Body<'a> {
     /// `application/x-www-form-urlencoded`, as OAuth's endpoints take.
     Form(&'a [(&'a str, &'a str)]),
     Upload(&'a Form),
+    /// A tus PATCH's bytes, read from the file afresh at every attempt.
+    Chunk(&'a Chunk<'a>),
 }
 
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub method: Method,
     pub url: &'a str,
     pub bearer: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    /// Headers of the protocol spoken (tus's), beside those every request has.
+    pub headers: &'a [(&'a str, String)],
     pub body: Body<'a>,
 }
 
 impl<'a> Request<'a> {
     pub fn get(url: &'a str) -> Request<'a> {
-        Request { method: Method::Get, url, bearer: None, idempotency_key: None, body: Body::None }
+        Request { method: Method::Get, url, bearer: None, idempotency_key: None, headers: &[], body: Body::None }
     }
 
     pub fn post(url: &'a str, body: Body<'a>) -> Request<'a> {
-        Request { method: Method::Post, url, bearer: None, idempotency_key: None, body }
+        Request { method: Method::Post, url, bearer: None, idempotency_key: None, headers: &[], body }
     }
 }
 
@@ -61,11 +72,18 @@ pub struct Answer {
     /// The IETF `RateLimit` and `RateLimit-Policy` fields, when present.
     pub ratelimit: Option<String>,
     pub ratelimit_policy: Option<String>,
+    /// Every response header, names in lower case (tus answers in headers).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// A response header's value, by its name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON (`null` when empty), or the failure it reports.
@@ -177,10 +195,17 @@ impl Http {
         }
     }
 
+    /// Waits as `send` does between retries (tests record instead).
+    pub fn pause(&self, wait: Duration) {
+        (self.sleep)(wait);
+    }
+
     fn once(&self, req: &Request) -> Result<Answer, Failure> {
         let sent = match (&req.body, req.method) {
             (Body::None, Method::Get) => decorate(self.agent.get(req.url), req).call(),
+            (Body::None, Method::Head) => decorate(self.agent.head(req.url), req).call(),
             (Body::None, Method::Post) => decorate(self.agent.post(req.url), req).send_empty(),
+            (Body::None, Method::Patch) => decorate(self.agent.patch(req.url), req).send_empty(),
             (Body::Json(v), _) => decorate(self.agent.post(req.url), req).send_json(v),
             (Body::Form(pairs), _) => decorate(self.agent.post(req.url), req).send_form(pairs.iter().copied()),
             (Body::Upload(form), _) => {
@@ -194,20 +219,40 @@ impl Http {
                 bar.finish_and_clear();
                 r
             }
+            (Body::Chunk(chunk), _) => {
+                let reader = chunk.open().map_err(|e| Failure::new("bad_file", e.to_string()))?;
+                // The bar is the whole file's: a retried chunk counts from its offset again.
+                chunk.bar.set_position(chunk.offset);
+                decorate(self.agent.patch(req.url), req)
+                    .header("content-type", crate::tus::OFFSET_TYPE)
+                    .header("content-length", chunk.len.to_string())
+                    .send(SendBody::from_owned_reader(chunk.bar.wrap_read(reader)))
+            }
         };
         let mut res = sent.map_err(|e| Failure::new("network", format!("{}: {e}", origin(req.url))))?;
         let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
         let ratelimit = header("ratelimit");
         let ratelimit_policy = header("ratelimit-policy");
+        let headers = res
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .collect();
         let status = res.status().as_u16();
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| Failure::new("network", format!("{}: reading the answer: {e}", origin(req.url))))?;
-        Ok(Answer { status, body, retry_after, ratelimit, ratelimit_policy })
+        // A HEAD's, a 204's and a 304's answer have no content (RFC 9110), whatever
+        // their headers say: a `Content-Encoding: gzip` on one (as the API under
+        // wrangler dev sends on tus's 204s and HEADs) is not a gzip stream to decode.
+        let body = if req.method == Method::Head || matches!(status, 204 | 304) {
+            vec![]
+        } else {
+            res.body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_vec()
+                .map_err(|e| Failure::new("network", format!("{}: reading the answer: {e}", origin(req.url))))?
+        };
+        Ok(Answer { status, body, retry_after, ratelimit, ratelimit_policy, headers })
     }
 }
 
@@ -218,6 +263,9 @@ fn decorate<B>(mut rb: RequestBuilder<B>, req: &Request) -> RequestBuilder<B> {
     }
     if let Some(k) = req.idempotency_key {
         rb = rb.header("idempotency-key", k);
+    }
+    for (name, value) in req.headers {
+        rb = rb.header(*name, value);
     }
     rb
 }
@@ -236,7 +284,14 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, body: &str) -> Answer {
-        Answer { status, body: body.as_bytes().to_vec(), retry_after: None, ratelimit: None, ratelimit_policy: None }
+        Answer {
+            status,
+            body: body.as_bytes().to_vec(),
+            retry_after: None,
+            ratelimit: None,
+            ratelimit_policy: None,
+            headers: vec![],
+        }
     }
 
     #[test]
@@ -269,6 +324,13 @@ mod tests {
         assert_eq!(answer(201, r#"{"id":"x"}"#).json().unwrap()["id"], "x");
         assert_eq!(answer(204, "").json().unwrap(), Value::Null);
         assert_eq!(answer(200, "not json").json().unwrap_err().code, "bad_response");
+    }
+
+    #[test]
+    fn a_header_is_found_by_its_name_in_any_case() {
+        let a = Answer { headers: vec![("upload-offset".into(), "5242880".into())], ..answer(204, "") };
+        assert_eq!(a.header("Upload-Offset"), Some("5242880"));
+        assert_eq!(a.header("jestha-media-id"), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod oauth;
 mod render;
 mod retry;
 mod store;
+mod tus;
 mod ui;
 mod upload;
 

@@ -4,6 +4,11 @@
 //! changed only under a lock: refresh tokens rotate, and two `jestha`
 //! processes refreshing at once would present the same one twice, which the
 //! server answers by revoking the whole grant.
+//!
+//! Beside it, `uploads.json`: the resumable uploads begun for each
+//! `Idempotency-Key`, so a rerun of `jestha clip` with the same key picks up
+//! its upload (resumed, or its media id when complete) instead of sending the
+//! file again and publishing a different body under that key.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -11,12 +16,18 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
 
 const FILE: &str = "credentials.json";
 const LOCK: &str = "credentials.lock";
+const UPLOADS: &str = "uploads.json";
+const UPLOADS_LOCK: &str = "uploads.lock";
+/// How long a begun upload is remembered: the server's `UPLOAD_EXPIRY_SECONDS`
+/// by default, and the time an `Idempotency-Key` is kept.
+pub const UPLOAD_MEMORY_SECONDS: u64 = 24 * 3600;
 
 /// The directory for this client's files, from `XDG_CONFIG_HOME` (used only
 /// when absolute, as the XDG spec says) or the home directory.
@@ -65,6 +76,43 @@ pub struct Credentials {
     pub logins: BTreeMap<String, Login>,
 }
 
+/// A resumable upload begun for a command, and the file it was begun for:
+/// found again only for the same API and the same file, unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Begun {
+    pub api: String,
+    /// The upload's path on the API (`/api/uploads/{id}`).
+    pub location: String,
+    pub file: String,
+    pub size: u64,
+    /// The file's modification time, Unix seconds.
+    pub modified: u64,
+    /// When it was begun, Unix seconds.
+    pub at: u64,
+}
+
+impl Begun {
+    /// Whether `self` was begun for the same API and file as `other`.
+    pub fn same_file(&self, other: &Begun) -> bool {
+        (&self.api, &self.file, self.size, self.modified) == (&other.api, &other.file, other.size, other.modified)
+    }
+}
+
+/// The uploads begun, by the `Idempotency-Key` of their command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploads {
+    #[serde(default)]
+    pub uploads: BTreeMap<String, Begun>,
+}
+
+impl Uploads {
+    /// Forgets the uploads the server has forgotten too.
+    pub fn prune(&mut self, now: u64) {
+        self.uploads.retain(|_, b| b.at + UPLOAD_MEMORY_SECONDS > now);
+    }
+}
+
 pub struct Store {
     dir: PathBuf,
 }
@@ -87,22 +135,42 @@ impl Store {
 
     /// What is stored; nothing yet is an empty store.
     pub fn load(&self) -> Result<Credentials, Failure> {
-        let path = self.path();
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::new("config", format!("{} is not readable ({e}): delete it and log in again", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
-            Err(e) => Err(io_failure(&path, e)),
-        }
+        read_json(&self.path(), ": delete it and log in again")
     }
 
     /// Runs `change` on the stored credentials under the lock, and writes them
     /// back when it changed them (even when it fails: forgetting a dead login
     /// is a change worth keeping).
     pub fn update<T>(&self, change: impl FnOnce(&mut Credentials) -> Result<T, Failure>) -> Result<T, Failure> {
+        self.locked(FILE, LOCK, |_| self.load(), change)
+    }
+
+    /// Runs `change` on the journal of uploads begun, under its own lock,
+    /// forgotten uploads pruned. A damaged journal is read as empty: it only
+    /// saves sending a file again.
+    pub fn update_uploads<T>(&self, now: u64, change: impl FnOnce(&mut Uploads) -> Result<T, Failure>) -> Result<T, Failure> {
+        self.locked(
+            UPLOADS,
+            UPLOADS_LOCK,
+            |path| Ok(read_json::<Uploads>(path, "").unwrap_or_default()),
+            |u| {
+                u.prune(now);
+                change(u)
+            },
+        )
+    }
+
+    /// `load` and `change` the file `name` under the lock file `lock`; written
+    /// back (to a temporary file, renamed) only when changed.
+    fn locked<D: Clone + PartialEq + Serialize, T>(
+        &self,
+        name: &str,
+        lock: &str,
+        load: impl FnOnce(&Path) -> Result<D, Failure>,
+        change: impl FnOnce(&mut D) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         self.ensure_dir()?;
-        let lock_path = self.dir.join(LOCK);
+        let lock_path = self.dir.join(lock);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -110,11 +178,12 @@ impl Store {
             .open(&lock_path)
             .map_err(|e| io_failure(&lock_path, e))?;
         lock.lock().map_err(|e| io_failure(&lock_path, e))?;
-        let mut creds = self.load()?;
-        let before = creds.clone();
-        let result = change(&mut creds);
-        if creds != before {
-            self.write(&creds)?;
+        let path = self.dir.join(name);
+        let mut data = load(&path)?;
+        let before = data.clone();
+        let result = change(&mut data);
+        if data != before {
+            self.write(name, &data)?;
         }
         drop(lock);
         result
@@ -125,10 +194,10 @@ impl Store {
         restrict(&self.dir, 0o700)
     }
 
-    fn write(&self, creds: &Credentials) -> Result<(), Failure> {
-        let path = self.path();
-        let tmp = self.dir.join(format!("{FILE}.{}.tmp", std::process::id()));
-        let body = serde_json::to_vec_pretty(creds).map_err(|e| Failure::new("config", e.to_string()))?;
+    fn write(&self, name: &str, data: &impl Serialize) -> Result<(), Failure> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let body = serde_json::to_vec_pretty(data).map_err(|e| Failure::new("config", e.to_string()))?;
         let written = (|| {
             let mut f = create_private(&tmp)?;
             f.write_all(&body)?;
@@ -140,6 +209,17 @@ impl Store {
             return Err(io_failure(&path, e));
         }
         restrict(&path, 0o600)
+    }
+}
+
+/// A JSON file; a missing one is the default. A damaged one fails naming it,
+/// and `hint` says what to do.
+fn read_json<D: DeserializeOwned + Default>(path: &Path, hint: &str) -> Result<D, Failure> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::new("config", format!("{} is not readable ({e}){hint}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(D::default()),
+        Err(e) => Err(io_failure(path, e)),
     }
 }
 
@@ -287,6 +367,30 @@ pub(crate) mod tests {
         let f = s.load().unwrap_err();
         assert_eq!(f.code, "config");
         assert!(f.message.contains("credentials.json"), "{}", f.message);
+    }
+
+    fn begun(location: &str, at: u64) -> Begun {
+        Begun { api: "a".into(), location: location.into(), file: "/v.mp4".into(), size: 9, modified: 1, at }
+    }
+
+    #[test]
+    fn the_journal_forgets_uploads_after_a_day_and_a_damaged_one_reads_as_empty() {
+        let t = TempDir::new("journal");
+        let s = Store::new(t.0.join("jestha"));
+        s.update_uploads(1_000, |u| {
+            u.uploads.insert("old".into(), begun("/api/uploads/1", 1_000));
+            u.uploads.insert("new".into(), begun("/api/uploads/2", 50_000));
+            Ok(())
+        })
+        .unwrap();
+        let left =
+            s.update_uploads(1_000 + UPLOAD_MEMORY_SECONDS, |u| Ok(u.uploads.keys().cloned().collect::<Vec<_>>())).unwrap();
+        assert_eq!(left, ["new"]);
+        assert!(begun("x", 1).same_file(&begun("y", 2)), "the location and the time are not the file");
+        assert!(!begun("x", 1).same_file(&Begun { size: 10, ..begun("x", 1) }));
+        fs::write(t.0.join("jestha").join(UPLOADS), "{not json").unwrap();
+        assert_eq!(s.update_uploads(0, |u| Ok(u.uploads.len())).unwrap(), 0);
+        assert!(s.load().unwrap().logins.is_empty(), "the credentials are another file");
     }
 
     #[test]

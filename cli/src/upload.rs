@@ -3,10 +3,10 @@
 //! oversized upload from `Content-Length` alone), opened afresh for every
 //! attempt, and the two upload paths the commands use.
 //!
-//! How a JesClip's video travels is decided in `publish_clip` alone: today one
-//! multipart `POST /api/jesclips`; with resumable uploads, the file goes to
-//! `/api/uploads` (tus) and the clip is published from its media id, and no
-//! command changes.
+//! How a JesClip's video travels is decided in `publish_clip` alone: the file
+//! goes to `/api/uploads` over tus (`tus`), resumed after a failure on the
+//! way rather than sent again whole, and the clip is published from the media
+//! id it became. A Jes's images, small, still go in one `POST /api/media` each.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -17,10 +17,13 @@ use serde_json::{json, Value};
 
 use crate::client::Client;
 use crate::failure::Failure;
+use crate::tus;
 
-enum Field {
-    Text { name: String, value: String },
-    File { name: String, path: PathBuf },
+/// A file field (the API's multipart uploads take no text beside them now:
+/// a JesClip's caption goes in the JSON that names its uploaded video).
+struct Field {
+    name: String,
+    path: PathBuf,
 }
 
 /// A multipart form whose files are read from disk only when it is sent.
@@ -39,13 +42,8 @@ impl Form {
         Form { boundary, fields: vec![], label: label.to_string() }
     }
 
-    pub fn text(mut self, name: &str, value: &str) -> Form {
-        self.fields.push(Field::Text { name: name.into(), value: value.into() });
-        self
-    }
-
     pub fn file(mut self, name: &str, path: &Path) -> Form {
-        self.fields.push(Field::File { name: name.into(), path: path.to_path_buf() });
+        self.fields.push(Field { name: name.into(), path: path.to_path_buf() });
         self
     }
 
@@ -67,40 +65,30 @@ impl Form {
             *len += bytes.len() as u64;
             parts.push_back(Box::new(Cursor::new(bytes)));
         }
-        for field in &self.fields {
-            match field {
-                Field::Text { name, value } => {
-                    let mut part = self.head(name, None).into_bytes();
-                    part.extend_from_slice(value.as_bytes());
-                    part.extend_from_slice(b"\r\n");
-                    push_bytes(&mut parts, &mut len, part);
-                }
-                Field::File { name, path } => {
-                    let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                    let meta = file.metadata()?;
-                    if !meta.is_file() {
-                        return Err(io::Error::other(format!("{}: not a regular file", path.display())));
-                    }
-                    let filename = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-                    push_bytes(&mut parts, &mut len, self.head(name, Some(&filename)).into_bytes());
-                    // Exactly the length announced, even if the file grows meanwhile.
-                    parts.push_back(Box::new(file.take(meta.len())));
-                    len += meta.len();
-                    push_bytes(&mut parts, &mut len, b"\r\n".to_vec());
-                }
+        for Field { name, path } in &self.fields {
+            let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Err(io::Error::other(format!("{}: not a regular file", path.display())));
             }
+            let filename = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+            push_bytes(&mut parts, &mut len, self.head(name, &filename).into_bytes());
+            // Exactly the length announced, even if the file grows meanwhile.
+            parts.push_back(Box::new(file.take(meta.len())));
+            len += meta.len();
+            push_bytes(&mut parts, &mut len, b"\r\n".to_vec());
         }
         push_bytes(&mut parts, &mut len, format!("--{}--\r\n", self.boundary).into_bytes());
         Ok((len, Box::new(Concat(parts))))
     }
 
-    fn head(&self, name: &str, filename: Option<&str>) -> String {
-        let mut h = format!("--{}\r\nContent-Disposition: form-data; name=\"{}\"", self.boundary, quoted(name));
-        if let Some(f) = filename {
-            h.push_str(&format!("; filename=\"{}\"\r\nContent-Type: application/octet-stream", quoted(f)));
-        }
-        h.push_str("\r\n\r\n");
-        h
+    fn head(&self, name: &str, filename: &str) -> String {
+        format!(
+            "--{}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            self.boundary,
+            quoted(name),
+            quoted(filename)
+        )
     }
 }
 
@@ -154,7 +142,10 @@ pub fn upload_media(client: &mut Client, path: &Path, idempotency_key: &str) -> 
         .ok_or_else(|| Failure::new("bad_response", format!("POST /api/media answered without an id: {media}")))
 }
 
-/// Publishes a JesClip from a video file; the created JesClip.
+/// Publishes a JesClip from a video file; the created JesClip. The file goes
+/// up resumably, then `POST /api/jesclips` names it (`mediaId`) under the
+/// command's Idempotency-Key: a rerun with that key finds the same upload
+/// (`tus::upload`), so the same body, which the API replays.
 pub fn publish_clip(
     client: &mut Client,
     path: &Path,
@@ -162,8 +153,9 @@ pub fn publish_clip(
     visibility: &str,
     idempotency_key: &str,
 ) -> Result<Value, Failure> {
-    let form = Form::new(&file_label(path)).text("caption", caption).text("visibility", visibility).file("video", path);
-    client.upload("/api/jesclips", &form, Some(idempotency_key))
+    let media_id = tus::upload(client, path, idempotency_key)?;
+    let body = json!({ "mediaId": media_id, "caption": caption, "visibility": visibility });
+    client.post("/api/jesclips", &body, Some(idempotency_key))
 }
 
 /// `POST /api/posts` with images uploaded first, one `POST /api/media` each.
@@ -202,10 +194,9 @@ mod tests {
         let t = TempDir::new("form");
         let video = t.0.join("my \"clip\".mp4");
         std::fs::write(&video, b"\x00\x00\x00\x18ftypisom-bytes").unwrap();
-        let form = Form::with_boundary("clip", "B0UND".into()).text("caption", "hi #fun").file("video", &video);
+        let form = Form::with_boundary("clip", "B0UND".into()).file("video", &video);
         let (len, body) = read_all(&form);
-        let expected = "--B0UND\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nhi #fun\r\n\
-             --B0UND\r\nContent-Disposition: form-data; name=\"video\"; filename=\"my %22clip%22.mp4\"\r\n\
+        let expected = "--B0UND\r\nContent-Disposition: form-data; name=\"video\"; filename=\"my %22clip%22.mp4\"\r\n\
              Content-Type: application/octet-stream\r\n\r\n\x00\x00\x00\x18ftypisom-bytes\r\n--B0UND--\r\n";
         assert_eq!(String::from_utf8_lossy(&body), expected);
         assert_eq!(len, body.len() as u64);
