@@ -238,12 +238,14 @@ def test_fields_may_follow_the_file_and_a_bad_one_discards_it(server, api: Api):
 
 def fingerprint(method: str, target: str, body: bytes, boundary: str | None) -> str:
     """The streamed fingerprint's definition (src/domain/idempotency.rs)."""
-    h = hashlib.sha256(b"s1")
+    h = hashlib.sha256(b"s2")
     for part in (method.encode(), target.encode()):
         h.update(len(part).to_bytes(8, "big") + part)
     rest = body
     if boundary:
-        b = boundary.encode()
+        # Split CRLF + body at RFC 2046 delimiters only.
+        rest = b"\r\n" + body
+        b = b"\r\n--" + boundary.encode()
         while (i := rest.find(b)) >= 0:
             h.update(rest[:i] + i.to_bytes(8, "big"))
             rest = rest[i + len(b):]
@@ -271,5 +273,5 @@ def test_idempotency_of_a_streamed_upload_ignores_the_boundary(server, api: Api)
     assert again.json() == first.json()
     assert media_rows(server, a["user"]["id"]) == 1
     assert_error(send("third", mp4(6_000_000)), 422, "idempotency_key_reused")
-    (stored,) = d1(server, "SELECT fingerprint FROM idempotency_keys WHERE key = ?", k)[0]
+    (stored,) = d1(server, "SELECT fingerprint FROM idempotency_requests WHERE key = ?", k)[0]
     assert stored == fingerprint("POST", "/api/jesclips", form("boundaryOne1234", data), "boundaryOne1234")

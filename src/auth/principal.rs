@@ -69,6 +69,19 @@ impl Principal {
         self.kind == CredentialKind::Session || self.scopes.contains(scope)
     }
 
+    /// What an `Idempotency-Key` belongs to: this one credential, never its
+    /// account, so a replay only returns what this credential's own handler
+    /// answered (`key:…`, `session:…`, or `oauth:<grant>` whose refreshed
+    /// tokens share the grant, so a retry across a refresh still replays).
+    pub fn scope_id(&self) -> String {
+        let kind = match self.kind {
+            CredentialKind::Key => "key",
+            CredentialKind::Session => "session",
+            CredentialKind::OAuth => "oauth",
+        };
+        format!("{kind}:{}", self.id)
+    }
+
     pub fn is_key(&self) -> bool {
         self.kind == CredentialKind::Key
     }

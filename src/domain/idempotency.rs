@@ -5,18 +5,22 @@
 //! tested natively; the layer that claims keys is `pipeline::idempotency`.
 //!
 //! The fingerprint is
-//! `SHA-256("s1" ‖ u64be(|method|) ‖ method ‖ u64be(|target|) ‖ target ‖ seg₁ ‖ u64be(|seg₁|) ‖ … ‖ segₙ ‖ u64be(|segₙ|))`,
-//! where the segments are the body split at each leftmost, non-overlapping
-//! occurrence of the boundary (a raw body is one segment). Each length comes
-//! *after* its segment, so nothing is buffered; read from the end the
-//! encoding still decodes one way, so different requests never share one.
+//! `SHA-256("s2" ‖ u64be(|method|) ‖ method ‖ u64be(|target|) ‖ target ‖ seg₁ ‖ u64be(|seg₁|) ‖ … ‖ segₙ ‖ u64be(|segₙ|))`,
+//! where the segments are `CRLF ‖ body` split at each leftmost,
+//! non-overlapping RFC 2046 delimiter `CRLF--boundary` (the leading CRLF lets
+//! the first delimiter, at offset 0 without one, be found the same way); a raw
+//! body is one segment. Only delimiters split: the boundary's bytes inside a
+//! caption (`qq` under boundary `q`) are content, so different captions never
+//! share a fingerprint. Each length comes *after* its segment, so nothing is
+//! buffered; read from the end the encoding still decodes one way.
 //! Leaving the boundary out is what lets a faithful retry match: clients
 //! draw a fresh random boundary for every attempt.
 //!
-//! Time is linear in the body: the boundary is found with Knuth-Morris-Pratt,
-//! never re-reading a byte, and at most `boundary.len() - 1` bytes are held
-//! back between windows (and those are a prefix of the boundary, so they are
-//! not even stored).
+//! Time is linear in the body: the delimiter (at most 74 bytes) is found with
+//! Knuth-Morris-Pratt, at most two steps per byte, never re-reading one; at
+//! most 73 bytes are held back between windows (and those are a prefix of the
+//! delimiter, so they are not even stored). Feed windows with `push` as they
+//! arrive (uploads stream), then `finish`.
 
 use sha2::{Digest, Sha256};
 
@@ -72,12 +76,15 @@ impl StreamFp {
     /// `target`: path and query. `boundary`: from `boundary()`, or `None`.
     pub fn new(method: &str, target: &str, boundary: Option<&str>) -> StreamFp {
         let mut h = Sha256::new();
-        h.update(b"s1");
+        h.update(b"s2");
         for part in [method.as_bytes(), target.as_bytes()] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part);
         }
-        let b = boundary.unwrap_or("").as_bytes().to_vec();
+        let b = match boundary.filter(|b| !b.is_empty()) {
+            Some(b) => [b"\r\n--", b.as_bytes()].concat(),
+            None => Vec::new(),
+        };
         let mut fail = vec![0; b.len()];
         let mut k = 0;
         for i in 1..b.len() {
@@ -89,7 +96,8 @@ impl StreamFp {
             }
             fail[i] = k;
         }
-        StreamFp {
+        let multipart = !b.is_empty();
+        let mut fp = StreamFp {
             h,
             b,
             fail,
@@ -97,7 +105,11 @@ impl StreamFp {
             seg: 0,
             #[cfg(test)]
             steps: 0,
+        };
+        if multipart {
+            fp.push(b"\r\n");
         }
+        fp
     }
 
     /// Feeds the next window of the body.
@@ -183,14 +195,16 @@ mod tests {
     /// The definition, on a whole body: split, then hash with suffixes.
     fn reference(method: &str, target: &str, body: &[u8], boundary: Option<&str>) -> String {
         let mut h = Sha256::new();
-        h.update(b"s1");
+        h.update(b"s2");
         for part in [method.as_bytes(), target.as_bytes()] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part);
         }
+        let framed = [b"\r\n".as_slice(), body].concat();
         let mut rest = body;
-        if let Some(b) = boundary.map(str::as_bytes).filter(|b| !b.is_empty()) {
-            while let Some(at) = rest.windows(b.len()).position(|w| w == b) {
+        if let Some(b) = boundary.filter(|b| !b.is_empty()).map(|b| [b"\r\n--", b.as_bytes()].concat()) {
+            rest = &framed;
+            while let Some(at) = rest.windows(b.len()).position(|w| *w == b[..]) {
                 h.update(&rest[..at]);
                 h.update((at as u64).to_be_bytes());
                 rest = &rest[at + b.len()..];
@@ -246,11 +260,11 @@ mod tests {
         let b = "abab-ac";
         let bodies: [&[u8]; 6] = [
             b"",
-            b"abab-ac",
-            b"xxabab-abab-acyyabab-ac",
-            b"ababab-acab-ababab-ac--abab-a",
-            b"aaabab-aabab-acab",
-            b"abab-acabab-acabab-ac",
+            b"--abab-ac",
+            b"xx\r\n--abab-abab-acyy\r\n--abab-ac",
+            b"\r\n--ababab-acab-ababab-ac--abab-a\r\n--abab-ac--",
+            b"aa\r\n--\r\n--abab-aabab-acab",
+            b"--abab-ac\r\n--abab-ac\r\r\n--abab-ac",
         ];
         for body in bodies {
             let want = reference("POST", "/api/jesclips", body, Some(b));
@@ -272,7 +286,7 @@ mod tests {
         for round in 0..400 {
             // A small alphabet makes partial and overlapping matches common.
             let boundary: String = (0..1 + r.below(6)).map(|_| b"ab-"[r.below(3)] as char).collect();
-            let body: Vec<u8> = (0..r.below(300)).map(|_| b"ab-\r\n"[r.below(5)]).collect();
+            let body: Vec<u8> = (0..r.below(300)).map(|_| b"ab-\r\n-"[r.below(6)]).collect();
             let mut cuts: Vec<usize> = (0..r.below(8)).map(|_| r.below(body.len() + 1)).collect();
             cuts.sort_unstable();
             let want = reference("POST", "/api/jesclips", &body, Some(&boundary));
@@ -315,12 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn the_boundary_inside_content_is_content() {
+        // The old search stripped the boundary wherever it occurred, so these
+        // two different captions fingerprinted alike.
+        let one = streamed(&form("q", "qq", b"v"), Some("q"), &[]);
+        let two = streamed(&form("Z", "ZZ", b"v"), Some("Z"), &[]);
+        assert_ne!(one, two);
+        // `--q` not after a line break does not split the caption.
+        assert_ne!(streamed(&form("q", "a--qb", b"v"), Some("q"), &[]), streamed(&form("Z", "a--Zb", b"v"), Some("Z"), &[]));
+        assert_eq!(streamed(&form("q", "a--Zb", b"v"), Some("q"), &[]), streamed(&form("Y", "a--Zb", b"v"), Some("Y"), &[2]));
+    }
+
+    #[test]
     fn time_is_linear_even_when_the_body_nearly_matches_everywhere() {
         // A naive scan re-reads up to |boundary| bytes per byte on these
         // bodies; the matcher takes at most two steps per byte, however the
         // body is cut. Counted, not timed.
         let b = "a".repeat(69) + "b";
-        for body in [vec![b'a'; 1 << 20], b"a".repeat(69).iter().chain(b"c").copied().cycle().take(1 << 20).collect()] {
+        let near: Vec<u8> = b"\r\n--".iter().chain(b"a".repeat(69).iter()).chain(b"c").copied().cycle().take(1 << 20).collect();
+        for body in [vec![b'a'; 1 << 20], near] {
             let mut fp = StreamFp::new("POST", "/", Some(&b));
             for w in body.chunks(4096 + 3) {
                 fp.push(w);

@@ -4,10 +4,15 @@
 //!
 //! - the first request with a key claims it atomically (INSERT … ON CONFLICT
 //!   DO UPDATE only over an expired or abandoned row; `changes` says who won),
-//!   runs, and stores its status and body for 24 hours, per account;
-//! - the same key and the same request (method, path, body SHA-256) replays
+//!   runs, and stores its status and body for 24 hours, per credential (key,
+//!   session or OAuth grant: a replay never answers for another credential
+//!   of the account, so it never skips the handler's own authorization);
+//! - the same key and the same request (method, path, body: the linear-time
+//!   `domain::idempotency::StreamFp`, boundary left out) replays
 //!   the stored response with `Idempotent-Replayed: true` and creates nothing;
 //! - the same key with a different request is 422 `idempotency_key_reused`;
+//! - a multipart boundary RFC 2046 does not allow (over 70 characters) is
+//!   400 before the body is read;
 //! - the same key while the first is still running is 409
 //!   `idempotency_in_flight`;
 //! - a 5xx answer releases the claim so a retry can run; a claim older than
@@ -22,13 +27,13 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use crate::adapters::d1::{self, V};
 use crate::adapters::stream::RawBody;
 use crate::auth::principal::Principal;
 use crate::config::Config;
 use crate::domain::clock::DAY_MS;
+use crate::domain::idempotency::{boundary, StreamFp};
 use crate::domain::upload::{Caller, Spec, Want};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{now_ms, AppState, MAX_JSON_BYTES};
@@ -54,41 +59,6 @@ pub fn parse_key(raw: &[u8]) -> Result<&str, String> {
         return Err("Idempotency-Key: only visible ASCII characters are allowed".into());
     }
     std::str::from_utf8(raw).map_err(|_| "Idempotency-Key: only visible ASCII characters are allowed".into())
-}
-
-/// What identifies "the same request": method, path and query, body. For a
-/// multipart body the boundary is left out: clients draw a new random one for
-/// every attempt, so a faithful retry would otherwise never match.
-pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8], boundary: Option<&str>) -> String {
-    // Length-prefixed, so no two (method, path, body) triples hash alike.
-    let mut h = Sha256::new();
-    for part in [method.as_bytes(), path_and_query.as_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    let mut rest = body;
-    if let Some(b) = boundary.map(str::as_bytes).filter(|b| !b.is_empty()) {
-        while let Some(at) = rest.windows(b.len()).position(|w| w == b) {
-            h.update((at as u64).to_be_bytes());
-            h.update(&rest[..at]);
-            rest = &rest[at + b.len()..];
-        }
-    }
-    h.update((rest.len() as u64).to_be_bytes());
-    h.update(rest);
-    hex::encode(h.finalize())
-}
-
-/// The `boundary` parameter of a multipart Content-Type.
-pub fn boundary(content_type: &str) -> Option<&str> {
-    let (mime, params) = content_type.split_once(';')?;
-    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
-        return None;
-    }
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
-    })
 }
 
 /// Where a streamed upload's fingerprint is put by the handler that hands
@@ -198,6 +168,16 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
     let raw = req.extensions().get::<RawBody>().cloned().filter(|r| !r.is_taken());
     let streamed = raw.is_some();
     let (mut parts, body) = req.into_parts();
+    let bound = match boundary(&ct) {
+        Ok(b) => b.map(str::to_string),
+        Err(msg) => {
+            // Read and drop the body, so the local runtime serves the next request.
+            if !streamed {
+                let _ = read_body(body, 0).await;
+            }
+            return Err(ApiError::invalid(msg));
+        }
+    };
     let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
     // An upload's body streams on unread: its fingerprint comes later (see `FpCell`).
     let (bytes, fp) = if streamed {
@@ -205,21 +185,34 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
     } else {
         let max_upload = Config::get(&app.env).max_upload_bytes as usize;
         let bytes = read_body(body, body_limit(&ct, max_upload)).await?;
-        let fp = fingerprint(parts.method.as_str(), &target, &bytes, boundary(&ct));
-        (bytes, fp)
+        let mut fp = StreamFp::new(parts.method.as_str(), &target, bound.as_deref());
+        fp.push(&bytes);
+        (bytes, fp.finish())
     };
     let db = d1::db(&app.env)?;
     let account = who.user_id.as_str();
+    let credential = who.scope_id();
+    let credential = credential.as_str();
     let mut claimed_at = None;
     for _ in 0..2 {
         let now = now_ms();
         let won = d1::stmt(
             &db,
-            "INSERT INTO idempotency_keys (account_id, key, fingerprint, state, created_at) VALUES (?1, ?2, ?3, 'running', ?4) \
-             ON CONFLICT (account_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', \
+            "INSERT INTO idempotency_requests (credential, key, account_id, fingerprint, state, created_at) \
+             VALUES (?1, ?2, ?7, ?3, 'running', ?4) \
+             ON CONFLICT (credential, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', \
              status = NULL, body = NULL, created_at = excluded.created_at \
-             WHERE idempotency_keys.created_at <= ?5 OR (idempotency_keys.state = 'running' AND idempotency_keys.created_at <= ?6)",
-            &[account.into(), V::T(&key), V::T(&fp), now.into(), (now - TTL_MS).into(), (now - ABANDONED_MS).into()],
+             WHERE idempotency_requests.created_at <= ?5 \
+             OR (idempotency_requests.state = 'running' AND idempotency_requests.created_at <= ?6)",
+            &[
+                credential.into(),
+                V::T(&key),
+                V::T(&fp),
+                now.into(),
+                (now - TTL_MS).into(),
+                (now - ABANDONED_MS).into(),
+                account.into(),
+            ],
         )?
         .run()
         .await?
@@ -233,8 +226,8 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         let row: Option<d1::Row> = d1::stmt(
             &db,
             "SELECT fingerprint, state, coalesce(status, 0) AS status, coalesce(body, '') AS body, created_at \
-             FROM idempotency_keys WHERE account_id = ?1 AND key = ?2",
-            &[account.into(), V::T(&key)],
+             FROM idempotency_requests WHERE credential = ?1 AND key = ?2",
+            &[credential.into(), V::T(&key)],
         )?
         .first(None)
         .await?;
@@ -253,7 +246,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
                 caller: Caller { account: account.to_string(), images: false, videos: false },
                 want: Want::Any,
                 content_type: ct.clone(),
-                raw: boundary(&ct).is_none(),
+                raw: bound.is_none(),
                 file_field: String::new(),
                 max_files: 0,
                 max_bytes: 0,
@@ -274,15 +267,15 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
     }
     let Some(claimed_at) = claimed_at else { return Err(ApiError::IdempotencyInFlight) };
     if claimed_at % 8 == 0 {
-        // Now and then, forget this account's expired keys (off the response path).
+        // Now and then, forget this credential's expired keys (off the response path).
         let env = app.env.clone();
-        let account = account.to_string();
+        let credential = credential.to_string();
         app.defer("purge idempotency keys", async move {
             let db = d1::db(&env)?;
             d1::stmt(
                 &db,
-                "DELETE FROM idempotency_keys WHERE account_id = ?1 AND created_at <= ?2",
-                &[V::T(&account), (claimed_at - TTL_MS).into()],
+                "DELETE FROM idempotency_requests WHERE credential = ?1 AND created_at <= ?2",
+                &[V::T(&credential), (claimed_at - TTL_MS).into()],
             )?
             .run()
             .await?;
@@ -295,7 +288,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         parts.extensions.insert(cell.clone());
     }
     let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let ours = [account.into(), V::T(&key), claimed_at.into()];
+    let ours = [credential.into(), V::T(&key), claimed_at.into()];
     let status = res.status().as_u16();
     // A streamed upload answered without a fingerprint (refused before or
     // while streaming) stored nothing: its key is released, so a retry runs again.
@@ -316,9 +309,9 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
         Ok(text) => {
             d1::stmt(
                 &db,
-                "UPDATE idempotency_keys SET state = 'done', status = ?4, body = ?5, fingerprint = ?6 \
-                 WHERE account_id = ?1 AND key = ?2 AND created_at = ?3",
-                &[account.into(), V::T(&key), claimed_at.into(), (status as i64).into(), V::T(text), V::T(&fp)],
+                "UPDATE idempotency_requests SET state = 'done', status = ?4, body = ?5, fingerprint = ?6 \
+                 WHERE credential = ?1 AND key = ?2 AND created_at = ?3",
+                &[credential.into(), V::T(&key), claimed_at.into(), (status as i64).into(), V::T(text), V::T(&fp)],
             )?
             .run()
             .await?;
@@ -332,7 +325,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
 async fn release(db: &worker::D1Database, ours: &[V<'_>; 3]) {
     if let Ok(s) = d1::stmt(
         db,
-        "DELETE FROM idempotency_keys WHERE account_id = ?1 AND key = ?2 AND created_at = ?3 AND state = 'running'",
+        "DELETE FROM idempotency_requests WHERE credential = ?1 AND key = ?2 AND created_at = ?3 AND state = 'running'",
         ours,
     ) {
         let _ = s.run().await;
@@ -357,33 +350,6 @@ mod tests {
         assert!(parse_key(&[b'a'; 255]).is_ok());
         assert!(parse_key(b"tab\there").is_err());
         assert!(parse_key("caf\u{e9}".as_bytes()).is_err());
-    }
-
-    #[test]
-    fn fingerprints_cover_method_path_and_body() {
-        let f = |m: &str, p: &str, b: &[u8]| fingerprint(m, p, b, None);
-        let a = f("POST", "/api/posts", b"{\"content\":\"hi\"}");
-        assert_eq!(a.len(), 64);
-        assert_eq!(a, f("POST", "/api/posts", b"{\"content\":\"hi\"}"));
-        assert_ne!(a, f("POST", "/api/posts", b"{\"content\":\"ho\"}"));
-        assert_ne!(a, f("POST", "/api/posts/1/bounce", b"{\"content\":\"hi\"}"));
-        assert_ne!(a, f("PUT", "/api/posts", b"{\"content\":\"hi\"}"));
-        // Length prefixes keep path and body apart.
-        assert_ne!(f("POST", "/a", b"\nb"), f("POST", "/a\n", b"b"));
-    }
-
-    #[test]
-    fn multipart_retries_match_whatever_their_boundary() {
-        let body = |b: &str, caption: &str| {
-            format!("--{b}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n{caption}\r\n--{b}--\r\n").into_bytes()
-        };
-        let fp = |b: &str, caption: &str| fingerprint("POST", "/api/jesclips", &body(b, caption), Some(b));
-        assert_eq!(fp("aaa111", "hi"), fp("zzz999", "hi"));
-        assert_ne!(fp("aaa111", "hi"), fp("aaa111", "ho"));
-        assert_eq!(boundary("multipart/form-data; boundary=\"xyz\""), Some("xyz"));
-        assert_eq!(boundary("multipart/form-data;charset=utf-8; Boundary=q"), Some("q"));
-        assert_eq!(boundary("application/json; boundary=q"), None);
-        assert_eq!(boundary("multipart/form-data"), None);
     }
 
     #[test]

@@ -98,6 +98,12 @@ pub async fn ingest(c: &mut Ctx, want: Want, file_field: &str, max_files: u8, ra
     if !raw && !c.is_multipart() {
         return Err(ApiError::UnsupportedMediaType("Content-Type must be multipart/form-data".into()));
     }
+    // RFC 2046's boundary (1 to 70 characters): refused before any byte is read.
+    if !raw {
+        if let Err(msg) = crate::domain::idempotency::boundary(c.header("content-type").unwrap_or_default()) {
+            return Err(ApiError::invalid(msg));
+        }
+    }
     let max = max_upload(c);
     let limit = if raw { max } else { max + 64 * 1024 };
     let body = c.raw.as_ref().ok_or_else(|| ApiError::invalid("body: an upload must come as the request's body"))?;
