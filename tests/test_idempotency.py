@@ -101,7 +101,7 @@ def test_a_second_sessions_logout_is_not_a_replay(api: Api):
 
 def test_another_key_never_replays_a_webhook_test_it_may_not_see(server, api: Api):
     a = api.signup()
-    owner = api.create_key(a["token"], scopes=["webhooks:manage"])
+    owner = api.create_key(a["token"], scopes=["webhooks:manage", "write:jes"])
     other = api.create_key(a["token"], scopes=["webhooks:manage"])
     hook = api.post(f"/api/auth/api-keys/{owner['id']}/webhooks", token=a["token"],
                     json={"url": "http://127.0.0.1:9/hook", "events": ["post.created"]})
