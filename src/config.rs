@@ -32,6 +32,18 @@ pub struct Config {
     #[cfg(any(feature = "api", feature = "account"))]
     /// `MAX_UPLOAD_BYTES`: the largest file accepted (100 MiB).
     pub max_upload_bytes: u32,
+    #[cfg(any(feature = "api", feature = "account"))]
+    /// `CREDENTIAL_MISS_MAX`: unknown credentials one address may present per window (30).
+    pub credential_miss_max: u32,
+    #[cfg(any(feature = "api", feature = "account"))]
+    /// `CREDENTIAL_MISS_WINDOW_SECONDS`: the window of those misses (600).
+    pub credential_miss_window_seconds: i64,
+    #[cfg(feature = "account")]
+    /// `SIGNUP_MAX_PER_ADDRESS`: sign-ups one address may make per window (10).
+    pub signup_max_per_address: u32,
+    #[cfg(feature = "account")]
+    /// `SIGNUP_WINDOW_SECONDS`: the window of those sign-ups (3600).
+    pub signup_window_seconds: i64,
     #[cfg(feature = "account")]
     /// `LOGIN_MAX_FAILURES`: failed password checks per window (10).
     pub login_max_failures: u32,
@@ -112,6 +124,14 @@ impl Config {
             usage_flush_seconds: number(&var, "USAGE_FLUSH_SECONDS", 60) as i64,
             #[cfg(any(feature = "api", feature = "account"))]
             max_upload_bytes: number(&var, "MAX_UPLOAD_BYTES", 104_857_600),
+            #[cfg(any(feature = "api", feature = "account"))]
+            credential_miss_max: number(&var, "CREDENTIAL_MISS_MAX", 30),
+            #[cfg(any(feature = "api", feature = "account"))]
+            credential_miss_window_seconds: number(&var, "CREDENTIAL_MISS_WINDOW_SECONDS", 600).max(1) as i64,
+            #[cfg(feature = "account")]
+            signup_max_per_address: number(&var, "SIGNUP_MAX_PER_ADDRESS", 10),
+            #[cfg(feature = "account")]
+            signup_window_seconds: number(&var, "SIGNUP_WINDOW_SECONDS", 3600).max(1) as i64,
             #[cfg(feature = "account")]
             login_max_failures: number(&var, "LOGIN_MAX_FAILURES", 10),
             #[cfg(feature = "account")]
@@ -187,6 +207,8 @@ mod tests {
         assert_eq!((c.rate_limit_per_minute, c.daily_quota, c.session_rate_limit_per_minute), (60, 10_000, 120));
         assert_eq!((c.rate_limit_window_seconds, c.usage_flush_seconds), (60, 60));
         assert_eq!((c.login_max_failures, c.login_window_seconds), (10, 900));
+        assert_eq!((c.credential_miss_max, c.credential_miss_window_seconds), (30, 600));
+        assert_eq!((c.signup_max_per_address, c.signup_window_seconds), (10, 3600));
         assert_eq!(c.max_upload_bytes, 104_857_600);
         assert_eq!((c.webhook_secret_grace_seconds, c.media_orphan_seconds), (86_400, 86_400));
         assert_eq!(c.webhook_retry_delays, DEFAULT_DELAYS.to_vec());

@@ -50,9 +50,13 @@ def test_variables_several_workers_read_are_equal_in_every_environment():
     assert not only_engine & API["vars"].keys()
     assert not only_engine & ACCOUNT["vars"].keys()
     # Sign-in's throttle, the leak-report keys and the operators are read by the account Worker's routes alone.
-    only_account = {"LOGIN_MAX_FAILURES", "LOGIN_WINDOW_SECONDS", "LEAK_REPORT_PUBLIC_KEYS", "ADMIN_USERNAMES"}
+    only_account = {"LOGIN_MAX_FAILURES", "LOGIN_WINDOW_SECONDS", "LEAK_REPORT_PUBLIC_KEYS", "ADMIN_USERNAMES",
+                    "SIGNUP_MAX_PER_ADDRESS", "SIGNUP_WINDOW_SECONDS"}
     assert only_account <= ACCOUNT["vars"].keys()
     assert not only_account & (API["vars"].keys() | ENGINE["vars"].keys())
+    # The guard runs in the API and in the account Worker: both count unknown credentials alike.
+    for var in ("CREDENTIAL_MISS_MAX", "CREDENTIAL_MISS_WINDOW_SECONDS"):
+        assert API["vars"][var] == ACCOUNT["vars"][var] and var not in ENGINE["vars"], var
 
 
 def test_the_api_reaches_the_gate_queue_and_database_the_engine_serves():

@@ -1,5 +1,6 @@
 //! Domain rules: pure, no bindings, tested natively.
 pub mod audit;
+pub mod blocklist;
 pub mod clock;
 pub mod content;
 pub mod event;

@@ -15,7 +15,8 @@ use crate::auth::presented::presented;
 use crate::auth::principal::{Access, Delegated, Principal};
 use crate::auth::scope::ScopeSet;
 use crate::auth::token;
-use crate::domain::limits::{header_fields, Standings};
+use crate::domain::blocklist::Blocklist;
+use crate::domain::limits::{header_fields, Standings, ThrottleAction};
 use crate::error::ApiError;
 use crate::http::{client_ip, now_ms, AppState};
 use crate::pipeline::Next;
@@ -44,6 +45,37 @@ fn is_operator(_: &AppState, _: Option<&crate::auth::decide::Profile>) -> bool {
     false
 }
 
+thread_local! {
+    /// This isolate's memory of the addresses refused for presenting too
+    /// many unknown credentials (`domain::blocklist`).
+    static BLOCKED: std::cell::RefCell<Blocklist> = std::cell::RefCell::new(Blocklist::new(4096));
+}
+
+/// `Some(429)` when this isolate already knows `ip` is refused: answered
+/// before any Durable Object or D1 read, whatever the credential.
+fn refused_address(ip: Option<&str>) -> Option<Response> {
+    let ip = ip?;
+    let retry_after = BLOCKED.with(|b| b.borrow().retry_after(ip, now_ms()))?;
+    Some(ApiError::RateLimited { retry_after }.into_response())
+}
+
+/// An unknown credential (invented, with a valid checksum, or a canary) is
+/// counted against its address; past `CREDENTIAL_MISS_MAX` per window the
+/// answer is 429 and the isolate remembers the address until the window
+/// lets it go. One throttle call, on the refusal path only.
+async fn count_miss(app: &AppState, ip: Option<&str>, refusal: Response) -> Response {
+    let Some(ip) = ip else { return refusal };
+    let config = crate::config::Config::get(&app.env);
+    let (limit, window) = (config.credential_miss_max, config.credential_miss_window_seconds);
+    match gate::throttle(&app.env, &format!("miss:ip:{ip}"), ThrottleAction::Attempt, limit, window).await {
+        Ok(t) if !t.allowed => {
+            BLOCKED.with(|b| b.borrow_mut().block(ip, t.retry_after, now_ms()));
+            ApiError::RateLimited { retry_after: t.retry_after }.into_response()
+        }
+        _ => refusal,
+    }
+}
+
 /// The middleware every non-public route runs behind.
 pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     let Some(need) = access.need() else { return next.run(req).await };
@@ -62,8 +94,11 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         Err(ApiError::Unauthenticated) if access == Access::Optional => return next.run(req).await,
         Err(e) => return e.into_response(),
     };
-    let hash = token::hash(&p.token);
     let ip = client_ip(req.headers());
+    if let Some(refused) = refused_address(ip.as_deref()) {
+        return refused;
+    }
+    let hash = token::hash(&p.token);
     // An OAuth token names its grant: the grant's Gate holds its live tokens.
     let msg = match token::grant_of(&p.token) {
         Some(grant_id) if p.kind == CredentialKind::OAuth => {
@@ -80,7 +115,12 @@ pub async fn guard(access: Access, mut req: Request, next: Next) -> Response {
         crate::adapters::notices::defer_notice(&app, notice, ip.clone(), ua);
     }
     if let Some(denial) = reply.denial {
-        return with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
+        let miss = denial == crate::auth::decide::Denial::Unknown;
+        let refusal = with_standings(denial.into_error(p.kind).into_response(), reply.standings.as_ref());
+        if miss {
+            return count_miss(&app, ip.as_deref(), refusal).await;
+        }
+        return refusal;
     }
     let (Some(identity), Some(standings)) = (reply.identity, reply.standings) else {
         return ApiError::internal("gate allowed without identity").into_response();

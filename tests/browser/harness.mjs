@@ -50,6 +50,9 @@ process.on('exit', () => {
 
 /** Starts `wrangler dev` with its own state; `stop()` ends its process group. */
 export async function startServer(vars = {}, timeoutMs = 120_000) {
+  // Every test browser comes from one address: the per-address bounds
+  // (sign-ups, unknown credentials) are lifted unless a test sets them.
+  vars = { SIGNUP_MAX_PER_ADDRESS: '1000000', CREDENTIAL_MISS_MAX: '1000000', ...vars };
   const state = mkdtempSync(join(tmpdir(), 'jestha-ui-state-'));
   const schema = spawnSync('wrangler', ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state],
     { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });

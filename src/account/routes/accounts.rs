@@ -97,6 +97,15 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
         Some(d) => validate::text("displayName", d, 50).map_err(ApiError::invalid)?,
         None => username.clone(),
     };
+    // Sign-ups per address: each try counts, taken or not, before any D1 work.
+    if let Some(ip) = client_ip(&headers) {
+        let config = crate::config::Config::get(&app.env);
+        let (limit, window) = (config.signup_max_per_address, config.signup_window_seconds);
+        let t = gate::throttle(&app.env, &format!("signup:ip:{ip}"), ThrottleAction::Attempt, limit, window).await?;
+        if !t.allowed {
+            return Err(ApiError::RateLimited { retry_after: t.retry_after });
+        }
+    }
     let db = d1::db(&app.env)?;
     let now = now_ms();
     let id = ids::ulid(now, random_bytes());
@@ -125,14 +134,15 @@ pub(crate) fn login_limits(app: &AppState) -> (u32, i64) {
     (config.login_max_failures, config.login_window_seconds)
 }
 
-/// Per account and per address: `(subject, limit)`. An address gets five
-/// accounts' worth of failures, so one office behind a NAT is not locked out.
+/// Per account at an address, and per address: `(subject, limit)`. A
+/// stranger's failures count against the account only at the stranger's
+/// address, so they never lock the owner out from another; an address gets
+/// five accounts' worth, so one office behind a NAT is not locked out.
 fn throttle_subjects(login: &str, ip: Option<&str>, max: u32) -> Vec<(String, u32)> {
-    let mut v = vec![(format!("login:acct:{login}"), max)];
-    if let Some(ip) = ip {
-        v.push((format!("login:ip:{ip}"), max.saturating_mul(5)));
+    match ip {
+        Some(ip) => vec![(format!("login:acct:{login}:ip:{ip}"), max), (format!("login:ip:{ip}"), max.saturating_mul(5))],
+        None => vec![(format!("login:acct:{login}"), max)],
     }
-    v
 }
 
 /// POST /api/auth/login
@@ -271,7 +281,9 @@ mod tests {
     #[test]
     fn throttles_cover_the_account_and_the_address() {
         let s = throttle_subjects("ada", Some("203.0.113.9"), 10);
-        assert_eq!(s, vec![("login:acct:ada".to_string(), 10), ("login:ip:203.0.113.9".to_string(), 50)]);
-        assert_eq!(throttle_subjects("ada", None, 10).len(), 1);
+        assert_eq!(s, vec![("login:acct:ada:ip:203.0.113.9".to_string(), 10), ("login:ip:203.0.113.9".to_string(), 50)]);
+        let elsewhere = throttle_subjects("ada", Some("198.51.100.7"), 10);
+        assert!(elsewhere.iter().all(|t| !s.contains(t)), "another address counts apart");
+        assert_eq!(throttle_subjects("ada", None, 10), vec![("login:acct:ada".to_string(), 10)]);
     }
 }

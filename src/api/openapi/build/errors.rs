@@ -111,7 +111,8 @@ pub(super) fn named_error(code: &str, message: &str) -> ErrorExample {
         "precondition_failed" => ApiError::PreconditionFailed(message.into()),
         "invalid_credentials" => ApiError::InvalidCredentials,
         "account_suspended" => ApiError::AccountSuspended,
-        "rate_limited" => ApiError::TooManyAttempts { retry_after: 600 },
+        "rate_limited" if message.is_empty() => ApiError::TooManyAttempts { retry_after: 600 },
+        "rate_limited" => ApiError::RateLimited { retry_after: 600 },
         // Answered by the media route itself, not an ApiError.
         "range_not_satisfiable" => {
             let body = json!({ "error": { "code": "range_not_satisfiable", "message": message } });
