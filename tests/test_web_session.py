@@ -198,5 +198,7 @@ def test_the_static_files_carry_no_inline_script_or_style_and_never_build_html_f
         src = js.read_text()
         for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", ".style."):
             assert banned not in src, f"{js.name} uses {banned}"
-        hosts = src.replace("http://127.0.0.1", "").replace("http://www.w3.org/2000/svg", "").replace("https://example.com", "")
+        # A vendored file's license banner (/*! ... */) may name its author's page: not a host the code reaches.
+        code = re.sub(r"/\*!.*?\*/", "", src, flags=re.S)
+        hosts = code.replace("http://127.0.0.1", "").replace("http://www.w3.org/2000/svg", "").replace("https://example.com", "")
         assert "http://" not in hosts and "https://" not in hosts, f"{js.name} names an outside host"
