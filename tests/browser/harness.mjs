@@ -224,3 +224,23 @@ export async function eventually(fn, { timeout = 15_000, interval = 300, what = 
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** The password every browser test signs up with. */
+export const PASSWORD = 'correct horse battery staple';
+
+/** Waits for the screen whose level-1 heading is `text`. */
+export async function heading(page, text) {
+  await page.getByRole('heading', { level: 1, name: text }).waitFor();
+}
+
+/** Signs up through the form and waits for the timeline; returns the username. */
+export async function signUp(page, username = uniqueName()) {
+  await page.goto('/#/signup');
+  await heading(page, 'Create your account');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Email').fill(`${username}@example.com`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await heading(page, 'Your timeline');
+  return username;
+}

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 
-import { launchBrowser, openPage, shoot, startServer, uniqueName } from './harness.mjs';
+import { PASSWORD, launchBrowser, openPage, shoot, startServer, uniqueName } from './harness.mjs';
 
 let server;
 let browser;
@@ -26,7 +26,6 @@ after(async () => {
   await server?.stop();
 });
 
-const PASSWORD = 'correct horse battery staple';
 const address = () => `198.51.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
 
 async function call(path, init = {}) {

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 
-import { launchBrowser, openPage, pageFetch, shoot, startServer, strayText, uniqueName } from './harness.mjs';
+import { PASSWORD, heading, launchBrowser, openPage, pageFetch, shoot, signUp, startServer, strayText, uniqueName } from './harness.mjs';
 
 let server;
 let browser;
@@ -24,7 +24,6 @@ after(async () => {
   await server?.stop();
 });
 
-const PASSWORD = 'correct horse battery staple';
 
 function base32(text) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -58,21 +57,6 @@ async function session(t) {
   return s;
 }
 
-async function heading(page, text) {
-  await page.getByRole('heading', { level: 1, name: text }).waitFor();
-}
-
-async function signUp(page, username = uniqueName('sec')) {
-  await page.goto('/#/signup');
-  await heading(page, 'Create your account');
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Email').fill(`${username}@example.com`);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await heading(page, 'Your timeline');
-  return username;
-}
-
 async function security(page) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Security' }).click();
   await heading(page, 'Security');
@@ -80,7 +64,7 @@ async function security(page) {
 
 test('two-factor: set up from the QR screen, save the recovery codes, log in with a code', { timeout: 180_000 }, async (t) => {
   const { page, clean } = await session(t);
-  const username = await signUp(page);
+  const username = await signUp(page, uniqueName('sec'));
   await security(page);
   await page.getByText('Add a second step to logging in').waitFor();
   await shoot(page, '40-security-two-factor-off');
@@ -148,7 +132,7 @@ test('two-factor: set up from the QR screen, save the recovery codes, log in wit
 
 test('sessions: this device is marked, another one is revoked and logged out at once', { timeout: 120_000 }, async (t) => {
   const { page, clean } = await session(t);
-  const username = await signUp(page);
+  const username = await signUp(page, uniqueName('sec'));
   // A second sign-in, as another device would (no cookie: the token in the body).
   const other = await pageFetch(page, '/api/auth/login', {
     method: 'POST',
@@ -175,7 +159,7 @@ test('sessions: this device is marked, another one is revoked and logged out at 
 
 test('a key is renamed on its page, and a key with no endpoints shows no stray text', { timeout: 120_000 }, async (t) => {
   const { page, clean } = await session(t);
-  await signUp(page);
+  await signUp(page, uniqueName('sec'));
   const made = await pageFetch(page, '/api/auth/api-keys', {
     method: 'POST',
     headers: {

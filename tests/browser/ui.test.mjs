@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { rmSync } from 'node:fs';
 
-import { ARTIFACTS, eventually, launchBrowser, openPage, pageFetch, shoot, startServer, strayText, uniqueName } from './harness.mjs';
+import { ARTIFACTS, PASSWORD, eventually, heading, launchBrowser, openPage, pageFetch, shoot, signUp, startServer, strayText, uniqueName } from './harness.mjs';
 
 let server;
 let browser;
@@ -23,7 +23,6 @@ after(async () => {
   await server?.stop();
 });
 
-const PASSWORD = 'correct horse battery staple';
 
 /** Opens a fresh page; at the end, no CSP violation or script error may have happened. */
 async function session(t) {
@@ -33,21 +32,6 @@ async function session(t) {
   });
   s.clean = () => assert.deepEqual(s.problems, [], 'no CSP violations or script errors');
   return s;
-}
-
-async function heading(page, text) {
-  await page.getByRole('heading', { level: 1, name: text }).waitFor();
-}
-
-async function signUp(page, username = uniqueName()) {
-  await page.goto('/#/signup');
-  await heading(page, 'Create your account');
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Email').fill(`${username}@example.com`);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await heading(page, 'Your timeline');
-  return username;
 }
 
 /** Fills and submits the Generate form; returns the plaintext from the once-screen. */
