@@ -24,7 +24,23 @@ for f in swagger-ui-bundle.js swagger-ui.css swagger-ui-bundle.js.LICENSE.txt LI
 done
 
 fresh() { [ -f "$1" ] && [ -z "$(find src Cargo.toml Cargo.lock -newer "$1" -print -quit 2>/dev/null)" ]; }
+# Each Worker's entry (index.js) is the subrequest meter's (scripts/meter/)
+# around the module worker-build made, moved to worker.js beside it. Inert
+# unless the Worker's METER variable is "true" (tests only). Copied only when
+# they differ: parallel test servers run this script at their start.
+entries() {
+  local out entry
+  for out in build build-account build-engine; do
+    [ -f "$out/index.js" ] || continue
+    grep -q "jestha meter" "$out/index.js" || mv "$out/index.js" "$out/worker.js"
+    entry=scripts/meter/http.js
+    [ "$out" = build-engine ] && entry=scripts/meter/engine.js
+    cmp -s "$entry" "$out/index.js" || cp "$entry" "$out/index.js"
+    cmp -s scripts/meter/meter.js "$out/meter.js" || cp scripts/meter/meter.js "$out/meter.js"
+  done
+}
 if [ -z "${FORCE_BUILD:-}" ] && fresh build/index.js && fresh build-engine/index.js && fresh build-account/index.js; then
+  entries
   echo "build: up to date (build/, build-account/, build-engine/)"
   exit 0
 fi
@@ -63,3 +79,4 @@ one() {
 one build-engine engine
 one build-account account
 one build api
+entries

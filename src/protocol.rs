@@ -55,6 +55,42 @@ pub enum GateRequest {
     /// One access token of the grant revoked (RFC 7009), the grant left live.
     #[serde(rename_all = "camelCase")]
     RevokeToken { grant_id: String, hash: String },
+    /// Sent to a fan-out object (`fanout:…`, holding no credential): make
+    /// every call, itself or through children (`domain::fanout`), at once.
+    /// Answers once all are done with how many Gates were told (a `u32`),
+    /// or fails if any call did. Appended last: postcard is positional.
+    #[serde(rename_all = "camelCase")]
+    FanOut { name: String, calls: Vec<FanOutCall> },
+}
+
+/// One credential's Gate to tell something, in a `FanOut`: `subject` is
+/// the token hash of a key or session, a grant's id for OAuth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOutCall {
+    pub kind: CredentialKind,
+    pub subject: String,
+    pub op: FanOutOp,
+}
+
+/// What a `FanOutCall` tells a Gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FanOutOp {
+    /// `Revoke`: permanently.
+    Revoke,
+    /// `Refresh`: reload the record and profile, if cached.
+    Refresh,
+}
+
+impl FanOutCall {
+    /// The object to call and what to send it.
+    pub fn message(&self) -> (String, GateRequest) {
+        let (kind, hash) = (self.kind, self.subject.clone());
+        let msg = match self.op {
+            FanOutOp::Revoke => GateRequest::Revoke { kind, hash },
+            FanOutOp::Refresh => GateRequest::Refresh { kind, hash },
+        };
+        (object_name(kind, &self.subject), msg)
+    }
 }
 
 /// The Durable Object a credential's messages go to: a key's or a
@@ -161,6 +197,25 @@ mod tests {
         let kind: CredentialKind = decode(&encode(&CredentialKind::OAuth).unwrap()).unwrap();
         assert_eq!(kind, CredentialKind::OAuth);
         assert_eq!(encode(&CredentialKind::OAuth).unwrap(), [2]);
+    }
+
+    #[test]
+    fn fan_outs_round_trip_and_name_their_calls() {
+        let call = FanOutCall { kind: CredentialKind::Session, subject: "h1".into(), op: FanOutOp::Revoke };
+        let msg = GateRequest::FanOut { name: "fanout:r1".into(), calls: vec![call.clone()] };
+        let bytes = encode(&msg).unwrap();
+        assert_eq!(bytes[0], 9, "appended after RevokeToken: no variant renumbered");
+        let back: GateRequest = decode(&bytes).unwrap();
+        assert!(
+            matches!(back, GateRequest::FanOut { ref name, ref calls } if name == "fanout:r1" && calls == &vec![call.clone()])
+        );
+        let (name, m) = call.message();
+        assert_eq!(name, "h1");
+        assert!(matches!(m, GateRequest::Revoke { kind: CredentialKind::Session, ref hash } if hash == "h1"));
+        let grant = FanOutCall { kind: CredentialKind::OAuth, subject: "g1".into(), op: FanOutOp::Refresh };
+        let (name, m) = grant.message();
+        assert_eq!(name, "grant:g1");
+        assert!(matches!(m, GateRequest::Refresh { kind: CredentialKind::OAuth, ref hash } if hash == "g1"));
     }
 
     #[test]

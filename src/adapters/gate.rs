@@ -5,11 +5,11 @@ use worker::Env;
 
 use crate::auth::decide::{CredentialKind, LiveToken};
 use crate::error::ApiError;
-use crate::protocol::{decode, encode, object_name, AuthorizeReply, GateRequest, ThrottleAction, ThrottleReply};
+use crate::protocol::{decode, encode, object_name, AuthorizeReply, FanOutCall, GateRequest, ThrottleAction, ThrottleReply};
 
 pub const BINDING: &str = "GATE";
 
-async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
+pub(crate) async fn call<T: DeserializeOwned>(env: &Env, name: &str, msg: &GateRequest) -> Result<T, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
     let body = js_sys::Uint8Array::from(&encode(msg)?[..]);
     let req = super::post_request("https://gate/", None, &body, false)?;
@@ -75,4 +75,19 @@ pub async fn throttle(
     window_secs: i64,
 ) -> Result<ThrottleReply, ApiError> {
     call(env, subject, &GateRequest::Throttle { action, limit, window_secs }).await
+}
+
+/// Sends `calls` through the fan-out object named `name` (see
+/// `domain::fanout` and `Gate::fan_out`): one subrequest here, whatever
+/// their number. Ok once every Gate has been told.
+pub async fn fan_out(env: &Env, name: &str, calls: Vec<FanOutCall>) -> Result<(), ApiError> {
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let want = calls.len() as u32;
+    let told: u32 = call(env, name, &GateRequest::FanOut { name: name.to_string(), calls }).await?;
+    if told != want {
+        return Err(ApiError::internal(format!("fan-out told {told} of {want} Gates")));
+    }
+    Ok(())
 }

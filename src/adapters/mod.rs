@@ -9,6 +9,7 @@ pub mod media;
 pub mod notices;
 pub mod outbox;
 pub mod queue;
+pub mod revocation;
 pub mod stream;
 pub mod webhook_secrets;
 

@@ -4,6 +4,7 @@ pub mod blocklist;
 pub mod clock;
 pub mod content;
 pub mod event;
+pub mod fanout;
 pub mod idempotency;
 pub mod ids;
 pub mod leak;

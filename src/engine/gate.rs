@@ -3,13 +3,16 @@
 //! token of the grant) and per login-throttle subject. It holds the credential's live state and counters so
 //! an authenticated request costs exactly one round trip and no D1 read:
 //! the first request loads the record from D1 (an unknown hash stores nothing),
-//! revocation is written here first, usage is aggregated here and flushed to D1
-//! by an alarm, and the same alarm clears state once the credential is idle.
+//! a revocation is told here (before D1 records one credential's, after D1 an
+//! account-wide one: `adapters::revocation`), usage is aggregated here and
+//! flushed to D1 by an alarm, and the same alarm clears state once the
+//! credential is idle. The same class serves the fan-out objects that tell
+//! many Gates at once (`super::fanout`).
 //!
 //! Exactness: state lives in memory and is changed synchronously between awaits;
 //! the runtime's input gate keeps other requests out while storage is written.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,10 @@ pub struct Gate {
     throttle: RefCell<Option<Window>>,
     /// When the alarm is set for (ms), 0 when unknown.
     alarm_at: RefCell<i64>,
+    /// Counts `Refresh`es that found nothing cached: a D1 load in flight
+    /// when one arrived may have read the record before the change that
+    /// caused it (a suspension), so it reads again.
+    refreshes: Cell<u32>,
 }
 
 fn now_ms() -> i64 {
@@ -119,11 +126,20 @@ impl Gate {
         if self.load_stored().await? {
             return Ok(true);
         }
-        let Some(cred) = self.load_record(kind, hash).await? else { return Ok(false) };
-        // Another request may have loaded it while D1 answered.
-        if self.live.borrow().is_some() {
-            return Ok(true);
+        let mut cred = None;
+        for _ in 0..3 {
+            let seen = self.refreshes.get();
+            cred = self.load_record(kind, hash).await?;
+            // Another request may have loaded it (or a revocation left a
+            // tombstone) while D1 answered.
+            if self.live.borrow().is_some() {
+                return Ok(true);
+            }
+            if self.refreshes.get() == seen {
+                break;
+            }
         }
+        let Some(cred) = cred else { return Ok(false) };
         self.state.storage().put(CRED, &cred).await?;
         self.install(cred, Tally::default());
         Ok(true)
@@ -229,10 +245,15 @@ impl Gate {
         Ok(reply)
     }
 
-    async fn revoke(&self, kind: CredentialKind, hash: &str) -> Result<()> {
-        if !self.ensure_loaded(kind, hash).await? {
-            // Nothing in D1 either: keep a tombstone so no later load can revive it.
+    async fn revoke(&self, kind: CredentialKind) -> Result<()> {
+        if !self.load_stored().await? {
+            // Nothing cached: no D1 read and no write here (a bulk revocation
+            // tells hundreds of idle Gates). D1 records the revocation (a bulk
+            // one already has, a single one does next), so every later load
+            // reads it; a tombstone in memory covers a load already reading
+            // D1, which keeps what it finds installed (`ensure_loaded`).
             self.install(tombstone(kind), Tally::default());
+            return Ok(());
         }
         let cred = {
             let mut guard = self.live.borrow_mut();
@@ -275,11 +296,14 @@ impl Gate {
     }
 
     async fn refresh(&self, kind: CredentialKind, hash: &str) -> Result<()> {
-        let Some(mut fresh) = self.load_record(kind, hash).await? else { return Ok(()) };
         if !self.load_stored().await? {
-            // Not cached here: the next request loads the fresh record anyway.
+            // Not cached here: the next request loads the fresh record anyway,
+            // and an idle Gate told in a fan-out reads no D1. A load already
+            // reading D1 reads again (`ensure_loaded`).
+            self.refreshes.set(self.refreshes.get().wrapping_add(1));
             return Ok(());
         }
+        let Some(mut fresh) = self.load_record(kind, hash).await? else { return Ok(()) };
         let cred = {
             let mut guard = self.live.borrow_mut();
             let live = guard.as_mut().expect("loaded above");
@@ -399,7 +423,14 @@ fn empty_reply() -> AuthorizeReply {
 
 impl DurableObject for Gate {
     fn new(state: State, env: Env) -> Self {
-        Gate { state, env, live: RefCell::new(None), throttle: RefCell::new(None), alarm_at: RefCell::new(0) }
+        Gate {
+            state,
+            env,
+            live: RefCell::new(None),
+            throttle: RefCell::new(None),
+            alarm_at: RefCell::new(0),
+            refreshes: Cell::new(0),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -417,8 +448,8 @@ impl DurableObject for Gate {
                 self.revoke_token(&grant_id, &hash).await?;
                 encode(&())
             }
-            GateRequest::Revoke { kind, hash } => {
-                self.revoke(kind, &hash).await?;
+            GateRequest::Revoke { kind, .. } => {
+                self.revoke(kind).await?;
                 encode(&())
             }
             GateRequest::Usage { .. } => encode(&self.usage().await?),
@@ -433,6 +464,7 @@ impl DurableObject for Gate {
                 encode(&n)
             }
             GateRequest::Throttle { action, limit, window_secs } => encode(&self.throttle(action, limit, window_secs).await?),
+            GateRequest::FanOut { name, calls } => encode(&super::fanout::run(&self.env, &name, calls).await?),
         };
         Response::from_bytes(body?)
     }

@@ -6,6 +6,7 @@
 
 pub mod consumer;
 pub mod delivery;
+pub mod fanout;
 pub mod gate;
 pub mod ingest;
 pub mod record;
@@ -79,10 +80,16 @@ fn respond(status: u16, body: Option<&[u8]>) -> Result<web_sys::Response> {
     Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body.as_ref().map(|b| b.as_ref()), &init)?)
 }
 
-/// The sweeps, run by the engine: expired tus uploads and abandoned R2
-/// multipart uploads, expiry notices, unattached and deleted
-/// accounts' uploads, the outbox sweep, then OAuth's leftovers.
+/// The sweeps, run by the engine: first account-wide revocations whose
+/// Gates were not all told (`adapters::revocation::redrive`), then expired
+/// tus uploads and abandoned R2 multipart uploads, expiry notices,
+/// unattached and deleted accounts' uploads, the outbox sweep, then OAuth's
+/// leftovers.
 pub async fn cron(env: Env) {
+    // 3 rows of 3 subrequests each at most, plus the query that finds them.
+    if let Err(e) = crate::adapters::revocation::redrive(&env, 3).await {
+        log::error("cron", "revocation re-drive", &e.to_string());
+    }
     if let Err(e) = sweeps::uploads(&env).await {
         log::error("cron", "uploads sweep", &e.to_string());
     }

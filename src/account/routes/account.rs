@@ -1,15 +1,17 @@
 //! The caller's own account (sessions only): update profile fields, email
-//! and password, and delete the account. Deletion revokes every API key and
-//! session of the account, each in its Gate Durable Object first (so no
-//! request passes after the answer), then in D1.
+//! and password, and delete the account. A new password ends every other
+//! session; deletion every session, API key and OAuth grant; a profile edit
+//! reaches every live credential's cached profile. Each goes through
+//! `adapters::revocation`: one D1 batch with the change, then one bounded
+//! fan-out to the Gates, however many credentials the account holds.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::adapters::crypto::{pbkdf2_sha256, random_bytes};
-use crate::adapters::d1::{self, V};
+use crate::adapters::d1;
 use crate::adapters::gate;
-use crate::auth::decide::CredentialKind;
+use crate::adapters::revocation::{self, Kinds, Reload, Sweep};
 use crate::auth::password::{Stored, ITERATIONS};
 
 use crate::domain::audit::{Action, Event, TargetType};
@@ -18,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
 use crate::pipeline::body::str_field;
 use crate::pipeline::ctx::Ctx;
-use crate::protocol::{GateRequest, ThrottleAction};
+use crate::protocol::ThrottleAction;
 use crate::records::load_user;
 
 /// Checks `currentPassword` against the account's stored hash (403 when
@@ -95,7 +97,15 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
             stmts.push(crate::adapters::audit::stmt(&db, &ev, now)?);
         }
     }
-    let written = db.batch(stmts).await.map(drop).map_err(ApiError::from);
+    // A new password ends every other session; a new name or email reaches
+    // every cached profile (`/me` answers from it; the operator check reads it).
+    let sweep = Sweep {
+        user_id: &me.user_id,
+        ends: if hash.is_some() { Kinds::SESSIONS } else { Kinds::NONE },
+        keep: Some(&me.id),
+        reload: if display.is_some() || username.is_some() || email.is_some() { Reload::All } else { Reload::Nothing },
+    };
+    let written = revocation::apply(&c.app.env, &c.app.request_id, &db, sweep, stmts).await;
     if let Err(e) = written {
         if d1::is_unique_violation(&e) {
             let field = if e.to_string().contains("users.email") { "email" } else { "username" };
@@ -103,88 +113,21 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
         }
         return Err(e);
     }
-    if hash.is_some() {
-        revoke_all(&c, false, Some(&me.id)).await?;
-    }
-    refresh_all(&c).await?;
     let user = load_user(&db, &me.user_id).await?;
     Ok(json(StatusCode::OK, &user))
 }
 
-/// The account's live credentials: (kind, id, token hash, or a grant's id);
-/// keys and OAuth grants only with `keys`.
-async fn credentials(c: &Ctx, keys: bool) -> ApiResult<Vec<(CredentialKind, String, String)>> {
-    let db = d1::db(&c.app.env)?;
-    let sql = if keys {
-        "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-         UNION ALL SELECT id, token_hash, 'key' AS kind FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
-         UNION ALL SELECT id, id AS token_hash, 'grant' AS kind FROM oauth_grants WHERE user_id = ?1 AND revoked_at IS NULL"
-    } else {
-        "SELECT id, token_hash, 'session' AS kind FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2"
-    };
-    let rows: Vec<d1::Row> = d1::stmt(&db, sql, &[(&c.who()?.user_id).into(), now_ms().into()])?.all().await?.results()?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let kind = match r.text("kind").as_deref() {
-                Some("key") => CredentialKind::Key,
-                Some("grant") => CredentialKind::OAuth,
-                _ => CredentialKind::Session,
-            };
-            (kind, r.text("id").unwrap_or_default(), r.text("token_hash").unwrap_or_default())
-        })
-        .collect())
-}
-
-/// Revokes the account's live sessions (but `keep`) and, with `keys`, its
-/// API keys: all their Gate Durable Objects first, then D1.
-async fn revoke_all(c: &Ctx, keys: bool, keep: Option<&str>) -> ApiResult<()> {
-    let live: Vec<_> = credentials(c, keys).await?.into_iter().filter(|(_, id, _)| Some(id.as_str()) != keep).collect();
-    let env = &c.app.env;
-    // One at a time: a handful of DO round trips, and no join machinery in wasm.
-    for (kind, _, hash) in &live {
-        gate::revoke(env, &GateRequest::Revoke { kind: *kind, hash: hash.clone() }).await?;
-    }
-    let db = d1::db(env)?;
-    let now = now_ms();
-    let mut stmts = Vec::new();
-    for (kind, id, _) in &live {
-        let table = match kind {
-            CredentialKind::Key => "api_keys",
-            CredentialKind::Session => "sessions",
-            CredentialKind::OAuth => "oauth_grants",
-        };
-        stmts.push(d1::stmt(
-            &db,
-            &format!("UPDATE {table} SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL"),
-            &[now.into(), V::T(id)],
-        )?);
-    }
-    if !stmts.is_empty() {
-        db.batch(stmts).await?;
-    }
-    Ok(())
-}
-
-/// Every live credential's Gate object caches the account profile (`/me`
-/// answers from it): reload them after a change.
-async fn refresh_all(c: &Ctx) -> ApiResult<()> {
-    for (kind, _, hash) in credentials(c, true).await? {
-        gate::refresh(&c.app.env, kind, hash).await?;
-    }
-    Ok(())
-}
-
 /// DELETE /api/account: soft-deletes the account (its content disappears
-/// from every read), ends its follows, and revokes all its keys and sessions.
+/// from every read), ends its follows, and revokes all its keys, sessions
+/// and OAuth grants.
 pub async fn delete(c: Ctx) -> ApiResult<Response> {
-    revoke_all(&c, true, None).await?;
     let db = d1::db(&c.app.env)?;
     let me = &c.who()?.user_id;
-    db.batch(vec![
+    let change = vec![
         d1::stmt(&db, "UPDATE users SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL", &[now_ms().into(), me.into()])?,
         d1::stmt(&db, "DELETE FROM follows WHERE follower_id = ?1 OR followee_id = ?1", &[me.into()])?,
-    ])
-    .await?;
+    ];
+    let sweep = Sweep { user_id: me, ends: Kinds::ALL, keep: None, reload: Reload::Nothing };
+    revocation::apply(&c.app.env, &c.app.request_id, &db, sweep, change).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,0 +1,157 @@
+// jestha meter, shared part (scripts/meter/): counts the calls a Worker
+// makes through its bindings before they leave (D1 queries, a batch being
+// one; Durable Object calls; R2 and Queue operations; service bindings) and
+// fetches to the Internet: the platform's subrequests, counted where they
+// happen, so no count can drift from the code, and no byte of it is in the
+// wasm. The entries around worker-build's module (http.js for the API and the
+// account Worker, engine.js for the engine and its Gate objects) count only
+// with METER=true (tests and `make bench`; never set in a deployment).
+//
+// Besides totals, each invocation (a Worker request with the work it defers
+// with waitUntil; a Durable Object's request or alarm) is counted apart, and
+// `widest` is the most subrequests any one made, since the last reading:
+// the number the Free plan bounds (50 per invocation). A Durable Object
+// object's requests share its env, so one of them is charged everything the
+// object did while it was running: an upper bound, exact when the object
+// serves one request at a time (a fan-out node always does).
+
+export const totals = {
+  invocations: 0, objects: 0, subrequests: 0, widest: 0, widestObject: 0,
+  d1: 0, durableObjects: 0, r2: 0, queue: 0, service: 0, external: 0,
+};
+let pending = 0;
+const RAW = Symbol("raw");
+
+// A tally is what one invocation (or one object) has made so far; `charge`
+// is called with it on every subrequest and keeps `widest` up to date.
+function count(tally, kind) {
+  totals[kind] += 1;
+  totals.subrequests += 1;
+  tally.n += 1;
+  tally.charge(tally);
+}
+
+export function invocationTally() {
+  totals.invocations += 1;
+  return { n: 0, charge: (t) => { totals.widest = Math.max(totals.widest, t.n); } };
+}
+
+// An object's tally: `open` holds the count at the start of each request
+// still running; each is charged what the object made since.
+export function objectTally() {
+  const t = {
+    n: 0, open: [],
+    charge: (x) => {
+      const since = x.open.length ? x.n - Math.min(...x.open) : 1;
+      totals.widestObject = Math.max(totals.widestObject, since);
+    },
+  };
+  return t;
+}
+
+export async function within(tally, run) {
+  totals.objects += 1;
+  const start = tally.n;
+  tally.open.push(start);
+  try {
+    return await run();
+  } finally {
+    tally.open.splice(tally.open.indexOf(start), 1);
+  }
+}
+
+function bound(t, k) {
+  const v = Reflect.get(t, k);
+  return typeof v === "function" && k !== "constructor" ? v.bind(t) : v;
+}
+
+function methods(target, counted, kind, tally, wrap = (x) => x) {
+  return new Proxy(target, {
+    get(t, k) {
+      const v = Reflect.get(t, k);
+      if (typeof v !== "function" || k === "constructor") return v;
+      if (counted.includes(k)) return (...a) => { if (kind) count(tally, kind); return wrap(v.apply(t, a)); };
+      return v.bind(t);
+    },
+  });
+}
+
+function statement(stmt, tally) {
+  return new Proxy(stmt, {
+    get(t, k) {
+      if (k === RAW) return t;
+      if (k === "bind") return (...a) => statement(t.bind(...a), tally);
+      if (["first", "all", "run", "raw"].includes(k)) return (...a) => { count(tally, "d1"); return t[k](...a); };
+      return bound(t, k);
+    },
+  });
+}
+
+const WRAP = {
+  DB: (db, tally) => new Proxy(db, {
+    get(t, k) {
+      if (k === "prepare") return (sql) => statement(t.prepare(sql), tally);
+      if (k === "batch") return (stmts) => { count(tally, "d1"); return t.batch(stmts.map((s) => s[RAW] ?? s)); };
+      if (k === "exec") return (...a) => { count(tally, "d1"); return t.exec(...a); };
+      return bound(t, k);
+    },
+  }),
+  GATE: (ns, tally) => methods(ns, ["get", "getByName"], null, tally,
+    (stub) => methods(stub, ["fetch"], "durableObjects", tally)),
+  MEDIA: (r2, tally) => methods(r2, ["put", "get", "head", "delete", "list", "createMultipartUpload", "resumeMultipartUpload"], "r2", tally),
+  WEBHOOKS: (q, tally) => methods(q, ["send", "sendBatch"], "queue", tally),
+  WEBHOOKS_DLQ: (q, tally) => methods(q, ["send", "sendBatch"], "queue", tally),
+  ENGINE: (s, tally) => methods(s, ["fetch"], "service", tally),
+  ACCOUNT: (s, tally) => methods(s, ["fetch"], "service", tally),
+};
+
+// `env` as the Worker's code sees it, every binding call counted against `tally`.
+export function meteredEnv(env, tally) {
+  return new Proxy(env, {
+    get(t, k) {
+      const v = Reflect.get(t, k);
+      return WRAP[k] && v ? WRAP[k](v, tally) : v;
+    },
+  });
+}
+
+// Fetches to the Internet, counted in the totals (not per invocation: the
+// global fetch does not know whose it is).
+let realFetch = null;
+export function countExternalFetches() {
+  if (realFetch) return;
+  realFetch = globalThis.fetch;
+  globalThis.fetch = (...a) => {
+    totals.external += 1;
+    totals.subrequests += 1;
+    return realFetch(...a);
+  };
+}
+
+// ctx with waitUntil tracked, so a reading can wait for deferred work.
+export function deferring(ctx) {
+  return new Proxy(ctx, {
+    get(t, k) {
+      if (k === "waitUntil") {
+        return (p) => {
+          pending += 1;
+          t.waitUntil(Promise.resolve(p).finally(() => { pending -= 1; }));
+        };
+      }
+      return bound(t, k);
+    },
+  });
+}
+
+// The totals; `?settle=1` first waits (up to 30 s) for deferred work. Every
+// reading starts the next `widest` afresh.
+export async function reading(url) {
+  // Polled: a promise resolved in another request's context would not wake this one.
+  for (let i = 0; url.searchParams.has("settle") && pending > 0 && i < 3000; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const out = { ...totals, pending };
+  totals.widest = 0;
+  totals.widestObject = 0;
+  return out;
+}
