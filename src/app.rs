@@ -92,6 +92,7 @@ pub fn routes() -> Vec<Route> {
         route!(Account GET "/api/account/audit", SessionOnly, audit::list),
         // Operators (ADMIN_USERNAMES)
         route!(Account GET "/api/admin/accounts", Operator, admin::search),
+        route!(Account POST "/api/admin/accounts/{id}/suspend", Operator, admin::suspend),
         route!(Account POST "/api/admin/accounts/{id}/unsuspend", Operator, admin::unsuspend),
         route!(Account DELETE "/api/admin/api-keys/{id}", Operator, admin::revoke_key),
         // Key safety

@@ -1,7 +1,10 @@
 //! Operators' tools (`ADMIN_USERNAMES`; the guard lets only their sessions
-//! in): find accounts, lift a suspension, revoke any key. Every action is
-//! written to the audit log of the account it touched, with the operator as
-//! actor, in the batch of the change.
+//! in): find accounts, suspend one (every session and OAuth grant revoked
+//! for good, every key refused until it is lifted, its login refused),
+//! lift a suspension, revoke any key. Every action is written to the audit
+//! log of the account it touched, with the operator as actor, in the batch
+//! of the change; suspension and its lifting reach the account's Gates
+//! through `adapters::revocation` (one batch, one bounded fan-out).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,8 +13,7 @@ use serde::Serialize;
 use crate::account::routes::keys::revoke_hash;
 use crate::adapters::audit::{self, origin_of};
 use crate::adapters::d1::{self, V};
-use crate::adapters::gate;
-use crate::auth::decide::CredentialKind;
+use crate::adapters::revocation::{self, Kinds, Reload, Sweep};
 use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
@@ -67,6 +69,49 @@ async fn account(db: &worker::D1Database, id: &str) -> ApiResult<d1::Row> {
         .ok_or(ApiError::NotFound)
 }
 
+/// The longest suspension reason kept (characters).
+const MAX_REASON: usize = 200;
+
+/// POST /api/admin/accounts/{id}/suspend `{reason?}`: in one D1 batch, the
+/// suspension, its audit row (only when it begins: a repeat logs nothing and
+/// keeps the first time and operator), every session and OAuth grant of the
+/// account revoked; then their Gates revoke them and the keys' Gates reload
+/// the account (403 `account_suspended` from then on). An operator's
+/// account is not suspended (403): take it out of `ADMIN_USERNAMES` first.
+pub async fn suspend(mut c: Ctx) -> ApiResult<Response> {
+    let body = c.json(true).await?;
+    let reason = crate::pipeline::body::str_field(&body, "reason")?
+        .map(|r| r.trim().chars().take(MAX_REASON).collect::<String>())
+        .filter(|r| !r.is_empty());
+    let op = c.who()?.clone();
+    let db = d1::db(&c.app.env)?;
+    let target = account(&db, &c.id).await?;
+    if crate::config::Config::get(&c.app.env).is_operator(&target.text("username").unwrap_or_default()) {
+        return Err(ApiError::Forbidden("an operator's account cannot be suspended".into()));
+    }
+    let now = now_ms();
+    let ev = Event::by_operator(&op.user_id, &c.id, Action::AccountSuspended, &origin_of(&c.headers))
+        .target(TargetType::Account, &c.id)
+        .data(serde_json::json!({ "reason": reason }));
+    let change = vec![
+        audit::stmt_if(
+            &db,
+            &ev,
+            now,
+            Some("EXISTS (SELECT 1 FROM users WHERE id = ?12 AND suspended_at IS NULL)"),
+            &[V::T(&c.id)],
+        )?,
+        d1::stmt(
+            &db,
+            "UPDATE users SET suspended_at = coalesce(suspended_at, ?2), suspended_by = coalesce(suspended_by, ?3) WHERE id = ?1",
+            &[(&c.id).into(), now.into(), (&op.user_id).into()],
+        )?,
+        d1::stmt(&db, &format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?1"), &[(&c.id).into()])?,
+    ];
+    let sweep = Sweep { user_id: &c.id, ends: Kinds::SUSPENSION, keep: None, reload: Reload::Keys };
+    after(revocation::apply(&c.app.env, &c.app.request_id, &db, sweep, change).await?)
+}
+
 /// POST /api/admin/accounts/{id}/unsuspend: its keys work again (their Gates
 /// reload the account); sessions and grants revoked by the suspension stay dead.
 pub async fn unsuspend(c: Ctx) -> ApiResult<Response> {
@@ -75,7 +120,7 @@ pub async fn unsuspend(c: Ctx) -> ApiResult<Response> {
     account(&db, &c.id).await?;
     let ev = Event::by_operator(&op.user_id, &c.id, Action::AccountUnsuspended, &origin_of(&c.headers))
         .target(TargetType::Account, &c.id);
-    db.batch(vec![
+    let change = vec![
         audit::stmt_if(
             &db,
             &ev,
@@ -84,17 +129,16 @@ pub async fn unsuspend(c: Ctx) -> ApiResult<Response> {
             &[V::T(&c.id)],
         )?,
         d1::stmt(&db, "UPDATE users SET suspended_at = NULL, suspended_by = NULL WHERE id = ?1", &[(&c.id).into()])?,
-    ])
-    .await?;
-    let keys: Vec<d1::Row> =
-        d1::stmt(&db, "SELECT token_hash FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL", &[(&c.id).into()])?
-            .all()
-            .await?
-            .results()?;
-    for k in keys {
-        gate::refresh(&c.app.env, CredentialKind::Key, k.text("token_hash").unwrap_or_default()).await?;
-    }
-    Ok(json(StatusCode::OK, &item(&account(&db, &c.id).await?)))
+        d1::stmt(&db, &format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?1"), &[(&c.id).into()])?,
+    ];
+    let sweep = Sweep { user_id: &c.id, ends: Kinds::NONE, keep: None, reload: Reload::Keys };
+    after(revocation::apply(&c.app.env, &c.app.request_id, &db, sweep, change).await?)
+}
+
+/// The account as the change's last statement read it, after the change.
+fn after(results: Vec<worker::D1Result>) -> ApiResult<Response> {
+    let rows: Vec<d1::Row> = results.last().ok_or(ApiError::NotFound)?.results()?;
+    Ok(json(StatusCode::OK, &item(rows.first().ok_or(ApiError::NotFound)?)))
 }
 
 /// DELETE /api/admin/api-keys/{id}: as the owner's revoke, logged in the
