@@ -119,6 +119,10 @@ CREATE TABLE IF NOT EXISTS webhook_endpoints (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS webhook_endpoints_key ON webhook_endpoints(key_id, id);
 CREATE INDEX IF NOT EXISTS webhook_endpoints_user ON webhook_endpoints(user_id, enabled);
+-- At most 25 endpoints per account and one URL once: checked inside the insert
+-- (webhooks::create) by this index. Not UNIQUE, so a database holding
+-- duplicates from before the bound still migrates.
+CREATE INDEX IF NOT EXISTS webhook_endpoints_user_url ON webhook_endpoints(user_id, url);
 
 -- The secret an endpoint had before its last rotation: deliveries carry its
 -- signature beside the new one until expires_at, so receivers can switch over.
@@ -142,7 +146,8 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   updated_at   INTEGER NOT NULL,
   UNIQUE (event_id, endpoint_id)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id);
+-- Newest first per endpoint: the history trim keeps WEBHOOK_HISTORY_PER_ENDPOINT.
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
 
 -- Every attempt, as GET …/webhooks/:id/deliveries shows it.
 CREATE TABLE IF NOT EXISTS webhook_attempts (

@@ -9,7 +9,7 @@
 use std::cell::OnceCell;
 
 #[cfg(feature = "engine")]
-use crate::domain::webhook::{parse_delays, DEFAULT_DELAYS};
+use crate::domain::webhook::{parse_delays, DEFAULT_DELAYS, DEFAULT_HISTORY_PER_ENDPOINT};
 
 /// Every setting the code reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,9 @@ pub struct Config {
     #[cfg(feature = "engine")]
     /// `MEDIA_ORPHAN_SECONDS`: how long an unattached upload is kept (a day).
     pub media_orphan_seconds: i64,
+    #[cfg(feature = "engine")]
+    /// `WEBHOOK_HISTORY_PER_ENDPOINT`: finished deliveries each endpoint keeps, at least 1 (1000).
+    pub webhook_history_per_endpoint: u32,
     #[cfg(feature = "engine")]
     /// `MAX_RESUMABLE_UPLOAD_BYTES`: the largest tus upload (1 GiB).
     pub max_resumable_upload_bytes: u64,
@@ -149,6 +152,8 @@ impl Config {
             #[cfg(feature = "engine")]
             media_orphan_seconds: number(&var, "MEDIA_ORPHAN_SECONDS", 86_400) as i64,
             #[cfg(feature = "engine")]
+            webhook_history_per_endpoint: number(&var, "WEBHOOK_HISTORY_PER_ENDPOINT", DEFAULT_HISTORY_PER_ENDPOINT).max(1),
+            #[cfg(feature = "engine")]
             max_resumable_upload_bytes: u64::from(number(&var, "MAX_RESUMABLE_UPLOAD_BYTES", 1 << 30)),
             #[cfg(feature = "engine")]
             upload_expiry_seconds: number(&var, "UPLOAD_EXPIRY_SECONDS", 86_400).max(1) as i64,
@@ -215,6 +220,7 @@ mod tests {
         assert_eq!(c.webhook_retry_delays_error, None);
         assert_eq!(c.expiry_notice_seconds, vec![604_800, 86_400]);
         assert_eq!((c.max_resumable_upload_bytes, c.upload_expiry_seconds), (1 << 30, 86_400));
+        assert_eq!(c.webhook_history_per_endpoint, 1000);
         assert!(!c.webhook_allow_loopback && !c.bench_routes);
         assert_eq!((c.webhook_secret_key, c.leak_report_public_keys.as_str()), (None, ""));
         assert_eq!((c.oauth_access_token_ttl_seconds, c.oauth_refresh_token_ttl_seconds), (3600, 2_592_000));

@@ -44,7 +44,7 @@ def test_variables_several_workers_read_are_equal_in_every_environment():
     # Each Worker's own settings live in one file only, so no one edits a copy that is never read.
     only_engine = {"RATE_LIMIT_PER_MINUTE", "DAILY_QUOTA", "SESSION_RATE_LIMIT_PER_MINUTE",
                    "RATE_LIMIT_WINDOW_SECONDS", "USAGE_FLUSH_SECONDS", "WEBHOOK_RETRY_DELAYS",
-                   "EXPIRY_NOTICE_SECONDS", "MEDIA_ORPHAN_SECONDS",
+                   "EXPIRY_NOTICE_SECONDS", "MEDIA_ORPHAN_SECONDS", "WEBHOOK_HISTORY_PER_ENDPOINT",
                    "MAX_RESUMABLE_UPLOAD_BYTES", "UPLOAD_EXPIRY_SECONDS"}
     assert only_engine <= ENGINE["vars"].keys()
     assert not only_engine & API["vars"].keys()

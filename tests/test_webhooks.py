@@ -478,7 +478,11 @@ def test_the_cron_drops_delivery_records_older_than_thirty_days(fast, fapi: Api,
         fapi.post(base + "/test", token=acct["token"])
     got = wait_for("two attempts", lambda: (lambda a: a if len(a) == 2 else None)(attempts(fapi, acct["token"], key["id"], hook["id"])))
     old = int(time.time() * 1000) - 31 * 86_400_000
-    d1_query(fast, f"UPDATE webhook_attempts SET created_at = {old} WHERE id = '{got[1]['id']}'")
+    # The prune reads attempts by their id's time (att_ + a ULID): age the id itself.
+    crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    old_time = "".join(crockford[(old >> (5 * i)) & 31] for i in reversed(range(10)))
+    d1_query(fast, f"UPDATE webhook_attempts SET id = 'att_{old_time}' || substr(id, 15), created_at = {old} "
+                   f"WHERE id = '{got[1]['id']}'")
     # The outbox keeps sent events as long as the delivery record; unsent ones until sent.
     stale, recent = got[1]["eventId"], got[0]["eventId"]
     d1_query(fast, f"UPDATE event_outbox SET sent_at = {old} WHERE id = '{stale}'")

@@ -257,8 +257,10 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
             error: Some(why.into()),
             now,
         };
-        db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, DeliveryStatus::Dead, attempt, now)?])
-            .await?;
+        let mut batch =
+            vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, DeliveryStatus::Dead, attempt, now)?];
+        batch.extend(trim_history(env, &db, &job.endpoint_id, &job.delivery_id)?);
+        db.batch(batch).await?;
         return Ok(Action::Ack);
     }
     let (outcome, duration) = match wh::validate_url(&t.url, Config::get(env).webhook_allow_loopback) {
@@ -308,8 +310,12 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
             }
         }
     };
-    db.batch(vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, delivery_status, attempt, now)?, endpoint])
-        .await?;
+    let mut batch =
+        vec![attempt_insert(&db, &rec)?, delivery_update(&db, &job.delivery_id, delivery_status, attempt, now)?, endpoint];
+    if delivery_status != DeliveryStatus::Pending {
+        batch.extend(trim_history(env, &db, &job.endpoint_id, &job.delivery_id)?);
+    }
+    db.batch(batch).await?;
     Ok(match verdict {
         Verdict::Delivered | Verdict::Gone => Action::Ack,
         Verdict::RetryIn(d) => Action::RetryIn(d),
@@ -319,6 +325,36 @@ pub async fn deliver(env: &Env, job: &DeliveryJob, delays: &[u32]) -> ApiResult<
             Action::Ack
         }
     })
+}
+
+/// Finished deliveries an endpoint's trim drops at most at once (a trim runs
+/// about every 50th finished delivery, so it is rarely more than that over).
+const TRIM_BATCH: i64 = 500;
+
+/// For a delivery that just finished (in the same batch, after its status is
+/// written): when `trims_history` picks it, the statements that drop its
+/// endpoint's finished deliveries beyond the newest
+/// `WEBHOOK_HISTORY_PER_ENDPOINT`, attempts first. So the record of a busy
+/// endpoint stays bounded whatever its traffic, and the cron's age-based
+/// prune only has the quiet ones' old rows left to do. Pending deliveries are
+/// never dropped: their messages are still on the queue.
+fn trim_history(
+    env: &Env,
+    db: &worker::D1Database,
+    endpoint_id: &str,
+    delivery_id: &str,
+) -> ApiResult<Vec<worker::D1PreparedStatement>> {
+    let keep = Config::get(env).webhook_history_per_endpoint;
+    if !wh::trims_history(delivery_id, keep) {
+        return Ok(vec![]);
+    }
+    let beyond = "SELECT id FROM webhook_deliveries WHERE endpoint_id = ?1 AND status <> 'pending' \
+                  ORDER BY id DESC LIMIT ?3 OFFSET ?2";
+    let args: [V; 3] = [endpoint_id.into(), i64::from(keep).into(), TRIM_BATCH.into()];
+    Ok(vec![
+        d1::stmt(db, &format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({beyond})"), &args)?,
+        d1::stmt(db, &format!("DELETE FROM webhook_deliveries WHERE id IN ({beyond})"), &args)?,
+    ])
 }
 
 fn delivery_update(
@@ -393,15 +429,17 @@ pub async fn dead_letter(env: &Env, job: &Job) -> ApiResult<Action> {
                  consecutive_dead = consecutive_dead + 1 WHERE id = ?2 RETURNING failing_since, consecutive_dead",
                 &[now.into(), (&d.endpoint_id).into()],
             )?;
-            let results = db
-                .batch(vec![last, delivery_update(&db, &d.delivery_id, DeliveryStatus::Dead, t.attempts as u32, now)?, counted])
-                .await?;
+            let mut batch =
+                vec![last, delivery_update(&db, &d.delivery_id, DeliveryStatus::Dead, t.attempts as u32, now)?, counted];
+            // `counted` is read back below as the batch's third result.
+            batch.extend(trim_history(env, &db, &d.endpoint_id, &d.delivery_id)?);
+            let results = db.batch(batch).await?;
             #[derive(Deserialize)]
             struct Counted {
                 failing_since: Option<f64>,
                 consecutive_dead: f64,
             }
-            let counted: Vec<Counted> = results.last().map(|r| r.results()).transpose()?.unwrap_or_default();
+            let counted: Vec<Counted> = results.get(2).map(|r| r.results()).transpose()?.unwrap_or_default();
             if let Some(c) = counted.first() {
                 let h = Health { failing_since: c.failing_since.map(|v| v as i64), consecutive_dead: c.consecutive_dead as u32 };
                 if h.should_disable(now) {

@@ -14,6 +14,7 @@ use crate::adapters::queue::{send_many, QUEUE_BINDING};
 use crate::config::Config;
 use crate::domain::clock::rfc3339;
 use crate::domain::event::EventType;
+use crate::domain::ids::ulid_floor;
 use crate::domain::webhook::{Job, RETENTION_MS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::now_ms;
@@ -181,34 +182,64 @@ pub async fn outbox(env: &Env) {
 /// Outbox rows younger than this are left to their own dispatch.
 pub const SWEEP_GRACE_MS: i64 = 30_000;
 
-/// Drops delivery records and sent outbox events past retention, a bounded
-/// slice of each per run. (Unsent events stay until the sweep sends them.)
+/// Rows each of the record's deletes takes per round, and rounds per run:
+/// up to 4,000 attempts, deliveries and sent events a minute (4 D1 queries).
+const PRUNE_BATCH: usize = 1000;
+const PRUNE_ROUNDS: usize = 4;
+
+/// Drops delivery records and sent outbox events past retention (30 days), a
+/// bounded slice per run. Attempts and deliveries are found by a range on
+/// their primary key (`att_`/`dlv_` + a ULID, which sorts by creation time),
+/// so a run reads only the rows it deletes, not every young row as a scan of
+/// `created_at` did; more rounds follow only while a round came back full.
+/// Each endpoint's record is also capped by count as deliveries finish
+/// (`delivery::trim_history`), so a busy account never outruns this.
+/// Unsent events stay until the sweep sends them.
 pub async fn prune(env: &Env) -> ApiResult<()> {
     let db = d1::db(env)?;
-    let before = now_ms() - RETENTION_MS;
-    let args: [V; 1] = [before.into()];
+    let now = now_ms();
+    let before = now - RETENTION_MS;
+    let floor = ulid_floor(before);
+    let (attempts_before, deliveries_before) = (format!("att_{floor}"), format!("dlv_{floor}"));
+    let limit = PRUNE_BATCH as i64;
+    for _ in 0..PRUNE_ROUNDS {
+        let results = db
+            .batch(vec![
+                d1::stmt(
+                    &db,
+                    "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE id < ?1 LIMIT ?2)",
+                    &[V::T(&attempts_before), V::I(limit)],
+                )?,
+                d1::stmt(
+                    &db,
+                    "DELETE FROM webhook_deliveries WHERE id IN \
+                     (SELECT id FROM webhook_deliveries WHERE id < ?1 AND status <> 'pending' LIMIT ?2)",
+                    &[V::T(&deliveries_before), V::I(limit)],
+                )?,
+                d1::stmt(
+                    &db,
+                    "DELETE FROM event_outbox WHERE id IN \
+                     (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT ?2)",
+                    &[V::I(before), V::I(limit)],
+                )?,
+            ])
+            .await?;
+        let full = results.iter().any(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) >= PRUNE_BATCH);
+        if !full {
+            break;
+        }
+    }
     db.batch(vec![
-        d1::stmt(&db, "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE created_at < ?1 LIMIT 1000)", &args)?,
-        d1::stmt(
-            &db,
-            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE updated_at < ?1 AND status <> 'pending' LIMIT 1000)",
-            &args,
-        )?,
-        d1::stmt(
-            &db,
-            "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 1000)",
-            &args,
-        )?,
         // The audit log keeps 90 days; half-done logins expire after minutes.
         d1::stmt(
             &db,
             "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?1 LIMIT ?2)",
-            &[crate::domain::audit::cutoff(now_ms()).into(), crate::domain::audit::SWEEP_BATCH.into()],
+            &[crate::domain::audit::cutoff(now).into(), crate::domain::audit::SWEEP_BATCH.into()],
         )?,
         d1::stmt(
             &db,
             "DELETE FROM login_challenges WHERE token_hash IN (SELECT token_hash FROM login_challenges WHERE expires_at < ?1 LIMIT 1000)",
-            &[now_ms().into()],
+            &[now.into()],
         )?,
     ])
     .await?;

@@ -102,6 +102,31 @@ impl Health {
 /// How long the delivery record (deliveries and attempts) is kept.
 pub const RETENTION_MS: i64 = 30 * DAY_MS;
 
+/// Endpoints one API key may hold.
+pub const MAX_ENDPOINTS_PER_KEY: i64 = 10;
+/// Endpoints one account may hold over all its keys, so one event fans out
+/// to at most this many deliveries.
+pub const MAX_ENDPOINTS_PER_ACCOUNT: i64 = 25;
+
+/// `WEBHOOK_HISTORY_PER_ENDPOINT`'s default: the finished deliveries (with
+/// their attempts) each endpoint keeps, whatever their age.
+pub const DEFAULT_HISTORY_PER_ENDPOINT: u32 = 1000;
+
+/// Whether finishing delivery `delivery_id` also trims its endpoint's record
+/// to the newest `keep` finished deliveries. A trim walks about `keep` index
+/// entries, so one finished delivery in `keep / 20` (at most 50) does it,
+/// picked by its id's random tail: about 20 entries read per delivery, and an
+/// endpoint runs about that period over `keep` between trims. Up to 20 kept,
+/// every delivery trims.
+pub fn trims_history(delivery_id: &str, keep: u32) -> bool {
+    let period = (keep / 20).clamp(1, 50);
+    // The last four characters: 20 of the ULID's random bits (Crockford base32).
+    const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let digit = |b: u8| CROCKFORD.iter().position(|&c| c == b).unwrap_or(0) as u32;
+    let tail = delivery_id.bytes().rev().take(4).fold(0u32, |h, b| h * 32 + digit(b));
+    tail % period == 0
+}
+
 /// Where a delivery stands (`webhook_deliveries.status`), and how one
 /// attempt ended (`webhook_attempts.status`: never `Pending`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +198,23 @@ impl Job {
 mod tests {
     use super::*;
     use crate::domain::event::EventType;
+
+    #[test]
+    fn one_finished_delivery_in_fifty_trims_a_thousand_kept_and_every_one_trims_a_few() {
+        let ids: Vec<String> = (0..20_000u32)
+            .map(|i| {
+                let seed = i.wrapping_mul(2_654_435_761);
+                let mut random = [0u8; 10];
+                random[6..].copy_from_slice(&seed.to_be_bytes());
+                format!("dlv_{}", crate::domain::ids::ulid(1_700_000_000_000 + i64::from(i), random))
+            })
+            .collect();
+        let trimming = ids.iter().filter(|id| trims_history(id, DEFAULT_HISTORY_PER_ENDPOINT)).count();
+        assert!((200..=600).contains(&trimming), "about 1 in 50 of 20,000: {trimming}");
+        assert!(ids.iter().all(|id| trims_history(id, 20) && trims_history(id, 3) && trims_history(id, 0)));
+        let period_five = ids.iter().filter(|id| trims_history(id, 100)).count();
+        assert!((3000..=5000).contains(&period_five), "about 1 in 5: {period_five}");
+    }
 
     #[test]
     fn the_retry_schedule_parses_and_is_bounded() {

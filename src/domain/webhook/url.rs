@@ -64,7 +64,7 @@ enum Host {
 }
 
 /// A webhook URL that passed the checks, normalized (lowercase scheme and host,
-/// no default port, `/` for an empty path).
+/// no default port, `/` for an empty path, no fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(pub String);
 
@@ -163,6 +163,10 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<WebhookUrl, Strin
         Some(p) if p != default_port => format!(":{p}"),
         _ => String::new(),
     };
+    // The fragment is never sent (fetch drops it), so it is not part of the
+    // endpoint: URLs that differ only there are one receiver, and one URL per
+    // account is compared on this form.
+    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
     let path = if tail.starts_with('/') { tail.to_string() } else { format!("/{tail}") };
     Ok(WebhookUrl(format!("{scheme}://{host_text}{port_text}{path}")))
 }
@@ -212,7 +216,8 @@ mod tests {
     #[test]
     fn public_https_urls_are_accepted_and_normalized() {
         assert_eq!(ok("https://hooks.example.com/jestha"), "https://hooks.example.com/jestha");
-        assert_eq!(ok("HTTPS://Hooks.Example.COM./x?a=1#f"), "https://hooks.example.com/x?a=1#f");
+        assert_eq!(ok("HTTPS://Hooks.Example.COM./x?a=1#f"), "https://hooks.example.com/x?a=1");
+        assert_eq!(ok("https://hooks.example.com#top"), "https://hooks.example.com/");
         assert_eq!(ok("https://hooks.example.com:443"), "https://hooks.example.com/");
         assert_eq!(ok("https://hooks.example.com:8443/a"), "https://hooks.example.com:8443/a");
         assert_eq!(ok("https://93.184.216.34/in"), "https://93.184.216.34/in");

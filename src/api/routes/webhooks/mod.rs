@@ -22,13 +22,10 @@ use crate::config::Config;
 use crate::domain::clock::rfc3339;
 use crate::domain::event::EventType;
 use crate::domain::ids::ulid;
-use crate::domain::webhook::{self as wh, DISABLED_MANUAL, SECRET_BYTES};
+use crate::domain::webhook::{self as wh, DISABLED_MANUAL, MAX_ENDPOINTS_PER_ACCOUNT, MAX_ENDPOINTS_PER_KEY, SECRET_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms, AppState};
 use crate::pipeline::ctx::Ctx;
-
-/// Endpoints per key.
-pub const MAX_ENDPOINTS: i64 = 10;
 
 /// The key whose webhooks are managed.
 pub(super) struct ManagedKey {
@@ -192,13 +189,16 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let added = Event::by_owner(&principal.user_id, Action::WebhookCreated, &origin_of(&c.headers))
         .target(TargetType::Webhook, &id)
         .data(serde_json::json!({ "keyId": key.id, "url": url.0 }));
-    // The bound is checked inside the insert, so racing requests cannot both
-    // pass it; the audit row exists only if the endpoint does.
+    // The bounds are checked inside the insert, so racing requests cannot
+    // both pass them (D1 runs one statement at a time); the audit row exists
+    // only if the endpoint does.
     let insert = d1::stmt(
         &db,
         "INSERT INTO webhook_endpoints (id, key_id, user_id, url, events, secret, created_at) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
-         WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE key_id = ?2) < ?8",
+         WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE key_id = ?2) < ?8 \
+         AND (SELECT COUNT(*) FROM webhook_endpoints WHERE user_id = ?3) < ?9 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = ?3 AND url = ?4)",
         &[
             (&id).into(),
             (&key.id).into(),
@@ -207,7 +207,8 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
             V::T(&wh::events_to_stored(&events)),
             (&sealed).into(),
             now.into(),
-            MAX_ENDPOINTS.into(),
+            MAX_ENDPOINTS_PER_KEY.into(),
+            MAX_ENDPOINTS_PER_ACCOUNT.into(),
         ],
     )?;
     let audit_row =
@@ -215,7 +216,7 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
     let results = db.batch(vec![insert, audit_row]).await?;
     let written = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
     if written == 0 {
-        return Err(ApiError::Conflict(format!("webhooks: at most {MAX_ENDPOINTS} endpoints per key; delete one first")));
+        return Err(refusal(&db, &key, &principal, &url.0).await?);
     }
     let body = EndpointResponse {
         id,
@@ -230,6 +231,37 @@ pub async fn create(mut c: Ctx) -> ApiResult<Response> {
         previous_secret_expires_at: None,
     };
     Ok(json(StatusCode::CREATED, &body))
+}
+
+/// Why the insert above wrote nothing: the first bound that no longer holds,
+/// read after the fact (only a refused create pays for this read).
+async fn refusal(db: &worker::D1Database, key: &ManagedKey, principal: &Principal, url: &str) -> ApiResult<ApiError> {
+    let row: Option<d1::Row> = d1::stmt(
+        db,
+        "SELECT (SELECT id FROM webhook_endpoints WHERE user_id = ?2 AND url = ?3 LIMIT 1) AS same_url, \
+                (SELECT key_id FROM webhook_endpoints WHERE user_id = ?2 AND url = ?3 LIMIT 1) AS same_url_key, \
+                (SELECT COUNT(*) FROM webhook_endpoints WHERE user_id = ?2) AS of_account, \
+                (SELECT COUNT(*) FROM webhook_endpoints WHERE key_id = ?1) AS of_key",
+        &[(&key.id).into(), (&key.user_id).into(), url.into()],
+    )?
+    .first(None)
+    .await?;
+    let Some(row) = row else { return Err(ApiError::Internal("webhooks: the bounds could not be read".into())) };
+    Ok(ApiError::Conflict(match row.text("same_url") {
+        // A key learns the id only of its own endpoint; a session sees all of its account's.
+        Some(id) if principal.is_session() || row.text("same_url_key").as_deref() == Some(key.id.as_str()) => {
+            format!("url: this account already has an endpoint with this URL ({id})")
+        }
+        Some(_) => "url: this account already has an endpoint with this URL (on another of its keys)".into(),
+        None if row.num("of_account") as i64 >= MAX_ENDPOINTS_PER_ACCOUNT => {
+            format!("webhooks: at most {MAX_ENDPOINTS_PER_ACCOUNT} endpoints per account; delete one first")
+        }
+        None if row.num("of_key") as i64 >= MAX_ENDPOINTS_PER_KEY => {
+            format!("webhooks: at most {MAX_ENDPOINTS_PER_KEY} endpoints per key; delete one first")
+        }
+        // A concurrent delete freed room after the insert was refused.
+        None => "webhooks: a concurrent change refused this endpoint; try again".into(),
+    }))
 }
 
 /// GET /api/auth/api-keys/{id}/webhooks (newest first)
