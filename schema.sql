@@ -98,6 +98,9 @@ CREATE TABLE IF NOT EXISTS leak_reports (
   live        INTEGER NOT NULL,               -- it was live and is now revoked
   created_at  INTEGER NOT NULL
 ) STRICT;
+-- A finding is (token, url, source): a replayed one changes nothing and
+-- notifies no one (security::report). Not UNIQUE: older rows hold replays.
+CREATE INDEX IF NOT EXISTS leak_reports_finding ON leak_reports(token_hash, url, source);
 
 -- Webhooks ------------------------------------------------------------------
 -- Endpoints attached to an API key; events about the key's account go to them.

@@ -1,4 +1,4 @@
--- Bounds against abuse (issue 20, item 4).
+-- Bounds against abuse (issue 20, items 4 and 7).
 
 -- One URL once per account: webhooks::create's INSERT checks NOT EXISTS on
 -- (user_id, url) and the account's count, both by this index. Not UNIQUE:
@@ -12,3 +12,7 @@ CREATE INDEX IF NOT EXISTS webhook_endpoints_user_url ON webhook_endpoints(user_
 DROP INDEX IF EXISTS webhook_deliveries_endpoint;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
 
+-- A leak finding is (token, url, source): a report that names one already
+-- recorded (a replay) changes nothing and notifies no one. Not UNIQUE: rows
+-- written before this hold replays.
+CREATE INDEX IF NOT EXISTS leak_reports_finding ON leak_reports(token_hash, url, source);

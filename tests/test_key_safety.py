@@ -246,6 +246,87 @@ def test_leak_reports_are_refused_when_no_key_is_trusted(api: Api):
     assert_error(r, 401, "unauthenticated")
 
 
+def test_a_replayed_leak_report_changes_nothing_and_notifies_no_one_twice(make_server):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    import requests as rq
+    from receiver import Receiver
+    rx = Receiver()
+    try:
+        pem, sign = _signer()
+        s = make_server({"LEAK_REPORT_PUBLIC_KEYS": pem, "WEBHOOK_ALLOW_LOOPBACK": "true", "WEBHOOK_RETRY_DELAYS": "1,1"})
+        api = Api(s.url)
+        a = api.signup()
+        uid = a["user"]["id"]
+        live = api.create_key(a["token"], label="leaky")
+        old = api.create_key(a["token"], label="old")
+        live_path, old_path = rx.new_path(), rx.new_path()
+        live_hook = _hook(api, a["token"], live["id"], rx.url(live_path), ["key.leaked"])
+        _hook(api, a["token"], old["id"], rx.url(old_path), ["key.leaked"])
+        assert api.delete(f"/api/auth/api-keys/{old['id']}", token=a["token"]).status_code == 204
+
+        def report(findings: list[dict]) -> tuple[bytes, dict]:
+            body = json.dumps([{"type": "jestha_api_key", "source": "content", **f} for f in findings]).encode()
+            return body, {"Content-Type": "application/json", "Github-Public-Key-Signature": sign(body)}
+
+        def post(body: bytes, headers: dict):
+            return rq.post(s.url + "/api/security/leaked-keys", data=body, headers=headers, timeout=60)
+
+        def counts() -> dict:
+            return d1_query(s, f"""SELECT
+                (SELECT COUNT(*) FROM notifications WHERE user_id = '{uid}' AND type = 'key.leaked') AS notices,
+                (SELECT COUNT(*) FROM event_outbox WHERE account_id = '{uid}' AND type = 'key.leaked') AS events,
+                (SELECT COUNT(*) FROM leak_reports) AS findings,
+                (SELECT COUNT(*) FROM audit_log WHERE user_id = '{uid}' AND action = 'key.leaked') AS audit""")[0]
+
+        body, headers = report([
+            {"token": live["key"], "url": "https://github.com/x/y/blob/main/.env"},
+            {"token": old["key"], "url": "https://gist.github.com/z"},
+            {"token": forge(), "url": "https://example.com"},
+        ])
+        first = post(body, headers)
+        assert first.status_code == 200, first.text
+        assert [(v["label"], v["live"]) for v in first.json()] == [
+            ("true_positive", True), ("true_positive", False), ("false_positive", False)]
+        wait_for(lambda: rx.at(live_path) and rx.at(old_path), timeout=30)
+        after_first = counts()
+        assert after_first == {"notices": 2, "events": 2, "findings": 3, "audit": 1}
+
+        # The same body and signature again, then twice at once: the first answer, and nothing else.
+        replay = post(body, headers)
+        assert replay.status_code == 200 and replay.json() == first.json(), replay.text
+        with ThreadPoolExecutor(2) as pool:
+            again = list(pool.map(lambda _: post(body, headers), range(2)))
+        assert [r.json() for r in again] == [first.json()] * 2
+        rq.get(s.url + "/__scheduled?cron=*+*+*+*+*", timeout=60)  # the outbox sweep finds nothing left to send
+        time.sleep(3)
+        assert counts() == after_first
+        assert len(rx.at(live_path)) == 1 and len(rx.at(old_path)) == 1, "one key.leaked per key, ever"
+        assert _verified(live_hook, rx.at(live_path)[0])["data"]["wasLive"] is True
+        assert_error(api.get("/api/auth/me", token=live["key"]), 401, "api_key_revoked")
+        assert len(notices(api, a["token"], "key.leaked")) == 2
+
+        # Two identical reports of a fresh finding at once record it once.
+        twin = api.create_key(a["token"], label="twin")
+        body, headers = report([{"token": twin["key"], "url": "https://github.com/x/twin"}])
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda _: post(body, headers), range(2)))
+        assert [r.status_code for r in both] == [200, 200]
+        assert both[0].json() == both[1].json() and both[0].json()[0]["label"] == "true_positive"
+        assert counts() == {"notices": 3, "events": 3, "findings": 4, "audit": 2}
+        assert_error(api.get("/api/auth/me", token=twin["key"]), 401, "api_key_revoked")
+
+        # A known key found somewhere new is news: recorded and told, though it is revoked already.
+        body, headers = report([{"token": live["key"], "url": "https://gist.github.com/new-place"}])
+        r = post(body, headers)
+        assert [(v["label"], v["live"]) for v in r.json()] == [("true_positive", False)]
+        got = wait_for(lambda: len(rx.at(live_path)) == 2 and rx.at(live_path), timeout=30)
+        assert _verified(live_hook, got[1])["data"]["url"] == "https://gist.github.com/new-place"
+        assert counts() == {"notices": 4, "events": 4, "findings": 5, "audit": 2}
+    finally:
+        rx.stop()
+
+
 # ---- Owner notices as signed webhook events to the key's own endpoints -----------------
 
 def _hook(api: Api, session: str, key_id: str, url: str, events: list[str]) -> dict:

@@ -13,6 +13,7 @@ pub fn db(env: &Env) -> Result<D1Database, ApiError> {
 }
 
 /// A bound value.
+#[derive(Clone, Copy)]
 pub enum V<'a> {
     T(&'a str),
     I(i64),
@@ -53,6 +54,30 @@ impl V<'_> {
 pub fn stmt(db: &D1Database, sql: &str, args: &[V<'_>]) -> Result<D1PreparedStatement, ApiError> {
     let vals: Vec<JsValue> = args.iter().map(V::js).collect();
     db.prepare(sql).bind(&vals).map_err(ApiError::from)
+}
+
+/// A condition on a conditional insert (`INSERT … SELECT … WHERE <cond>`):
+/// its SQL, given the number of its first parameter (those before it are the
+/// insert's own), and the values of its parameters in order.
+pub type OnlyIf<'a> = (&'a dyn Fn(usize) -> String, &'a [V<'a>]);
+
+/// `insert` (`INSERT INTO t (cols)`) of `values`, bound as `?1…?n`: written
+/// always without `only_if`, else only when it holds in the batch's transaction.
+pub fn insert_if(
+    db: &D1Database,
+    insert: &str,
+    values: &[V<'_>],
+    only_if: Option<OnlyIf<'_>>,
+) -> Result<D1PreparedStatement, ApiError> {
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    let placeholders = placeholders.join(", ");
+    match only_if {
+        None => stmt(db, &format!("{insert} VALUES ({placeholders})"), values),
+        Some((cond, args)) => {
+            let all: Vec<V<'_>> = values.iter().chain(args).copied().collect();
+            stmt(db, &format!("{insert} SELECT {placeholders} WHERE {}", cond(values.len() + 1)), &all)
+        }
+    }
 }
 
 /// True when a D1 error is a UNIQUE constraint violation.

@@ -35,23 +35,40 @@ pub async fn notify_env(
     data: serde_json::Value,
 ) -> ApiResult<()> {
     let db = d1::db(env)?;
-    let now = now_ms();
-    let id = ids::ulid(now, random_bytes());
-    let mut batch = vec![d1::stmt(
-        &db,
-        "INSERT INTO notifications (id, user_id, key_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &[(&id).into(), user_id.into(), key_id.into(), kind.as_str().into(), d1::V::T(&data.to_string()), now.into()],
-    )?];
-    let event = (kind.is_key_event() && key_id.is_some()).then(|| Event::new(kind, user_id, now, random_bytes(), data));
-    if let Some(e) = &event {
-        batch.push(outbox::record(&db, e)?);
-    }
+    let (batch, event) = notice(&db, user_id, key_id, kind, data, now_ms(), None)?;
     db.batch(batch).await?;
     if let Some(e) = event {
         // Already off the request's path (callers defer notify); failures are swept.
         outbox::enqueue_event(env, e).await?;
     }
     Ok(())
+}
+
+/// A notice's rows for the caller's batch: the notification and, when it is
+/// about a key, its webhook event, returned to hand to `outbox::enqueue_event`
+/// once the batch committed. With `only_if`, both are written only when that
+/// condition holds in the batch's transaction (a leak finding not seen before).
+pub fn notice(
+    db: &worker::D1Database,
+    user_id: &str,
+    key_id: Option<&str>,
+    kind: EventType,
+    data: serde_json::Value,
+    now: i64,
+    only_if: Option<d1::OnlyIf<'_>>,
+) -> ApiResult<(Vec<worker::D1PreparedStatement>, Option<Event>)> {
+    let id = ids::ulid(now, random_bytes());
+    let mut batch = vec![d1::insert_if(
+        db,
+        "INSERT INTO notifications (id, user_id, key_id, type, data, created_at)",
+        &[(&id).into(), user_id.into(), key_id.into(), kind.as_str().into(), d1::V::T(&data.to_string()), now.into()],
+        only_if,
+    )?];
+    let event = (kind.is_key_event() && key_id.is_some()).then(|| Event::new(kind, user_id, now, random_bytes(), data));
+    if let Some(e) = &event {
+        batch.push(outbox::record_if(db, e, only_if)?);
+    }
+    Ok((batch, event))
 }
 
 /// Turns a Gate notice into a recorded notice, after the response is sent.

@@ -20,9 +20,14 @@ use crate::http::{now_ms, AppState};
 
 /// The outbox insert to run in the same batch as the change the event describes.
 pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> {
-    d1::stmt(
+    record_if(db, event, None)
+}
+
+/// `record`, written only when `only_if` holds in the batch's transaction.
+pub fn record_if(db: &D1Database, event: &Event, only_if: Option<d1::OnlyIf<'_>>) -> ApiResult<D1PreparedStatement> {
+    d1::insert_if(
         db,
-        "INSERT INTO event_outbox (id, account_id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO event_outbox (id, account_id, type, payload, created_at)",
         &[
             (&event.id).into(),
             (&event.account_id).into(),
@@ -30,6 +35,7 @@ pub fn record(db: &D1Database, event: &Event) -> ApiResult<D1PreparedStatement> 
             d1::V::T(&serde_json::to_string(&event.data)?),
             event.created_at.into(),
         ],
+        only_if,
     )
 }
 

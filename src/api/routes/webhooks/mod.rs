@@ -308,7 +308,7 @@ pub async fn update(mut c: Ctx) -> ApiResult<Response> {
     };
     let mut args: Vec<V> = vec![(&webhook_id).into(), (&key.id).into()];
     if !enabled {
-        args.extend([DISABLED_MANUAL.into(), now_ms().into()]);
+        args.extend::<[V; 2]>([DISABLED_MANUAL.into(), now_ms().into()]);
     }
     let row: EndpointRow = d1::stmt(&db, &sql, &args)?.first(None).await?.ok_or(ApiError::NotFound)?;
     Ok(json(StatusCode::OK, &row.response()))
