@@ -239,6 +239,17 @@ def d1_file(server: "Server") -> str:
     return files[0]
 
 
+def wait_for(what, cond, timeout: float = 45, every: float = 0.25):
+    """Polls `cond` until it returns something truthy; fails naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def d1_query(server: "Server", sql: str) -> list[dict]:
     """Runs SQL on the server's local D1 database directly (database-effect
     assertions, and the rows a test plants; a write commits when it succeeds).

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import Api, assert_error, d1_query
+from conftest import Api, assert_error, d1_query, wait_for
 from receiver import Receiver
 
 KEEP = 3  # WEBHOOK_HISTORY_PER_ENDPOINT here: every finished delivery trims
@@ -23,16 +23,6 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def ulid_time(ms: int) -> str:
     """The 10-character time part of a ULID made at `ms`."""
     return "".join(CROCKFORD[(ms >> (5 * i)) & 31] for i in reversed(range(10)))
-
-
-def wait_for(what, cond, timeout: float = 45, every: float = 0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

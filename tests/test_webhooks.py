@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import Api, assert_error, d1_query
+from conftest import Api, assert_error, d1_query, wait_for
 
 # Short schedule: 4 attempts (1 + 3 retries) within seconds.
 FAST_VARS = {
@@ -28,17 +28,6 @@ ATTEMPTS = 4
 
 
 from receiver import Receiver  # noqa: E402  (shared with the key-safety tests)
-
-
-def wait_for(what, cond, timeout: float = 45, every: float = 0.25):
-    """Polls `cond` until it returns something truthy; fails naming `what`."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---------------------------------------------------------------- fixtures
