@@ -77,6 +77,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A canned answer for the native tests.
+    #[cfg(test)]
+    pub(crate) fn canned(status: u16, body: &str, headers: &[(&str, &str)]) -> Answer {
+        Answer {
+            status,
+            body: body.as_bytes().to_vec(),
+            retry_after: None,
+            ratelimit: None,
+            ratelimit_policy: None,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -284,14 +297,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status,
-            body: body.as_bytes().to_vec(),
-            retry_after: None,
-            ratelimit: None,
-            ratelimit_policy: None,
-            headers: vec![],
-        }
+        Answer::canned(status, body, &[])
     }
 
     #[test]

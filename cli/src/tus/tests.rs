@@ -16,14 +16,7 @@ const MIB: u64 = 1024 * 1024;
 
 fn answer(status: u16, headers: &[(&str, &str)]) -> Answer {
     let body = if status >= 400 { r#"{"error":{"code":"x","message":"refused"}}"# } else { "" };
-    Answer {
-        status,
-        body: body.as_bytes().to_vec(),
-        retry_after: None,
-        ratelimit: None,
-        ratelimit_policy: None,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
+    Answer::canned(status, body, headers)
 }
 
 fn plan(total: u64, mut offset: u64) -> Vec<(u64, u64)> {
