@@ -66,6 +66,14 @@ pub async fn bench_increment(env: &Env) -> Result<u64, ApiError> {
     call(env, "bench:floor", &GateRequest::BenchIncrement).await
 }
 
+/// Counts one try of `what` by the address `ip` (the throttle
+/// `{what}:ip:{ip}`): `Some(retry_after)` once the address is over `limit`
+/// per `window_secs`.
+pub async fn address_over(env: &Env, what: &str, ip: &str, limit: u32, window_secs: i64) -> Result<Option<u64>, ApiError> {
+    let t = throttle(env, &format!("{what}:ip:{ip}"), ThrottleAction::Attempt, limit, window_secs).await?;
+    Ok((!t.allowed).then_some(t.retry_after))
+}
+
 /// A login throttle named `subject` (e.g. `login:ip:203.0.113.9`).
 pub async fn throttle(
     env: &Env,

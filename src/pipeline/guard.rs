@@ -16,7 +16,7 @@ use crate::auth::principal::{Access, Delegated, Principal};
 use crate::auth::scope::ScopeSet;
 use crate::auth::token;
 use crate::domain::blocklist::Blocklist;
-use crate::domain::limits::{header_fields, Standings, ThrottleAction};
+use crate::domain::limits::{header_fields, Standings};
 use crate::error::ApiError;
 use crate::http::{client_ip, now_ms, AppState};
 use crate::pipeline::Next;
@@ -67,10 +67,10 @@ async fn count_miss(app: &AppState, ip: Option<&str>, refusal: Response) -> Resp
     let Some(ip) = ip else { return refusal };
     let config = crate::config::Config::get(&app.env);
     let (limit, window) = (config.credential_miss_max, config.credential_miss_window_seconds);
-    match gate::throttle(&app.env, &format!("miss:ip:{ip}"), ThrottleAction::Attempt, limit, window).await {
-        Ok(t) if !t.allowed => {
-            BLOCKED.with(|b| b.borrow_mut().block(ip, t.retry_after, now_ms()));
-            ApiError::RateLimited { retry_after: t.retry_after }.into_response()
+    match gate::address_over(&app.env, "miss", ip, limit, window).await {
+        Ok(Some(retry_after)) => {
+            BLOCKED.with(|b| b.borrow_mut().block(ip, retry_after, now_ms()));
+            ApiError::RateLimited { retry_after }.into_response()
         }
         _ => refusal,
     }

@@ -101,9 +101,8 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
     if let Some(ip) = client_ip(&headers) {
         let config = crate::config::Config::get(&app.env);
         let (limit, window) = (config.signup_max_per_address, config.signup_window_seconds);
-        let t = gate::throttle(&app.env, &format!("signup:ip:{ip}"), ThrottleAction::Attempt, limit, window).await?;
-        if !t.allowed {
-            return Err(ApiError::RateLimited { retry_after: t.retry_after });
+        if let Some(retry_after) = gate::address_over(&app.env, "signup", &ip, limit, window).await? {
+            return Err(ApiError::RateLimited { retry_after });
         }
     }
     let db = d1::db(&app.env)?;

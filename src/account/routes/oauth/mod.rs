@@ -27,7 +27,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{client_ip, now_ms};
 use crate::pipeline::body::is_json;
 use crate::pipeline::ctx::Ctx;
-use crate::protocol::ThrottleAction;
 
 /// Registrations one address may make per hour.
 pub const REGISTRATIONS_PER_HOUR: u32 = 20;
@@ -61,8 +60,8 @@ fn too_many(retry_after: u64, what: &str) -> Response {
 /// `window_secs`; `Some(429)` once the address is over it.
 pub async fn throttled(c: &Ctx, what: &str, limit: u32, window_secs: i64) -> ApiResult<Option<Response>> {
     let ip = client_ip(&c.headers).unwrap_or_default();
-    let t = gate::throttle(&c.app.env, &format!("oauth:{what}:ip:{ip}"), ThrottleAction::Attempt, limit, window_secs).await?;
-    Ok((!t.allowed).then(|| too_many(t.retry_after, what)))
+    let over = gate::address_over(&c.app.env, &format!("oauth:{what}"), &ip, limit, window_secs).await?;
+    Ok(over.map(|retry_after| too_many(retry_after, what)))
 }
 
 /// POST /oauth/register (RFC 7591): public clients only; the answer's
