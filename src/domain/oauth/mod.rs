@@ -7,6 +7,7 @@
 //! Worker's (docs/design/oauth.md).
 
 pub mod authorize;
+pub mod cimd;
 pub mod client;
 
 use base64::Engine;
