@@ -376,9 +376,9 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
 
 -- OAuth 2.1 (migrations/0005_oauth.sql): clients, grants, and the grant's codes and tokens,
 -- every secret stored as its SHA-256 hex digest.
--- Dynamically registered public clients (no secret: token_endpoint_auth_method none).
+-- Public OAuth clients, dynamically registered or Client ID Metadata Documents (no secret: token_endpoint_auth_method none).
 CREATE TABLE IF NOT EXISTS oauth_clients (
-  id             TEXT PRIMARY KEY,              -- cli_<ULID>
+  id             TEXT PRIMARY KEY,              -- cli_<ULID>, or a CIMD https URL
   client_name    TEXT NOT NULL,                 -- sanitized, at most 64 characters
   client_uri     TEXT,                          -- https only; shown as a host
   redirect_uris  TEXT NOT NULL,                 -- JSON array, exactly as registered
@@ -386,7 +386,11 @@ CREATE TABLE IF NOT EXISTS oauth_clients (
   scope          TEXT NOT NULL DEFAULT '',      -- informational
   software_id    TEXT,
   software_version TEXT,
-  created_at     INTEGER NOT NULL
+  created_at     INTEGER NOT NULL,
+  -- 'cimd': id is the https URL of a Client ID Metadata Document, cached here
+  kind           TEXT NOT NULL DEFAULT 'registered' CHECK (kind IN ('registered', 'cimd')),
+  metadata_fetched_at INTEGER,                  -- CIMD: the last successful fetch
+  metadata_expires_at INTEGER                   -- CIMD: refetch after this (5 min .. 24 h)
 ) STRICT;
 
 -- One person's consent to one client: a "Connected app". Its id is inside

@@ -52,6 +52,9 @@ pub struct Config {
     pub login_window_seconds: i64,
     /// `WEBHOOK_ALLOW_LOOPBACK`: `true` lets webhooks reach 127.0.0.1 (development).
     pub webhook_allow_loopback: bool,
+    #[cfg(feature = "account")]
+    /// `CIMD_ALLOW_LOOPBACK`: `true` admits http://127.0.0.1 client metadata documents (development and tests).
+    pub cimd_allow_loopback: bool,
     #[cfg(feature = "engine")]
     /// `WEBHOOK_RETRY_DELAYS`: seconds before each retry (`DEFAULT_DELAYS`).
     pub webhook_retry_delays: Vec<u32>,
@@ -140,6 +143,8 @@ impl Config {
             #[cfg(feature = "account")]
             login_window_seconds: number(&var, "LOGIN_WINDOW_SECONDS", 900) as i64,
             webhook_allow_loopback: var("WEBHOOK_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            #[cfg(feature = "account")]
+            cimd_allow_loopback: var("CIMD_ALLOW_LOOPBACK").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             #[cfg(feature = "engine")]
             webhook_retry_delays,
             #[cfg(feature = "engine")]
@@ -221,7 +226,7 @@ mod tests {
         assert_eq!(c.expiry_notice_seconds, vec![604_800, 86_400]);
         assert_eq!((c.max_resumable_upload_bytes, c.upload_expiry_seconds), (1 << 30, 86_400));
         assert_eq!(c.webhook_history_per_endpoint, 1000);
-        assert!(!c.webhook_allow_loopback && !c.bench_routes);
+        assert!(!c.webhook_allow_loopback && !c.bench_routes && !c.cimd_allow_loopback);
         assert_eq!((c.webhook_secret_key, c.leak_report_public_keys.as_str()), (None, ""));
         assert_eq!((c.oauth_access_token_ttl_seconds, c.oauth_refresh_token_ttl_seconds), (3600, 2_592_000));
     }
@@ -237,7 +242,8 @@ mod tests {
     #[test]
     fn switches_and_lists_read_as_the_workers_always_read_them() {
         let c = with(&[("WEBHOOK_ALLOW_LOOPBACK", " TRUE "), ("BENCH_ROUTES", "True"), ("EXPIRY_NOTICE_SECONDS", "60, x,5")]);
-        assert!(c.webhook_allow_loopback);
+        assert!(c.webhook_allow_loopback && !c.cimd_allow_loopback, "each switch is its own");
+        assert!(with(&[("CIMD_ALLOW_LOOPBACK", "true")]).cimd_allow_loopback);
         assert!(!c.bench_routes, "BENCH_ROUTES is exactly `true`");
         assert_eq!(c.expiry_notice_seconds, vec![60, 5]);
         assert!(with(&[("EXPIRY_NOTICE_SECONDS", "")]).expiry_notice_seconds.is_empty(), "set but empty: no notices");

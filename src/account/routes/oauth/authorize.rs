@@ -11,17 +11,21 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::adapters::audit;
+use crate::adapters::cimd;
 use crate::adapters::crypto::{fill_random, random_bytes};
 use crate::adapters::d1::{self, V};
 use crate::auth::scope::{Scope, ScopeSet};
 use crate::auth::token::{self, TokenKind};
+use crate::config::Config;
 use crate::domain::audit::{Action, Event, TargetType};
 use crate::domain::ids;
 use crate::domain::oauth::authorize::{check, param, params, redirect, Client, Refusal, Request};
+use crate::domain::oauth::cimd::is_url;
 use crate::domain::oauth::client::AUTHORIZATION_CODE;
 use crate::domain::oauth::grantable;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json, now_ms};
+use crate::log;
 use crate::pipeline::ctx::Ctx;
 
 /// How long a code may wait for its exchange.
@@ -34,31 +38,53 @@ pub struct Registered {
     pub client: Client,
     pub grant_types: String,
     pub client_uri: Option<String>,
+    /// A Client ID Metadata Document (`client.id` is its URL).
+    pub cimd: bool,
 }
 
-/// The client `id`, or `None` when unknown.
+/// The client `id`, or `None` when unknown. A URL is a Client ID Metadata
+/// Document: its cached copy while fresh, else fetched again (`None` when
+/// that fails; the reason is logged).
 pub async fn load_client(c: &Ctx, id: Option<&str>) -> ApiResult<Option<Registered>> {
     let Some(id) = id else { return Ok(None) };
     let db = d1::db(&c.app.env)?;
     let row: Option<d1::Row> = d1::stmt(
         &db,
-        "SELECT id, client_name, client_uri, redirect_uris, grant_types FROM oauth_clients WHERE id = ?1",
+        "SELECT client_name, client_uri, redirect_uris, grant_types, metadata_expires_at FROM oauth_clients WHERE id = ?1",
         &[id.into()],
     )?
     .first(None)
     .await?;
+    let now = now_ms();
+    let cimd = is_url(id);
+    let client = |name: String, redirect_uris: Vec<String>, grant_types: String, client_uri: Option<String>| Registered {
+        client: Client {
+            id: id.to_string(),
+            name,
+            redirect_uris,
+            authorization_code: grant_types.split(' ').any(|g| g == AUTHORIZATION_CODE),
+        },
+        grant_types,
+        client_uri,
+        cimd,
+    };
+    if cimd && !row.as_ref().is_some_and(|r| r.num("metadata_expires_at") > now as f64) {
+        let allow_loopback = Config::get(&c.app.env).cimd_allow_loopback;
+        return Ok(match cimd::refresh(&c.app.env, id, allow_loopback, now).await? {
+            Ok(m) => Some(client(m.client_name, m.redirect_uris, m.grant_types.join(" "), m.client_uri)),
+            Err(why) => {
+                log::warn(&c.app.request_id, "oauth client refused", &why);
+                None
+            }
+        });
+    }
     Ok(row.map(|r| {
-        let grant_types = r.text("grant_types").unwrap_or_default();
-        Registered {
-            client: Client {
-                id: r.text("id").unwrap_or_default(),
-                name: r.text("client_name").unwrap_or_default(),
-                redirect_uris: serde_json::from_str(&r.text("redirect_uris").unwrap_or_default()).unwrap_or_default(),
-                authorization_code: grant_types.split(' ').any(|g| g == AUTHORIZATION_CODE),
-            },
-            grant_types,
-            client_uri: r.text("client_uri"),
-        }
+        client(
+            r.text("client_name").unwrap_or_default(),
+            serde_json::from_str(&r.text("redirect_uris").unwrap_or_default()).unwrap_or_default(),
+            r.text("grant_types").unwrap_or_default(),
+            r.text("client_uri"),
+        )
     }))
 }
 
@@ -68,9 +94,14 @@ async fn checked(c: &Ctx, query: &str) -> ApiResult<Result<(Request, Registered)
         Ok(p) => p,
         Err(r) => return Ok(Err(r)),
     };
-    let client = load_client(c, param(&p, "client_id")).await?;
+    let id = param(&p, "client_id");
+    let client = load_client(c, id).await?;
     Ok(match check(&p, client.as_ref().map(|r| &r.client), &c.origin) {
         Ok(req) => Ok((req, client.expect("checked"))),
+        Err(Refusal::Page { error: "invalid_client", .. }) if id.is_some_and(is_url) => Err(Refusal::Page {
+            error: "invalid_client",
+            description: "the client metadata document at client_id could not be fetched or is not valid",
+        }),
         Err(r) => Err(r),
     })
 }
@@ -145,7 +176,12 @@ pub async fn consent(c: Ctx) -> ApiResult<Response> {
     Ok(json(
         StatusCode::OK,
         &json!({
-            "client": { "id": reg.client.id, "name": reg.client.name, "uri": reg.client_uri, "verified": false },
+            "client": {
+                "id": reg.client.id, "name": reg.client.name, "uri": reg.client_uri, "verified": false,
+                "kind": if reg.cimd { "cimd" } else { "registered" },
+                // A metadata document's client is identified by where it is published.
+                "host": reg.cimd.then(|| host(&reg.client.id)),
+            },
             "redirect": { "uri": req.redirect_uri, "host": host(&req.redirect_uri), "loopback": loopback },
             "scopes": scope_list(req.scopes),
             "resource": req.resource,

@@ -60,7 +60,7 @@ pub async fn server(c: Ctx) -> ApiResult<Response> {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": grantable().names(),
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
         "service_documentation": format!("{o}/docs"),
     })))
 }

@@ -19,7 +19,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::adapters::crypto::random_bytes;
-use crate::adapters::d1::{self, V};
 use crate::adapters::gate;
 use crate::domain::ids;
 use crate::domain::oauth::client::client_metadata;
@@ -86,25 +85,7 @@ pub async fn register(mut c: Ctx) -> ApiResult<Response> {
     };
     let now = now_ms();
     let id = format!("cli_{}", ids::ulid(now, random_bytes()));
-    let db = d1::db(&c.app.env)?;
-    d1::stmt(
-        &db,
-        "INSERT INTO oauth_clients (id, client_name, client_uri, redirect_uris, grant_types, scope, software_id, \
-         software_version, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        &[
-            (&id).into(),
-            (&m.client_name).into(),
-            m.client_uri.as_ref().into(),
-            V::T(&serde_json::to_string(&m.redirect_uris)?),
-            V::T(&m.grant_types.join(" ")),
-            (&m.scope).into(),
-            m.software_id.as_ref().into(),
-            m.software_version.as_ref().into(),
-            now.into(),
-        ],
-    )?
-    .run()
-    .await?;
+    crate::adapters::cimd::save(&c.app.env, &id, &m, now, None).await?;
     let mut out = json!({
         "client_id": id,
         "client_id_issued_at": now / 1000,

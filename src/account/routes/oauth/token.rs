@@ -64,7 +64,7 @@ pub async fn client_of(c: &Ctx, p: &[(String, String)]) -> ApiResult<Result<(Str
     };
     Ok(match super::authorize::load_client(c, Some(id)).await? {
         Some(r) => Ok((r.client.id, r.grant_types)),
-        None => Err(invalid_client("unknown client_id")),
+        None => Err(invalid_client("unknown client_id (or its metadata document could not be fetched)")),
     })
 }
 
