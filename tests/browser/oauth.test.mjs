@@ -2,7 +2,7 @@
 // playwright-core) against a fresh `wrangler dev`: an agent's authorization
 // request met signed out (login first, then back to the consent screen),
 // the consent (client, redirect host, each scope unticked or not, Allow and
-// Deny), the error page for an unknown client, the device page approving a
+// Deny), a client identified by its metadata document's host, the error page for an unknown client, the device page approving a
 // CLI's user code, and Settings → Connected apps revoking a grant.
 // Screenshots at desktop and phone size go to tests/artifacts/ui/.
 
@@ -17,7 +17,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ CIMD_ALLOW_LOOPBACK: 'true' });
   browser = await launchBrowser();
 });
 
@@ -128,6 +128,37 @@ test('an agent signed out is sent to login, then the consent; unticked scopes ar
     redirect_uri: cb.url, client_id: clientId, code_verifier: verifier }));
   assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
   assert.equal(tokens.body.scope, 'write:comment read:comment');
+  assert.deepEqual(problems, []);
+});
+
+test('a client whose client_id is its metadata document is named with the host it is published on', { timeout: 180_000 }, async (t) => {
+  const { page, problems } = await session(t);
+  const me = await account();
+  const cb = await loopback();
+  t.after(cb.close);
+  const docs = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ client_id: clientId, client_name: 'Doc Agent', redirect_uris: [cb.url],
+      token_endpoint_auth_method: 'none' }));
+  });
+  await new Promise((ok) => docs.listen(0, '127.0.0.1', ok));
+  t.after(() => docs.close());
+  const host = `127.0.0.1:${docs.address().port}`;
+  const clientId = `http://${host}/agent/client.json`;
+  const { challenge } = pkce();
+  const q = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: cb.url, state: 'c1',
+    code_challenge: challenge, code_challenge_method: 'S256', scope: 'read:comment' });
+  await page.goto(`/oauth/authorize?${q}`);
+  await logIn(page, me.username);
+  await page.getByRole('heading', { level: 1, name: 'Doc Agent wants to access your Jestha account' }).waitFor();
+  const text = await page.locator('main').innerText();
+  assert.ok(text.includes(`Identified by ${host}`), text);
+  assert.doesNotMatch(text, /has not verified/);
+  await noNulls(page);
+  await shoot(page, 'oauth-consent-cimd');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL((u) => u.toString().startsWith(cb.url));
+  assert.ok(cb.seen.at(-1).get('code'));
   assert.deepEqual(problems, []);
 });
 
