@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
   description   TEXT NOT NULL DEFAULT ''       -- label and description can change; scopes never
 ) STRICT;
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id, created_at);
+-- The cron's key.expiring sweep reads only keys expiring within a threshold.
+CREATE INDEX IF NOT EXISTS api_keys_expiring ON api_keys(expires_at)
+  WHERE revoked_at IS NULL AND canary = 0 AND expires_at IS NOT NULL;
 
 -- Transactional outbox: one row per domain event, written in the same batch as
 -- the change it describes; sent_at is set once the webhook queue has it.
@@ -392,6 +395,7 @@ CREATE TABLE IF NOT EXISTS oauth_clients (
   metadata_fetched_at INTEGER,                  -- CIMD: the last successful fetch
   metadata_expires_at INTEGER                   -- CIMD: refetch after this (5 min .. 24 h)
 ) STRICT;
+CREATE INDEX IF NOT EXISTS oauth_clients_created ON oauth_clients(created_at);
 
 -- One person's consent to one client: a "Connected app". Its id is inside
 -- every access token of the grant, so the guard finds the grant's Gate with
@@ -412,6 +416,10 @@ CREATE TABLE IF NOT EXISTS oauth_grants (
   revoked_reason TEXT                           -- owner | token_revoked | refresh_reuse | code_replay | account
 ) STRICT;
 CREATE INDEX IF NOT EXISTS oauth_grants_user ON oauth_grants(user_id, id);
+-- The retention sweep's (engine::sweeps::oauth): each finds what is due by index.
+CREATE INDEX IF NOT EXISTS oauth_grants_pending ON oauth_grants(created_at) WHERE activated_at IS NULL;
+CREATE INDEX IF NOT EXISTS oauth_grants_revoked ON oauth_grants(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oauth_grants_client ON oauth_grants(client_id);
 
 -- Authorization codes: single use, 60 s, PKCE S256 only.
 CREATE TABLE IF NOT EXISTS oauth_codes (
@@ -427,6 +435,7 @@ CREATE TABLE IF NOT EXISTS oauth_codes (
   claim          TEXT                           -- nonce of the exchange that won the code
 ) STRICT;
 CREATE INDEX IF NOT EXISTS oauth_codes_grant ON oauth_codes(grant_id);
+CREATE INDEX IF NOT EXISTS oauth_codes_expiry ON oauth_codes(expires_at);
 
 -- Refresh tokens jes_ort_…: rotated on every use; a rotated one presented
 -- again revokes the grant.
@@ -442,6 +451,7 @@ CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
   revoked_at     INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS oauth_refresh_grant ON oauth_refresh_tokens(grant_id);
+CREATE INDEX IF NOT EXISTS oauth_refresh_expiry ON oauth_refresh_tokens(expires_at);
 
 -- Access tokens jes_oat_…: the record the grant's Gate loads; the Gate decides.
 CREATE TABLE IF NOT EXISTS oauth_access_tokens (
@@ -453,6 +463,8 @@ CREATE TABLE IF NOT EXISTS oauth_access_tokens (
   revoked_at     INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS oauth_access_grant ON oauth_access_tokens(grant_id, expires_at);
+CREATE INDEX IF NOT EXISTS oauth_access_expiry ON oauth_access_tokens(expires_at);
+CREATE INDEX IF NOT EXISTS oauth_access_revoked ON oauth_access_tokens(revoked_at) WHERE revoked_at IS NOT NULL;
 
 -- Device authorization (RFC 8628).
 CREATE TABLE IF NOT EXISTS oauth_device_codes (
@@ -471,6 +483,8 @@ CREATE TABLE IF NOT EXISTS oauth_device_codes (
   decided_at       INTEGER,
   claim            TEXT                          -- nonce of the poll that won the exchange
 ) STRICT;
+CREATE INDEX IF NOT EXISTS oauth_device_codes_expiry ON oauth_device_codes(expires_at);
+CREATE INDEX IF NOT EXISTS oauth_device_codes_client ON oauth_device_codes(client_id);
 
 -- Per-grant usage by UTC day and outcome (key_usage's columns), flushed by the grant's Gate.
 CREATE TABLE IF NOT EXISTS grant_usage (
@@ -484,6 +498,7 @@ CREATE TABLE IF NOT EXISTS grant_usage (
   session_only        INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (grant_id, day)
 ) STRICT;
+CREATE INDEX IF NOT EXISTS grant_usage_day ON grant_usage(day);
 -- Uploads at scale (issue 21): resumable tus uploads backed by R2 multipart
 -- uploads, and the multipart uploads to abort once due (media_trash's
 -- companion: objects there, R2 multipart uploads here).

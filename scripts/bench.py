@@ -21,7 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import Api, Server  # noqa: E402
+from conftest import Api, Server, d1_file  # noqa: E402
+from metering import cost, meter, served  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import cost as price  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -96,6 +100,72 @@ def lua(method: str = "GET", token: str | None = None, body: dict | None = None)
     return "\n".join(lines) + "\n"
 
 
+COST_REQUESTS = int(os.environ.get("BENCH_COST_REQUESTS", "40"))
+
+
+def cron_units(server, runs: int = 3) -> dict:
+    """What one run of the every-minute cron costs (the mean of `runs`)."""
+    import requests
+    before = meter(server)
+    for _ in range(runs):
+        r = requests.get(server.url + "/__scheduled", timeout=300)
+        assert r.status_code == 200, r.text
+    return price.per(price.units(cost(before, meter(server))), runs)
+
+
+def idle(per_run: dict) -> dict:
+    day = {k: v * price.CRON_RUNS_PER_DAY for k, v in per_run.items()}
+    return {"per_run": per_run, "per_day": day, "usd_per_day": round(price.usd_per_million(day) / 1e6, 6),
+            "dominant": price.dominant(per_run)}
+
+
+def costs() -> dict:
+    """The billable operations of each benchmarked route, per request (the
+    mean of COST_REQUESTS after one warm-up, so a credential's first load
+    from D1 is not in it), priced; the cron's idle cost on an empty database
+    and on a busy one (`cost.seed_busy`); and what fits in the Free plan.
+    A server of its own with METER=true, so the timed runs carry no meter.
+    Usage flushes (a Gate's alarm, at most once a minute per active
+    credential) are kept out of the per-request figures."""
+    servers = served({"METER": "true", "BENCH_ROUTES": "true", "RATE_LIMIT_PER_MINUTE": HIGH, "DAILY_QUOTA": HIGH,
+                      "SESSION_RATE_LIMIT_PER_MINUTE": HIGH, "USAGE_FLUSH_SECONDS": "3600"})
+    s = next(servers)
+    try:
+        empty = idle(cron_units(s))
+        api = Api(s.url)
+        a = api.signup(username="cost_user")
+        key = api.create_key(a["token"], scopes=["write:jes", "read:engagement"], label="cost")["key"]
+        post = api.post("/api/posts", token=key, json={"content": "cost target", "visibility": "PUBLIC"}).json()
+        calls = {
+            "auth_get": lambda: api.get("/api/auth/me", token=key),
+            "get_post": lambda: api.get(f"/api/posts/{post['id']}", token=key),
+            "post_create": lambda: api.post("/api/posts", token=key, json={"content": "bench write #cost",
+                                                                           "visibility": "PUBLIC"}),
+            "session_get": lambda: api.get("/api/auth/me", token=a["token"]),
+        }
+        routes = {}
+        for name, call in calls.items():
+            assert call().status_code < 300
+            before = meter(s)
+            for _ in range(COST_REQUESTS):
+                r = call()
+                assert r.status_code < 300, r.text
+            routes[name] = price.per(price.units(cost(before, meter(s))), COST_REQUESTS)
+        seeded = price.seed_busy(d1_file(s))
+        busy = {**idle(cron_units(s)), "seeded": seeded}
+    finally:
+        servers.close()
+    out = {"prices": {"date": price.PRICES_DATE, "usd_per_million": price.USD_PER_MILLION,
+                      "free_per_day": price.FREE_PER_DAY},
+           "per_request": routes, "idle": {"empty": empty, "busy": busy}}
+    out["usd_per_million"] = {n: price.usd_per_million(u) for n, u in routes.items()}
+    out["dominant"] = {n: price.dominant(u) for n, u in routes.items()}
+    out["free_plan_requests_per_day"] = {n: dict(zip(("requests", "limited_by"),
+                                                     price.free_plan_requests_per_day(u, busy["per_day"])))
+                                         for n, u in routes.items()}
+    return out
+
+
 def main() -> int:
     out_dir = ROOT / "target" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +225,10 @@ def main() -> int:
                 result[name]["vs_baseline"] = round(result[name]["rps"] / result["baseline"]["rps"], 3)
     finally:
         server.stop()
+    c = costs()
+    result["usd_per_million"] = c.pop("usd_per_million")
+    result["idle"] = c["idle"]
+    result["cost"] = c
     result["targets"] = [{"target": t, "value": v, "bound": b, "met": m} for t, v, b, m in targets(result)]
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{'route':12s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s} {'vs floor':>8s} {'vs base':>8s}")
@@ -170,6 +244,13 @@ def main() -> int:
     print("\ntargets:")
     for t in result["targets"]:
         print(f"  {'met    ' if t['met'] else 'NOT MET'}  {t['target']} {t['bound']}: {t['value']}")
+    print(f"\ncost at Workers Paid prices of {c['prices']['date']} (per request; USD per million requests):")
+    for name, u in c["per_request"].items():
+        fit = c["free_plan_requests_per_day"][name]
+        print(f"  {name:12s} ${result['usd_per_million'][name]:<8} mostly {c['dominant'][name]:14s} "
+              f"Free plan: {fit['requests']:,}/day ({fit['limited_by']}) {u}")
+    for state, v in result["idle"].items():
+        print(f"  idle, {state} database: ${v['usd_per_day']}/day, {v['per_run']} per cron run")
     print(f"written to {out_dir / 'result.json'}")
     return 0
 

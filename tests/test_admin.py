@@ -14,8 +14,8 @@ import pytest
 
 import oauth
 from conftest import Api, assert_error, d1_query
-from test_revocation import (KEYS, LEAF, PASSWORD, SESSIONS, cost, fan_out_calls, live, make_keys, meter,
-                             plant_sessions, served, statuses)
+from metering import cost, meter, served
+from test_revocation import KEYS, LEAF, PASSWORD, SESSIONS, fan_out_calls, live, make_keys, plant_sessions, statuses
 
 OPERATOR = "root" + uuid.uuid4().hex[:6]
 

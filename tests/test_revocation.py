@@ -9,10 +9,7 @@ nothing, and Gates not told after a commit are told by the cron."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import shutil
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +18,8 @@ import pytest
 import requests
 
 import oauth
-from conftest import Api, Server, assert_error, d1_query
+from conftest import Api, assert_error, d1_query
+from metering import cost, meter, served
 from keys import ALPHABET, checksum
 
 PASSWORD = "correct horse battery"
@@ -30,41 +28,10 @@ KEYS = 50       # MAX_ACTIVE_KEYS
 LEAF = 40       # domain::fanout::LEAF
 
 
-def served(vars: dict[str, str]):
-    """A server with `vars` whose state (D1, Durable Object storage) is on
-    tmpfs when the machine has one. These tests make hundreds of Durable
-    Objects, and the local runtime writes and syncs each one's SQLite files
-    on its single thread: under other disk load that stalled every Worker of
-    the server for a minute or more (measured: a 10 s password change and a
-    60 s stall on disk, 2 s and none on tmpfs). Production storage is not
-    local files; what the tests count is the same either way."""
-    shm = "/dev/shm"
-    state = tempfile.mkdtemp(prefix="jestha-state-", dir=shm if os.path.isdir(shm) else None)
-    s = Server(vars, state_dir=state).start()
-    try:
-        yield s
-    finally:
-        s.stop()
-        shutil.rmtree(state, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def metered():
     # No usage flush during a test: its alarms would add to the counts.
     yield from served({"METER": "true", "USAGE_FLUSH_SECONDS": "3600"})
-
-
-def meter(server) -> dict:
-    r = requests.get(server.url + "/__meter?settle=1", timeout=60)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def cost(before: dict, after: dict) -> dict:
-    """Per Worker: what happened between two readings (totals subtracted;
-    `widest` and `widestObject` are already since the first reading)."""
-    keep = ("widest", "widestObject", "pending")
-    return {w: {k: v if k in keep else v - before[w][k] for k, v in after[w].items()} for w in after}
 
 
 def fan_out_calls(n: int) -> int:

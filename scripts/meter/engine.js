@@ -4,7 +4,7 @@
 // the most subrequests one of them made) and GET https://engine/__meter
 // answers the totals. Without it, Gate is the module's own class.
 import Worker, { Gate as Inner } from "./worker.js";
-import { deferring, invocationTally, meteredEnv, objectTally, reading, within } from "./meter.js";
+import { deferring, invocationTally, meteredEnv, meteredState, objectTally, reading, totals, within } from "./meter.js";
 export * from "./worker.js";
 export default Worker;
 
@@ -12,7 +12,7 @@ export class Gate {
   constructor(state, env) {
     if (env.METER !== "true") return new Inner(state, env);
     this.tally = objectTally();
-    this.inner = new Inner(state, meteredEnv(env, this.tally));
+    this.inner = new Inner(meteredState(state), meteredEnv(env, this.tally));
   }
 
   fetch(request) {
@@ -20,6 +20,7 @@ export class Gate {
   }
 
   alarm(...a) {
+    totals.alarms += 1;
     return within(this.tally, () => this.inner.alarm(...a));
   }
 }
@@ -32,3 +33,14 @@ Worker.prototype.fetch = async function (request) {
   const tally = invocationTally();
   return fetchOf.call({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, request);
 };
+
+// A queue batch is billed as a Worker request; its sends and D1 calls count.
+const queueOf = Worker.prototype.queue;
+if (queueOf) {
+  Worker.prototype.queue = async function (...a) {
+    if (this.env.METER !== "true") return queueOf.apply(this, a);
+    totals.queueBatches += 1;
+    const tally = invocationTally();
+    return queueOf.apply({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, a);
+  };
+}

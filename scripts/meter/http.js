@@ -5,7 +5,7 @@
 // totals with the account Worker's and the engine's beside them (each read
 // through its service binding, not counted): `{api, account, engine}`.
 import Worker from "./worker.js";
-import { countExternalFetches, deferring, invocationTally, meteredEnv, reading } from "./meter.js";
+import { countExternalFetches, deferring, invocationTally, meteredEnv, reading, totals } from "./meter.js";
 export * from "./worker.js";
 export default Worker;
 
@@ -23,3 +23,14 @@ Worker.prototype.fetch = async function (request) {
   const tally = invocationTally();
   return fetchOf.call({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, request);
 };
+
+// The cron's run (the API's trigger, handed to the engine): billed as a request.
+const scheduledOf = Worker.prototype.scheduled;
+if (scheduledOf) {
+  Worker.prototype.scheduled = async function (...a) {
+    if (this.env.METER !== "true") return scheduledOf.apply(this, a);
+    totals.scheduled += 1;
+    const tally = invocationTally();
+    return scheduledOf.apply({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, a);
+  };
+}

@@ -14,10 +14,21 @@
 // object's requests share its env, so one of them is charged everything the
 // object did while it was running: an upper bound, exact when the object
 // serves one request at a time (a fan-out node always does).
+//
+// Beside the subrequests, the units Cloudflare bills (`make bench` prices
+// them): D1 rows read and written (each result's meta), Durable Object
+// storage rows (a key read or written through the KV API is a row; an alarm
+// set is counted as one row written, an upper bound), alarm invocations, R2
+// operations by class, Queue messages, and the invocations billed as Worker
+// requests that are not HTTP requests (queue batches, cron runs).
 
 export const totals = {
   invocations: 0, objects: 0, subrequests: 0, widest: 0, widestObject: 0,
   d1: 0, durableObjects: 0, r2: 0, queue: 0, service: 0, external: 0,
+  d1RowsRead: 0, d1RowsWritten: 0, doRowsRead: 0, doRowsWritten: 0, alarms: 0,
+  r2ClassA: 0, r2ClassB: 0, queueMessages: 0, queueBatches: 0, scheduled: 0,
+  // Of the subrequests, those Durable Objects made (each kind apart).
+  objectSubrequests: 0, object_d1: 0, object_durableObjects: 0, object_r2: 0, object_queue: 0, object_service: 0,
 };
 let pending = 0;
 const RAW = Symbol("raw");
@@ -27,6 +38,10 @@ const RAW = Symbol("raw");
 function count(tally, kind) {
   totals[kind] += 1;
   totals.subrequests += 1;
+  if (tally.object) {
+    totals.objectSubrequests += 1;
+    totals[`object_${kind}`] += 1;
+  }
   tally.n += 1;
   tally.charge(tally);
 }
@@ -40,7 +55,7 @@ export function invocationTally() {
 // still running; each is charged what the object made since.
 export function objectTally() {
   const t = {
-    n: 0, open: [],
+    n: 0, open: [], object: true,
     charge: (x) => {
       const since = x.open.length ? x.n - Math.min(...x.open) : 1;
       totals.widestObject = Math.max(totals.widestObject, since);
@@ -76,31 +91,115 @@ function methods(target, counted, kind, tally, wrap = (x) => x) {
   });
 }
 
+function rows(result) {
+  totals.d1RowsRead += result?.meta?.rows_read ?? 0;
+  totals.d1RowsWritten += result?.meta?.rows_written ?? 0;
+  return result;
+}
+
 function statement(stmt, tally) {
   return new Proxy(stmt, {
     get(t, k) {
       if (k === RAW) return t;
       if (k === "bind") return (...a) => statement(t.bind(...a), tally);
-      if (["first", "all", "run", "raw"].includes(k)) return (...a) => { count(tally, "d1"); return t[k](...a); };
+      if (k === "first") {
+        return (col) => {
+          count(tally, "d1");
+          return t.all().then((r) => {
+            rows(r);
+            const row = r.results[0] ?? null;
+            return col === undefined || row === null ? row : row[col] ?? null;
+          });
+        };
+      }
+      if (["all", "run"].includes(k)) return (...a) => { count(tally, "d1"); return t[k](...a).then(rows); };
+      if (k === "raw") return (...a) => { count(tally, "d1"); return t[k](...a); };
       return bound(t, k);
     },
   });
+}
+
+// R2's classes: A writes and lists, B reads; deletes and aborts are free.
+const R2_CLASS = {
+  put: "r2ClassA", list: "r2ClassA", createMultipartUpload: "r2ClassA", uploadPart: "r2ClassA", complete: "r2ClassA",
+  get: "r2ClassB", head: "r2ClassB", delete: null, abort: null,
+};
+
+function r2Op(t, k, tally, wrap = (x) => x) {
+  return (...a) => {
+    count(tally, "r2");
+    if (R2_CLASS[k]) totals[R2_CLASS[k]] += 1;
+    return wrap(t[k](...a));
+  };
+}
+
+function r2Upload(upload, tally) {
+  return new Proxy(upload, {
+    get(t, k) {
+      return ["uploadPart", "complete", "abort"].includes(k) ? r2Op(t, k, tally) : bound(t, k);
+    },
+  });
+}
+
+// `resumeMultipartUpload` only names an upload (no request); its operations count.
+function r2Bucket(r2, tally) {
+  return new Proxy(r2, {
+    get(t, k) {
+      if (k === "createMultipartUpload") return r2Op(t, k, tally, (p) => p.then((u) => r2Upload(u, tally)));
+      if (k === "resumeMultipartUpload") return (...a) => r2Upload(t[k](...a), tally);
+      return Object.hasOwn(R2_CLASS, k) ? r2Op(t, k, tally) : bound(t, k);
+    },
+  });
+}
+
+function queue(q, tally) {
+  return new Proxy(q, {
+    get(t, k) {
+      if (k === "send") return (...a) => { count(tally, "queue"); totals.queueMessages += 1; return t.send(...a); };
+      if (k === "sendBatch") return (m, ...a) => { count(tally, "queue"); totals.queueMessages += m.length; return t.sendBatch(m, ...a); };
+      return bound(t, k);
+    },
+  });
+}
+
+// A Durable Object's storage, its rows counted (the KV API: a key is a row).
+function keys(k) {
+  return Array.isArray(k) ? k.length : 1;
+}
+export function meteredState(state) {
+  const storage = new Proxy(state.storage, {
+    get(t, k) {
+      const f = bound(t, k);
+      if (k === "get") return (key, ...a) => { totals.doRowsRead += keys(key); return f(key, ...a); };
+      if (k === "list") return (...a) => f(...a).then((m) => { totals.doRowsRead += m.size; return m; });
+      if (k === "put") return (key, ...a) => { totals.doRowsWritten += typeof key === "string" ? 1 : Object.keys(key).length; return f(key, ...a); };
+      if (k === "delete") return (key, ...a) => { totals.doRowsWritten += keys(key); return f(key, ...a); };
+      if (["setAlarm", "deleteAlarm", "deleteAll"].includes(k)) return (...a) => { totals.doRowsWritten += 1; return f(...a); };
+      return f;
+    },
+  });
+  return new Proxy(state, { get: (t, k) => (k === "storage" ? storage : bound(t, k)) });
 }
 
 const WRAP = {
   DB: (db, tally) => new Proxy(db, {
     get(t, k) {
       if (k === "prepare") return (sql) => statement(t.prepare(sql), tally);
-      if (k === "batch") return (stmts) => { count(tally, "d1"); return t.batch(stmts.map((s) => s[RAW] ?? s)); };
+      if (k === "batch") {
+        return (stmts) => {
+          count(tally, "d1");
+          return t.batch(stmts.map((s) => s[RAW] ?? s)).then((rs) => { rs.forEach(rows); return rs; });
+        };
+      }
       if (k === "exec") return (...a) => { count(tally, "d1"); return t.exec(...a); };
       return bound(t, k);
     },
   }),
   GATE: (ns, tally) => methods(ns, ["get", "getByName"], null, tally,
     (stub) => methods(stub, ["fetch"], "durableObjects", tally)),
-  MEDIA: (r2, tally) => methods(r2, ["put", "get", "head", "delete", "list", "createMultipartUpload", "resumeMultipartUpload"], "r2", tally),
-  WEBHOOKS: (q, tally) => methods(q, ["send", "sendBatch"], "queue", tally),
-  WEBHOOKS_DLQ: (q, tally) => methods(q, ["send", "sendBatch"], "queue", tally),
+  MEDIA: (r2, tally) => r2Bucket(r2, tally),
+  WEBHOOKS: (q, tally) => queue(q, tally),
+  WEBHOOKS_DLQ: (q, tally) => queue(q, tally),
   ENGINE: (s, tally) => methods(s, ["fetch"], "service", tally),
   ACCOUNT: (s, tally) => methods(s, ["fetch"], "service", tally),
 };

@@ -288,7 +288,11 @@ pub async fn sweep_outbox(env: &Env) -> ApiResult<usize> {
 /// them), per-grant usage past 31 days, and clients registered a day ago
 /// that never got a grant or a device code (registration is public, so this
 /// keeps the table from growing without bound; a client that lost its
-/// registration registers again).
+/// registration registers again). Each finds its rows by index, so a run
+/// with nothing due reads next to nothing; clients are looked for among
+/// those registered in the last 30 days only, so the clients in use are not
+/// read again every minute for ever (an unused one is gone after a day,
+/// unless the cron has been stopped for a month).
 pub async fn oauth(env: &Env) -> ApiResult<()> {
     use crate::domain::clock::DAY_MS;
     let db = d1::db(env)?;
@@ -313,9 +317,10 @@ pub async fn oauth(env: &Env) -> ApiResult<()> {
         delete(
             "oauth_clients",
             "id",
-            "created_at < ?1 AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id) \
+            "created_at < ?1 AND created_at >= ?2 \
+             AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id) \
              AND NOT EXISTS (SELECT 1 FROM oauth_device_codes d WHERE d.client_id = oauth_clients.id)",
-            one,
+            &[(now - DAY_MS).into(), (now - 30 * DAY_MS).into()],
         )?,
     ])
     .await?;
