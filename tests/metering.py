@@ -51,14 +51,15 @@ def summary(spent: dict) -> dict:
     API, the account Worker and the engine behind their service bindings,
     deferred work included), not those of the Durable Objects it called,
     which are invocations with a limit of their own (`widestObject`, the
-    most any one of them made)."""
+    most any one of them made), nor those of queue batches that ran
+    meanwhile (webhook deliveries of earlier requests)."""
     def total(k: str) -> int:
         return sum(w[k] for w in spent.values())
     return {
         "invocations": spent["api"]["invocations"],
-        "subrequests": total("subrequests") - total("objectSubrequests"),
-        "d1": total("d1") - total("object_d1"),
-        "durableObjects": total("durableObjects") - total("object_durableObjects"),
+        "subrequests": total("subrequests") - total("apartSubrequests"),
+        "d1": total("d1") - total("apart_d1"),
+        "durableObjects": total("durableObjects") - total("apart_durableObjects"),
         "widestObject": max(w["widestObject"] for w in spent.values()),
     }
 

@@ -40,7 +40,7 @@ if (queueOf) {
   Worker.prototype.queue = async function (...a) {
     if (this.env.METER !== "true") return queueOf.apply(this, a);
     totals.queueBatches += 1;
-    const tally = invocationTally();
+    const tally = invocationTally(true);
     return queueOf.apply({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, a);
   };
 }

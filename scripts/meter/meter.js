@@ -27,8 +27,9 @@ export const totals = {
   d1: 0, durableObjects: 0, r2: 0, queue: 0, service: 0, external: 0,
   d1RowsRead: 0, d1RowsWritten: 0, doRowsRead: 0, doRowsWritten: 0, alarms: 0,
   r2ClassA: 0, r2ClassB: 0, queueMessages: 0, queueBatches: 0, scheduled: 0,
-  // Of the subrequests, those Durable Objects made (each kind apart).
-  objectSubrequests: 0, object_d1: 0, object_durableObjects: 0, object_r2: 0, object_queue: 0, object_service: 0,
+  // Of the subrequests, those made by invocations of their own rather than
+  // by the request's chain (Durable Objects, queue batches), by kind.
+  apartSubrequests: 0, apart_d1: 0, apart_durableObjects: 0, apart_r2: 0, apart_queue: 0, apart_service: 0,
 };
 let pending = 0;
 const RAW = Symbol("raw");
@@ -38,24 +39,25 @@ const RAW = Symbol("raw");
 function count(tally, kind) {
   totals[kind] += 1;
   totals.subrequests += 1;
-  if (tally.object) {
-    totals.objectSubrequests += 1;
-    totals[`object_${kind}`] += 1;
+  if (tally.apart) {
+    totals.apartSubrequests += 1;
+    totals[`apart_${kind}`] += 1;
   }
   tally.n += 1;
   tally.charge(tally);
 }
 
-export function invocationTally() {
+// `apart`: an invocation no HTTP request's chain includes (a queue batch).
+export function invocationTally(apart = false) {
   totals.invocations += 1;
-  return { n: 0, charge: (t) => { totals.widest = Math.max(totals.widest, t.n); } };
+  return { n: 0, apart, charge: (t) => { totals.widest = Math.max(totals.widest, t.n); } };
 }
 
 // An object's tally: `open` holds the count at the start of each request
 // still running; each is charged what the object made since.
 export function objectTally() {
   const t = {
-    n: 0, open: [], object: true,
+    n: 0, open: [], apart: true,
     charge: (x) => {
       const since = x.open.length ? x.n - Math.min(...x.open) : 1;
       totals.widestObject = Math.max(totals.widestObject, since);
