@@ -162,3 +162,47 @@ def test_each_route_costs_at_most_its_row(s, name):
     assert got["invocations"] == 1
     for k, bound in ROWS[name].items():
         assert got[k] <= bound, (name, k, got, ROWS[name], busy)
+
+
+def multipart(parts: int) -> tuple[bytes, str]:
+    b = "x" + uuid.uuid4().hex
+    body = b"".join(f"--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n".encode() for i in range(parts))
+    return body + f"--{b}--\r\n".encode(), f"multipart/form-data; boundary={b}"
+
+
+def test_large_inputs_get_a_4xx_and_write_nothing(s):
+    """Inputs far past every bound are refused with the error envelope, not
+    a 5xx or a hang, and leave no row behind."""
+    api = Api(s.url)
+    a = api.signup()
+    key = api.create_key(a["token"], preset="scheduler")["key"]
+    many, many_type = multipart(40)
+    cases = [
+        ("a 5 MB JSON body", lambda: api.post("/api/posts", token=key, data=b'{"content":"' + b"a" * 5_000_000 + b'"}',
+                                               headers={"Content-Type": "application/json"}), 413, "payload_too_large"),
+        ("a Jes of 60,000 characters", lambda: api.post("/api/posts", token=key, json={"content": "a" * 60_000}),
+         400, "invalid_request"),
+        ("a page of a hundred million", lambda: api.get("/api/auth/api-keys?limit=100000000", token=a["token"]),
+         400, "invalid_request"),
+        ("a 40-part form", lambda: api.post("/api/jesclips", token=key, data=many, headers={"Content-Type": many_type}),
+         400, "invalid_request"),
+        ("a 71-character boundary", lambda: api.post("/api/jesclips", token=key, data=b"--" + b"b" * 71 + b"--\r\n",
+                                                      headers={"Content-Type": "multipart/form-data; boundary=" + "b" * 71}),
+         400, "invalid_request"),
+        ("a resumable upload of 10 GiB", lambda: api.post("/api/uploads", token=key, headers={
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(10 << 30)}), 413, "payload_too_large"),
+    ]
+    posts = lambda: d1_count(s, a["user"]["id"])  # noqa: E731
+    before = posts()
+    for name, call, status, code in cases:
+        r = call()
+        assert 400 <= r.status_code < 500, (name, r.status_code, r.text[:300])
+        if status:
+            assert r.status_code == status and r.json()["error"]["code"] == code, (name, r.status_code, r.text[:300])
+    assert posts() == before
+
+
+def d1_count(s, user_id: str) -> int:
+    from conftest import d1_query
+    return d1_query(s, f"SELECT (SELECT COUNT(*) FROM posts WHERE author_id = '{user_id}') + "
+                       f"(SELECT COUNT(*) FROM media WHERE owner_id = '{user_id}') AS n")[0]["n"]
