@@ -157,15 +157,16 @@ const settle = (page) => page.evaluate(() => new Promise((ok) => requestAnimatio
 
 /**
  * Text a screen must never show: "null" or "undefined" as a word, the mark of
- * a missing value rendered (outside <pre> code samples, where JSON's null is
- * content). Returns each offending text with the path of its element.
+ * a missing value rendered (outside code samples, <pre> or inline <code>, where
+ * JSON's null is content: the API reference writes `"nextCursor": "…" | null`).
+ * Returns each offending text with the path of its element.
  */
 export function strayText(page) {
   return page.evaluate(() => {
     const found = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      if (!/\b(null|undefined)\b/.test(n.data) || n.parentElement.closest('pre, script, style')) continue;
+      if (!/\b(null|undefined)\b/.test(n.data) || n.parentElement.closest('pre, code, script, style')) continue;
       const path = [];
       for (let e = n.parentElement; e && e !== document.body; e = e.parentElement) {
         path.unshift(e.id ? `${e.tagName.toLowerCase()}#${e.id}` : e.tagName.toLowerCase());
