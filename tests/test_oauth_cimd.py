@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import Api, d1_query
-from oauth import authorize_query, consent, exchange, pkce, query_of
+from oauth import address, authorize_query, consent, exchange, pkce, query_of
 
 CB = "http://127.0.0.1:8765/callback"
 
@@ -73,7 +73,10 @@ def document(url: str, **over) -> dict:
 
 
 def authorize(api: Api, query: str):
-    return api.http.get(api.url + "/oauth/authorize?" + query, allow_redirects=False, timeout=30)
+    """From an address of its own: document fetches are bounded per address
+    (test_document_fetches_are_bounded_per_address)."""
+    return api.http.get(api.url + "/oauth/authorize?" + query, headers={"CF-Connecting-IP": address()},
+                        allow_redirects=False, timeout=30)
 
 
 def refused_on_our_page(r, error: str = "invalid_client") -> dict:
@@ -198,3 +201,27 @@ def test_without_cimd_allow_loopback_only_https_documents_are_fetched(make_serve
     refused_on_our_page(authorize(api, authorize_query(url, CB, challenge)))
     assert docs.hits_of(url) == 0
     assert api.get("/.well-known/oauth-authorization-server").json()["client_id_metadata_document_supported"] is True
+
+
+def test_document_fetches_are_bounded_per_address(api: Api, docs: Documents):
+    """Each fetch is an outbound request and a row: one address may make the
+    server fetch 30 documents an hour (a cached copy costs nothing)."""
+    def from_(ip: str, url: str):
+        q = authorize_query(url, CB, pkce()[1])
+        return api.http.get(api.url + "/oauth/authorize?" + q, headers={"CF-Connecting-IP": ip},
+                            allow_redirects=False, timeout=30)
+
+    ip = address()
+    urls = [docs.url() for _ in range(31)]
+    for u in urls:
+        docs.serve(u, b"gone", status=404, headers={"Content-Type": "text/plain"})
+    for u in urls[:30]:
+        refused_on_our_page(from_(ip, u))
+    assert [docs.hits_of(u) for u in urls[:30]] == [1] * 30
+    last = urls[30]
+    docs.serve(last, document(last))
+    refused_on_our_page(from_(ip, last))
+    assert docs.hits_of(last) == 0, "the 31st document of the hour is refused without a fetch"
+    r = from_(address(), last)
+    assert r.status_code == 302 and r.headers["location"].startswith("/#/oauth/authorize?"), r.headers.get("location")
+    assert docs.hits_of(last) == 1, "another address is not held back"

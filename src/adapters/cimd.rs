@@ -22,6 +22,11 @@ const TIMEOUT_MS: u32 = 5000;
 /// Failed fetches of one URL per minute: a broken document cannot make us
 /// fetch it on every request (a success clears the count).
 const FAILURES_PER_MINUTE: u32 = 1;
+/// Tries to fetch a document one address may make an hour (each would be an
+/// outbound request and a row, so they are bounded like registrations; a
+/// fresh cached copy costs nothing). Counted before the URL's own failure
+/// throttle, so an address over it cannot hold back anyone else's URL.
+pub const FETCHES_PER_HOUR: u32 = 30;
 
 /// GET `url` as JSON: the document and its lifetime in seconds, or why not.
 async fn get(url: &str) -> Result<(Value, i64), &'static str> {
@@ -59,11 +64,20 @@ async fn get(url: &str) -> Result<(Value, i64), &'static str> {
     Ok((v, lifetime(header("cache-control").as_deref())))
 }
 
-/// Fetches, validates and caches the document `url` names (the caller found
-/// no fresh copy). `Ok(Err(why))`: the client is refused.
-pub async fn refresh(env: &Env, url: &str, allow_loopback: bool, now: i64) -> ApiResult<Result<ClientMetadata, String>> {
+/// Fetches, validates and caches the document `url` names (the caller, at
+/// address `ip`, found no fresh copy). `Ok(Err(why))`: the client is refused.
+pub async fn refresh(
+    env: &Env,
+    url: &str,
+    allow_loopback: bool,
+    now: i64,
+    ip: &str,
+) -> ApiResult<Result<ClientMetadata, String>> {
     if let Err(why) = check_url(url, allow_loopback) {
         return Ok(Err(format!("client_id: {why}")));
+    }
+    if gate::address_over(env, "oauth:documents", ip, FETCHES_PER_HOUR, 3600).await?.is_some() {
+        return Ok(Err("too many documents fetched for this address; try again later".into()));
     }
     let subject = format!("oauth:cimd:{url}");
     if !gate::throttle(env, &subject, ThrottleAction::Attempt, FAILURES_PER_MINUTE, 60).await?.allowed {

@@ -44,7 +44,8 @@ pub struct Registered {
 
 /// The client `id`, or `None` when unknown. A URL is a Client ID Metadata
 /// Document: its cached copy while fresh, else fetched again (`None` when
-/// that fails; the reason is logged).
+/// that fails or the caller's address has made too many fetches; the reason
+/// is logged).
 pub async fn load_client(c: &Ctx, id: Option<&str>) -> ApiResult<Option<Registered>> {
     let Some(id) = id else { return Ok(None) };
     let db = d1::db(&c.app.env)?;
@@ -70,7 +71,8 @@ pub async fn load_client(c: &Ctx, id: Option<&str>) -> ApiResult<Option<Register
     };
     if cimd && !row.as_ref().is_some_and(|r| r.num("metadata_expires_at") > now as f64) {
         let allow_loopback = Config::get(&c.app.env).cimd_allow_loopback;
-        return Ok(match cimd::refresh(&c.app.env, id, allow_loopback, now).await? {
+        let ip = crate::http::client_ip(&c.headers).unwrap_or_default();
+        return Ok(match cimd::refresh(&c.app.env, id, allow_loopback, now, &ip).await? {
             Ok(m) => Some(client(m.client_name, m.redirect_uris, m.grant_types.join(" "), m.client_uri)),
             Err(why) => {
                 log::warn(&c.app.request_id, "oauth client refused", &why);
