@@ -4,8 +4,10 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;
+pub mod examples;
 
 /// The committed document, `public/openapi.json`: `GET /openapi.json` reads
-/// it through the assets binding (routes/meta.rs), so the wasm never holds it.
+/// it through the assets binding (routes/meta.rs), so the wasm never holds it,
+/// and fills its example credentials (`examples`).
 #[cfg(test)]
 pub const DOCUMENT: &str = include_str!("../../../public/openapi.json");

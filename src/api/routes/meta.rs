@@ -64,7 +64,8 @@ pub async fn table(c: Ctx) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }
 
-/// GET /openapi.json: the committed document (public/openapi.json), read
+/// GET /openapi.json: the committed document (public/openapi.json) with its
+/// example credentials filled in (`openapi::examples`), read
 /// from the assets binding so that none of it sits in the wasm, and answered
 /// like every route (request id, log line, HEAD), with the asset's ETag.
 pub async fn openapi(c: Ctx) -> ApiResult<Response> {
@@ -83,7 +84,8 @@ pub async fn openapi(c: Ctx) -> ApiResult<Response> {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let bytes = axum::body::to_bytes(axum::body::Body::new(file.into_body()), 1 << 20).await.map_err(ApiError::internal)?;
-        let mut res = (StatusCode::OK, bytes).into_response();
+        let doc = std::str::from_utf8(&bytes).map_err(ApiError::internal)?;
+        let mut res = (StatusCode::OK, crate::api::openapi::examples::fill(doc)).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     };
