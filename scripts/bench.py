@@ -103,14 +103,20 @@ def lua(method: str = "GET", token: str | None = None, body: dict | None = None)
 COST_REQUESTS = int(os.environ.get("BENCH_COST_REQUESTS", "40"))
 
 
+def units_per_call(server, call, n: int, ok=lambda r: r.status_code < 300) -> dict:
+    """The billable units one `call()` costs: the mean of `n`, each answered `ok`."""
+    before = meter(server)
+    for _ in range(n):
+        r = call()
+        assert ok(r), r.text
+    return price.per(price.units(cost(before, meter(server))), n)
+
+
 def cron_units(server, runs: int = 3) -> dict:
     """What one run of the every-minute cron costs (the mean of `runs`)."""
     import requests
-    before = meter(server)
-    for _ in range(runs):
-        r = requests.get(server.url + "/__scheduled", timeout=300)
-        assert r.status_code == 200, r.text
-    return price.per(price.units(cost(before, meter(server))), runs)
+    return units_per_call(server, lambda: requests.get(server.url + "/__scheduled", timeout=300), runs,
+                          ok=lambda r: r.status_code == 200)
 
 
 def idle(per_run: dict) -> dict:
@@ -146,11 +152,7 @@ def costs() -> dict:
         routes = {}
         for name, call in calls.items():
             assert call().status_code < 300
-            before = meter(s)
-            for _ in range(COST_REQUESTS):
-                r = call()
-                assert r.status_code < 300, r.text
-            routes[name] = price.per(price.units(cost(before, meter(s))), COST_REQUESTS)
+            routes[name] = units_per_call(s, call, COST_REQUESTS)
         seeded = price.seed_busy(d1_file(s))
         busy = {**idle(cron_units(s)), "seeded": seeded}
     finally:

@@ -1,7 +1,8 @@
 """The dev meter's readings (scripts/meter/, METER=true), shared by the tests
 that count what a request costs and by `make bench`: a server on tmpfs, one
-reading, the difference of two, and one request's cost in the units the
-README's budget table and the bench's prices use."""
+reading, the difference of two, and (`summary`) one request's cost in the
+units of the README's budget table; `scripts/cost.py` prices the same
+differences."""
 from __future__ import annotations
 
 import os
@@ -62,10 +63,3 @@ def summary(spent: dict) -> dict:
         "durableObjects": total("durableObjects") - total("apart_durableObjects"),
         "widestObject": max(w["widestObject"] for w in spent.values()),
     }
-
-
-def metered(server, call):
-    """`call()`'s answer and its summary()."""
-    before = meter(server)
-    r = call()
-    return r, summary(cost(before, meter(server)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Api
+from conftest import Api, d1_query
 from keys import forge
 from metering import cost, meter, served, summary
 from test_revocation import make_keys, plant_sessions
@@ -138,11 +138,11 @@ def test_every_row_has_a_fixture_and_fits_the_free_plan():
 def test_each_route_costs_at_most_its_row(s, name):
     api = Api(s.url)
     call = FIXTURES[name](s, api)
+    before = meter(s)
+    r = call()
+    spent = cost(before, meter(s))
+    got = summary(spent)
     if FIXTURES[name] is upload:
-        before = meter(s)
-        r = call()
-        spent = cost(before, meter(s))
-        got = summary(spent)
         # Measured on 2 parts and a tail; each further part is one more R2
         # call of the engine's invocation (asserted), so the largest file's
         # cost is this one's with the parts it has beyond them.
@@ -150,11 +150,6 @@ def test_each_route_costs_at_most_its_row(s, name):
         assert spent["engine"]["r2"] == parts + 2, spent
         extra = math.ceil(MAX_UPLOAD / PART) - parts
         got = {**got, "subrequests": got["subrequests"] + extra}
-    else:
-        before = meter(s)
-        r = call()
-        spent = cost(before, meter(s))
-        got = summary(spent)
     assert r.status_code < 500, r.text
     print(f"\n{name}: {got}")
     busy = {w: {k: v for k, v in c.items() if v and k in ("invocations", "subrequests", "d1", "durableObjects")}
@@ -192,17 +187,16 @@ def test_large_inputs_get_a_4xx_and_write_nothing(s):
         ("a resumable upload of 10 GiB", lambda: api.post("/api/uploads", token=key, headers={
             "Tus-Resumable": "1.0.0", "Upload-Length": str(10 << 30)}), 413, "payload_too_large"),
     ]
-    posts = lambda: d1_count(s, a["user"]["id"])  # noqa: E731
-    before = posts()
+    before = rows_of(s, a["user"]["id"])
     for name, call, status, code in cases:
         r = call()
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text[:300])
         if status:
             assert r.status_code == status and r.json()["error"]["code"] == code, (name, r.status_code, r.text[:300])
-    assert posts() == before
+    assert rows_of(s, a["user"]["id"]) == before
 
 
-def d1_count(s, user_id: str) -> int:
-    from conftest import d1_query
+def rows_of(s, user_id: str) -> int:
+    """The account's posts and media."""
     return d1_query(s, f"SELECT (SELECT COUNT(*) FROM posts WHERE author_id = '{user_id}') + "
                        f"(SELECT COUNT(*) FROM media WHERE owner_id = '{user_id}') AS n")[0]["n"]

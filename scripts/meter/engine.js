@@ -4,7 +4,7 @@
 // the most subrequests one of them made) and GET https://engine/__meter
 // answers the totals. Without it, Gate is the module's own class.
 import Worker, { Gate as Inner } from "./worker.js";
-import { deferring, invocationTally, meteredEnv, meteredState, objectTally, reading, totals, within } from "./meter.js";
+import { invoke, meteredEnv, meteredState, objectTally, reading, totals, within } from "./meter.js";
 export * from "./worker.js";
 export default Worker;
 
@@ -30,8 +30,7 @@ Worker.prototype.fetch = async function (request) {
   if (this.env.METER !== "true") return fetchOf.call(this, request);
   const url = new URL(request.url);
   if (url.pathname === "/__meter") return Response.json(await reading(url));
-  const tally = invocationTally();
-  return fetchOf.call({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, request);
+  return invoke(fetchOf, this, [request]);
 };
 
 // A queue batch is billed as a Worker request; its sends and D1 calls count.
@@ -40,7 +39,6 @@ if (queueOf) {
   Worker.prototype.queue = async function (...a) {
     if (this.env.METER !== "true") return queueOf.apply(this, a);
     totals.queueBatches += 1;
-    const tally = invocationTally(true);
-    return queueOf.apply({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, a);
+    return invoke(queueOf, this, a, true);
   };
 }

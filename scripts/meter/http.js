@@ -5,7 +5,7 @@
 // totals with the account Worker's and the engine's beside them (each read
 // through its service binding, not counted): `{api, account, engine}`.
 import Worker from "./worker.js";
-import { countExternalFetches, deferring, invocationTally, meteredEnv, reading, totals } from "./meter.js";
+import { countExternalFetches, invoke, reading } from "./meter.js";
 export * from "./worker.js";
 export default Worker;
 
@@ -20,17 +20,14 @@ Worker.prototype.fetch = async function (request) {
     const other = async (binding, host) => (await binding.fetch(new Request(`https://${host}/__meter${url.search}`))).json();
     return Response.json({ api: mine, account: await other(this.env.ACCOUNT, "account"), engine: await other(this.env.ENGINE, "engine") });
   }
-  const tally = invocationTally();
-  return fetchOf.call({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, request);
+  return invoke(fetchOf, this, [request]);
 };
 
-// The cron's run (the API's trigger, handed to the engine): billed as a request.
+// The cron's run (the API's trigger, handed to the engine): an invocation
+// billed as a request, like one.
 const scheduledOf = Worker.prototype.scheduled;
 if (scheduledOf) {
   Worker.prototype.scheduled = async function (...a) {
-    if (this.env.METER !== "true") return scheduledOf.apply(this, a);
-    totals.scheduled += 1;
-    const tally = invocationTally();
-    return scheduledOf.apply({ env: meteredEnv(this.env, tally), ctx: deferring(this.ctx) }, a);
+    return this.env.METER === "true" ? invoke(scheduledOf, this, a) : scheduledOf.apply(this, a);
   };
 }

@@ -19,14 +19,14 @@
 // them): D1 rows read and written (each result's meta), Durable Object
 // storage rows (a key read or written through the KV API is a row; an alarm
 // set is counted as one row written, an upper bound), alarm invocations, R2
-// operations by class, Queue messages, and the invocations billed as Worker
-// requests that are not HTTP requests (queue batches, cron runs).
+// operations by class, Queue messages, and queue batches (billed as Worker
+// requests; a cron run is an invocation of the API like a request).
 
 export const totals = {
   invocations: 0, objects: 0, subrequests: 0, widest: 0, widestObject: 0,
   d1: 0, durableObjects: 0, r2: 0, queue: 0, service: 0, external: 0,
   d1RowsRead: 0, d1RowsWritten: 0, doRowsRead: 0, doRowsWritten: 0, alarms: 0,
-  r2ClassA: 0, r2ClassB: 0, queueMessages: 0, queueBatches: 0, scheduled: 0,
+  r2ClassA: 0, r2ClassB: 0, queueMessages: 0, queueBatches: 0,
   // Of the subrequests, those made by invocations of their own rather than
   // by the request's chain (Durable Objects, queue batches), by kind.
   apartSubrequests: 0, apart_d1: 0, apart_durableObjects: 0, apart_r2: 0, apart_queue: 0, apart_service: 0,
@@ -51,6 +51,13 @@ function count(tally, kind) {
 export function invocationTally(apart = false) {
   totals.invocations += 1;
   return { n: 0, apart, charge: (t) => { totals.widest = Math.max(totals.widest, t.n); } };
+}
+
+// Runs a Worker's handler (fetch, queue, scheduled) as one metered
+// invocation: its bindings counted, its deferred work tracked.
+export function invoke(handler, self, args, apart = false) {
+  const tally = invocationTally(apart);
+  return handler.apply({ env: meteredEnv(self.env, tally), ctx: deferring(self.ctx) }, args);
 }
 
 // An object's tally: `open` holds the count at the start of each request

@@ -24,7 +24,7 @@ use crate::domain::oauth::cimd::is_url;
 use crate::domain::oauth::client::AUTHORIZATION_CODE;
 use crate::domain::oauth::grantable;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{json, now_ms};
+use crate::http::{client_ip, json, now_ms};
 use crate::log;
 use crate::pipeline::ctx::Ctx;
 
@@ -71,7 +71,7 @@ pub async fn load_client(c: &Ctx, id: Option<&str>) -> ApiResult<Option<Register
     };
     if cimd && !row.as_ref().is_some_and(|r| r.num("metadata_expires_at") > now as f64) {
         let allow_loopback = Config::get(&c.app.env).cimd_allow_loopback;
-        let ip = crate::http::client_ip(&c.headers).unwrap_or_default();
+        let ip = client_ip(&c.headers).unwrap_or_default();
         return Ok(match cimd::refresh(&c.app.env, id, allow_loopback, now, &ip).await? {
             Ok(m) => Some(client(m.client_name, m.redirect_uris, m.grant_types.join(" "), m.client_uri)),
             Err(why) => {
