@@ -51,6 +51,14 @@ def test_a_refresh_may_narrow_scopes_but_never_widen_them(api: Api):
     tok = narrow.json()["access_token"]
     assert narrow.json()["scope"] == "read:comment"
     assert_error(api.post("/api/posts", token=tok, json={"content": "x", "visibility": "PUBLIC"}), 403, "insufficient_scope")
+    # A blank or unknown scope never widens to a default: blank keeps what is held, unknown is refused.
+    blank = refresh(api, cid, narrow.json()["refresh_token"], scope=" ")
+    assert blank.status_code == 200, blank.text
+    assert blank.json()["scope"] == "read:comment"
+    assert_error(api.post("/api/posts", token=blank.json()["access_token"], json={"content": "x", "visibility": "PUBLIC"}),
+                 403, "insufficient_scope")
+    unknown = refresh(api, cid, blank.json()["refresh_token"], scope="profile")
+    assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_scope"
 
 
 def test_another_clients_or_an_expired_refresh_token_is_refused_and_revokes_nothing(api: Api, server):

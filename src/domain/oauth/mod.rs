@@ -140,6 +140,23 @@ pub fn requested_scopes(scope: Option<&str>) -> ScopeSet {
     }
 }
 
+/// The scopes a refresh may carry (RFC 6749 §6): `None` (blank included)
+/// keeps `held`; otherwise every name asked for must be held (`None` back:
+/// `invalid_scope`) and the result is what was asked, never more than held.
+/// Unlike [`requested_scopes`], nothing asked for ever widens to a default.
+pub fn refresh_scopes(held: ScopeSet, scope: Option<&str>) -> Option<ScopeSet> {
+    let asked: Vec<&str> = scope.unwrap_or("").split_ascii_whitespace().collect();
+    if asked.is_empty() {
+        return Some(held);
+    }
+    let names = held.names();
+    if asked.iter().any(|n| !names.contains(n)) {
+        return None;
+    }
+    let parsed = ScopeSet::of(&asked.iter().filter_map(|n| Scope::parse(n)).collect::<Vec<_>>());
+    Some(ScopeSet::from_bits(parsed.bits() & held.bits()))
+}
+
 /// RFC 8707: a `resource` names this API: its origin or its MCP endpoint
 /// (a trailing `/` tolerated). Absent is fine (the token is for the API).
 pub fn resource_matches(resource: Option<&str>, origin: &str) -> bool {
@@ -266,6 +283,21 @@ mod tests {
         assert!(!verifier_well_formed(&format!("{}+", "a".repeat(43))));
         assert!(verifier_well_formed(&"a-._~".repeat(9)));
         assert!(!challenge_well_formed("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="));
+    }
+
+    #[test]
+    fn a_refresh_narrows_or_keeps_its_scopes_and_never_widens_them() {
+        let held = ScopeSet::of(&[Scope::ReadComment]);
+        // Blank is absent: the held scopes, not every grantable one.
+        for blank in [None, Some(""), Some(" "), Some("\t \n")] {
+            assert_eq!(refresh_scopes(held, blank), Some(held), "{blank:?}");
+        }
+        assert_eq!(refresh_scopes(ScopeSet::of(&[]), Some(" ")), Some(ScopeSet::of(&[])));
+        assert_eq!(refresh_scopes(held, Some("read:comment")), Some(held));
+        assert_eq!(refresh_scopes(held, Some("read:comment write:jes")), None);
+        assert_eq!(refresh_scopes(held, Some("nonsense")), None, "unknown names are not held");
+        let two = ScopeSet::of(&[Scope::WriteJes, Scope::ReadComment]);
+        assert_eq!(refresh_scopes(two, Some(" read:comment ")), Some(held));
     }
 
     #[test]

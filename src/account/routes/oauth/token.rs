@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::domain::ids;
 use crate::domain::oauth::authorize::{param, params};
 use crate::domain::oauth::client::{AUTHORIZATION_CODE, DEVICE_CODE, REFRESH_TOKEN};
-use crate::domain::oauth::{pkce_s256_matches, refresh, requested_scopes, resource_matches, verifier_well_formed};
+use crate::domain::oauth::{pkce_s256_matches, refresh, refresh_scopes, resource_matches, verifier_well_formed};
 use crate::domain::oauth::{RefreshOutcome, RefreshState};
 use crate::error::{ApiError, ApiResult};
 use crate::http::now_ms;
@@ -270,16 +270,8 @@ async fn refresh_token(c: &Ctx, p: &[(String, String)], client_id: &str) -> ApiR
     }
     let held = ScopeSet::from_stored(&row.text("scopes").unwrap_or_default());
     // A refresh may narrow the scopes, never widen them.
-    let scopes = match param(p, "scope") {
-        None => held,
-        Some(s) => {
-            let asked: Vec<_> = s.split_ascii_whitespace().collect();
-            let narrowed = requested_scopes(Some(s));
-            if asked.iter().any(|n| !held.names().contains(n)) {
-                return bad_request("invalid_scope", "a refresh cannot add scopes the token does not hold");
-            }
-            narrowed
-        }
+    let Some(scopes) = refresh_scopes(held, param(p, "scope")) else {
+        return bad_request("invalid_scope", "a refresh cannot add scopes the token does not hold");
     };
     let refresh_id = ids::ulid(now_ms(), random_bytes());
     let claim = Claim {
