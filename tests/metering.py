@@ -14,21 +14,33 @@ import requests
 from conftest import Server
 
 
-def served(vars: dict[str, str]):
+def served(vars: dict[str, str], first: dict[str, str] | None = None, setup=None):
     """A server with `vars` whose state (D1, Durable Object storage) is on
     tmpfs when the machine has one. Metered tests make hundreds of Durable
     Objects, and the local runtime writes and syncs each one's SQLite files
     on its single thread: under other disk load that stalled every Worker of
     the server for a minute or more (measured: a 10 s password change and a
     60 s stall on disk, 2 s and none on tmpfs). Production storage is not
-    local files; what the tests count is the same either way."""
+    local files; what the tests count is the same either way.
+
+    With `setup`, the server first runs with the variables `first` and
+    `setup(server)` acts on it; then it restarts on the same state with
+    `vars` (a deployment whose configuration changes)."""
     shm = "/dev/shm"
     state = tempfile.mkdtemp(prefix="jestha-state-", dir=shm if os.path.isdir(shm) else None)
-    s = Server(vars, state_dir=state).start()
     try:
-        yield s
+        if setup:
+            s = Server(first, state_dir=state).start()
+            try:
+                setup(s)
+            finally:
+                s.stop()
+        s = Server(vars, state_dir=state).start()
+        try:
+            yield s
+        finally:
+            s.stop()
     finally:
-        s.stop()
         shutil.rmtree(state, ignore_errors=True)
 
 

@@ -23,7 +23,13 @@ OPERATOR = "root" + uuid.uuid4().hex[:6]
 @pytest.fixture(scope="module")
 def srv():
     # No usage flush during a test: its alarms would add to the counts.
-    yield from served({"ADMIN_USERNAMES": f"someone_else, {OPERATOR}", "METER": "true", "USAGE_FLUSH_SECONDS": "3600"})
+    common = {"METER": "true", "USAGE_FLUSH_SECONDS": "3600"}
+
+    def sign_up_the_operator(first):
+        Api(first.url).signup(OPERATOR, password=PASSWORD)
+
+    # As the README says: the operator signs up, then the name is listed (nobody signs up into a listed name).
+    yield from served({"ADMIN_USERNAMES": f"someone_else, {OPERATOR}", **common}, first=common, setup=sign_up_the_operator)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,9 @@ def aapi(srv) -> Api:
 
 @pytest.fixture(scope="module")
 def op(aapi: Api) -> dict:
-    return aapi.signup(OPERATOR, password=PASSWORD)
+    r = aapi.post("/api/auth/login", json={"login": OPERATOR, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"user": r.json()["user"], "token": r.json()["session"]["token"], "password": PASSWORD}
 
 
 def login(api: Api, who: dict, password: str = PASSWORD):
@@ -190,7 +198,7 @@ def test_operators_revoke_any_key_and_the_owner_sees_it(aapi: Api, op):
     assert [a for a in audit(aapi, op["token"]) if a["action"] == "key.revoked"] == [], "in the owner's log, not the operator's"
 
 
-def test_operators_are_not_suspended_and_unknown_accounts_are_not_found(aapi: Api, op):
+def test_operators_are_not_suspended_and_unknown_accounts_are_not_found(srv, aapi: Api, op):
     assert_error(aapi.post(f"/api/admin/accounts/{op['user']['id']}/suspend", token=op["token"]), 403, "forbidden")
     assert aapi.get("/api/auth/me", token=op["token"]).status_code == 200
     for path in ("suspend", "unsuspend"):
@@ -200,8 +208,14 @@ def test_operators_are_not_suspended_and_unknown_accounts_are_not_found(aapi: Ap
     r = aapi.post(f"/api/admin/accounts/{someone['user']['id']}/suspend", token=op["token"], json={"reason": 5})
     assert_error(r, 400, "invalid_request")
     assert aapi.get("/api/auth/me", token=someone["token"]).status_code == 200
-    # Nobody takes an operator's name.
-    assert_error(aapi.patch("/api/account", token=someone["token"], json={"username": "someone_else"}), 409, "conflict")
+    # Nobody takes an operator's name: not by renaming, not by signing up, even one nobody holds yet.
+    err = assert_error(aapi.patch("/api/account", token=someone["token"], json={"username": "someone_else"}), 409, "conflict")
+    assert err["message"] == "username: reserved"
+    for name in ("someone_else", OPERATOR):
+        body = {"username": name, "email": f"{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+        err = assert_error(aapi.post("/api/auth/signup", json=body), 409, "conflict")
+        assert err["message"] == "username: reserved"
+    assert d1_query(srv, "SELECT count(*) AS n FROM users WHERE username = 'someone_else'") == [{"n": 0}]
 
 
 def test_the_readme_s_operator_example_runs(srv, aapi: Api, op):

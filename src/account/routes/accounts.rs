@@ -97,9 +97,14 @@ pub async fn signup(mut c: Ctx) -> ApiResult<Response> {
         Some(d) => validate::text("displayName", d, 50).map_err(ApiError::invalid)?,
         None => username.clone(),
     };
+    let config = crate::config::Config::get(&app.env);
+    // An operator's name is a role: nobody signs up into it (an operator signs
+    // up first and is then named in ADMIN_USERNAMES), as nobody renames into it.
+    if config.is_operator(&username) {
+        return Err(ApiError::Conflict("username: reserved".into()));
+    }
     // Sign-ups per address: each try counts, taken or not, before any D1 work.
     if let Some(ip) = client_ip(&headers) {
-        let config = crate::config::Config::get(&app.env);
         let (limit, window) = (config.signup_max_per_address, config.signup_window_seconds);
         if let Some(retry_after) = gate::address_over(&app.env, "signup", &ip, limit, window).await? {
             return Err(ApiError::RateLimited { retry_after });
