@@ -210,8 +210,11 @@ def server():
     s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def make_server():
+    """Servers with variables of a test's own, stopped when the module ends
+    (each is a wrangler and two workerd processes, ~350 MB: kept for the
+    whole session, dozens of them would press on a small CI machine)."""
     started: list[Server] = []
 
     def make(vars: dict[str, str] | None = None, state_dir: str | None = None,
@@ -237,6 +240,14 @@ def d1_file(server: "Server") -> str:
              if not f.endswith("metadata.sqlite")]
     assert len(files) == 1, files
     return files[0]
+
+
+def wait_clear_of_window_end(window: int, margin: float = 4.0) -> None:
+    """Every window (limits, throttles) is aligned to multiples of its length
+    since the epoch: don't start a burst that must fit in one just before a reset."""
+    left = window - time.time() % window
+    if left < margin:
+        time.sleep(left + 0.2)
 
 
 def wait_for(what, cond, timeout: float = 45, every: float = 0.25):

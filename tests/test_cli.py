@@ -409,6 +409,9 @@ def test_a_429_is_waited_out_visibly_and_the_command_succeeds(make_server, jesth
     assert r.seconds >= waited - 0.5, "it really waited"
 
     # With no retries allowed, the same refusal is exit 7 at once.
+    left = 6 - time.time() % 6
+    if left < 4:
+        time.sleep(left + 0.2)
     for _ in range(3):
         api.get("/api/auth/me", token=key)
     now = jestha("--json", "--max-retries", "0", "whoami", key=key, url=s.url)

@@ -2,7 +2,7 @@
 import time
 from datetime import datetime, timezone
 
-from conftest import Api, assert_error, d1_query
+from conftest import Api, assert_error, d1_query, wait_clear_of_window_end
 from keys import forge
 
 
@@ -46,6 +46,7 @@ def test_usage_counts_a_known_mix_of_outcomes(make_server):
     a = api.signup()
     k = api.create_key(a["token"], scopes=["read:comment"], ipAllowlist=["203.0.113.0/24"])
     inside, outside = {"CF-Connecting-IP": "203.0.113.1"}, {"CF-Connecting-IP": "198.51.100.1"}
+    wait_clear_of_window_end(3600, 15)  # the burst below in one aligned window
     for _ in range(2):
         assert_error(api.get("/api/auth/me", token=k["key"], headers=outside), 403, "ip_not_allowed")
     for _ in range(3):
@@ -121,6 +122,7 @@ def test_canary_keys_answer_like_unknown_keys_and_notify_the_owner_hourly(api: A
     c = api.create_key(a["token"], scopes=["write:jes", "read:comment"], canary=True, label="honeytoken")
     assert c["canary"] is True
     h = {"CF-Connecting-IP": "198.51.100.23", "User-Agent": "curl/8.0 attacker"}
+    wait_clear_of_window_end(3600, 15)  # the burst below in one aligned window
     canary = api.get("/api/auth/me", token=c["key"], headers=h)
     unknown = api.get("/api/auth/me", token=forge(), headers=h)
     assert _comparable(canary) == _comparable(unknown)
@@ -376,11 +378,12 @@ def test_expiring_keys_are_noticed_before_each_threshold(make_server):
     from receiver import Receiver
     rx = Receiver()
     try:
-        s = make_server({"EXPIRY_NOTICE_SECONDS": "30,8", "WEBHOOK_ALLOW_LOOPBACK": "true"})
+        s = make_server({"EXPIRY_NOTICE_SECONDS": "60,10", "WEBHOOK_ALLOW_LOOPBACK": "true"})
         api = Api(s.url)
         a = api.signup()
-        at = (datetime.now(timezone.utc) + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+        at = (datetime.now(timezone.utc) + timedelta(seconds=40)).isoformat().replace("+00:00", "Z")
         k = api.create_key(a["token"], expiresAt=at)
+        expires = datetime.fromisoformat(k["expiresAt"].replace("Z", "+00:00")).timestamp()
         far = api.create_key(a["token"], expiresIn="30d")
         path = rx.new_path()
         hook = _hook(api, a["token"], k["id"], rx.url(path), ["key.expiring"])
@@ -391,11 +394,11 @@ def test_expiring_keys_are_noticed_before_each_threshold(make_server):
         time.sleep(1)
         assert len(rx.at(path)) == 1
         e = _verified(hook, first[0])
-        assert e["type"] == "key.expiring" and e["data"]["keyId"] == k["id"] and e["data"]["noticeSeconds"] == 30
-        time.sleep(13)  # now within 8 s of expiry
+        assert e["type"] == "key.expiring" and e["data"]["keyId"] == k["id"] and e["data"]["noticeSeconds"] == 60
+        time.sleep(max(0.0, expires - 6 - time.time()))  # now within 10 s of expiry, still before it
         cron()
         wait_for(lambda: len(rx.at(path)) >= 2, timeout=30)
-        assert _verified(hook, rx.at(path)[1])["data"]["noticeSeconds"] == 8
+        assert _verified(hook, rx.at(path)[1])["data"]["noticeSeconds"] == 10
         notes = notices(api, a["token"], "key.expiring")
         assert {n["keyId"] for n in notes} == {k["id"]}, "the 30-day key is not near its expiry"
         assert len(notes) == 2

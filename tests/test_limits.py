@@ -3,14 +3,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from conftest import Api, Server, assert_error
-
-
-def wait_clear_of_window_end(window: int, margin: float = 4.0) -> None:
-    """Windows are aligned to multiples of their length: don't start a burst just before a reset."""
-    left = window - time.time() % window
-    if left < margin:
-        time.sleep(left + 0.2)
+from conftest import Api, Server, assert_error, wait_clear_of_window_end
 
 
 def parse_fields(value: str) -> dict:

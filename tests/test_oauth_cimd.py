@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import Api, d1_query
+from conftest import Api, d1_query, wait_clear_of_window_end
 from oauth import address, authorize_query, consent, exchange, pkce, query_of
 
 CB = "http://127.0.0.1:8765/callback"
@@ -160,6 +160,8 @@ def test_a_bad_or_unavailable_document_refuses_the_client_on_our_page(api: Api, 
         docs.serve(url, [good])
     _, challenge = pkce()
     q = authorize_query(url, CB, challenge)
+    # The failure throttle's minute is aligned: both tries must fall in one.
+    wait_clear_of_window_end(60, 5)
     desc = refused_on_our_page(authorize(api, q))["error_description"]
     assert "metadata document" in desc, desc
     assert docs.hits_of(url) == 1

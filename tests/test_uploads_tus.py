@@ -18,7 +18,7 @@ import pytest
 import requests
 from tusclient import client as tus
 
-from conftest import ROOT, ENV, Api, assert_error
+from conftest import ROOT, ENV, Api, assert_error, wait_for
 from test_uploads_stream import d1, media_rows, mp4, multipart_uploads, r2_keys, sha, trash, PNG
 
 MiB = 1 << 20
@@ -183,7 +183,9 @@ def test_a_second_patch_while_one_streams_is_409(server, api: Api):
         server, a["token"], loc, 0, 6 * MiB, data[:MiB], hold, data[MiB:6 * MiB])))
     t.start()
     try:
-        time.sleep(1.5)
+        # The held PATCH has taken the upload's lock (not a fixed sleep: a loaded runtime is slow).
+        upload_id = loc.rsplit("/", 1)[1]
+        wait_for("the first PATCH's lock", lambda: d1(server, "SELECT lock_id FROM uploads WHERE id = ?", upload_id)[0][0])
         r = patch(api, a["token"], loc, 0, data[:6 * MiB])
         err = assert_error(r, 409, "conflict")
         assert "in progress" in err["message"]

@@ -49,7 +49,7 @@ process.on('exit', () => {
 });
 
 /** Starts `wrangler dev` with its own state; `stop()` ends its process group. */
-export async function startServer(vars = {}, timeoutMs = 120_000) {
+export async function startServer(vars = {}, timeoutMs = 120_000, portRetries = 2) {
   // Every test browser comes from one address: the per-address bounds
   // (sign-ups, unknown credentials) are lifted unless a test sets them.
   vars = { SIGNUP_MAX_PER_ADDRESS: '1000000', CREDENTIAL_MISS_MAX: '1000000', ...vars };
@@ -100,7 +100,14 @@ export async function startServer(vars = {}, timeoutMs = 120_000) {
   live.add(server);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${server.logs().slice(-3000)}`);
+    if (child.exitCode !== null) {
+      // A port free when chosen can be taken before workerd binds it: afresh, twice at most.
+      const taken = portRetries > 0 && server.logs().includes('Address already in use');
+      const logs = server.logs();
+      await server.stop();
+      if (taken) return startServer(vars, timeoutMs, portRetries - 1);
+      throw new Error(`wrangler dev exited:\n${logs.slice(-3000)}`);
+    }
     try {
       const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
       if (r.status === 200) return server;
