@@ -20,8 +20,10 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def address() -> str:
-    """A documentation-range address no other test uses (RFC 5737)."""
-    return f"198.51.{random.randrange(256)}.{random.randrange(1, 255)}"
+    """A documentation-range address (RFC 3849) in a /64 no other test uses:
+    per-address bounds count IPv6 by its /64, and 2^32 of them make a
+    collision with another test's address (a shared allowance) negligible."""
+    return f"2001:db8:{random.randrange(1 << 16):x}:{random.randrange(1 << 16):x}::1"
 
 
 def register(api: Api, redirect_uris=("http://127.0.0.1:8765/callback",), ip: str | None = None, **meta):

@@ -80,3 +80,27 @@ def test_invented_credentials_are_throttled_per_address_and_then_answered_before
     # Other addresses, and the key itself elsewhere, are unaffected.
     assert api.get("/api/auth/me", token=k["key"], headers=ip("198.51.100.9")).status_code == 200
     assert_error(api.get("/api/auth/me", token=forge(), headers=ip("198.51.100.9")), 401, "invalid_api_key")
+
+
+def test_an_ipv6_address_counts_by_its_64(make_server):
+    """One line or host is routinely given a whole /64: its 2^64 addresses share
+    one allowance (domain::address), for sign-ups as for invented credentials."""
+    s = make_server({"SIGNUP_MAX_PER_ADDRESS": "2", "CREDENTIAL_MISS_MAX": "2"})
+    api = Api(s.url)
+    wait_clear_of_window_end(3600, 15)
+    for host in ("2001:db8:5:6::1", "2001:db8:5:6:ffff:ffff:ffff:fffe"):
+        assert api.post("/api/auth/signup", json=signup_body(), headers=ip(host)).status_code == 201
+    refused = signup_body()
+    assert_error(api.post("/api/auth/signup", json=refused, headers=ip("2001:db8:5:6:1234::9")), 429, "rate_limited")
+    assert d1_query(s, f"SELECT COUNT(*) AS n FROM users WHERE username = '{refused['username']}'")[0]["n"] == 0
+    assert api.post("/api/auth/signup", json=refused, headers=ip("2001:db8:5:7::1")).status_code == 201, "the next /64"
+
+    a = api.signup()
+    k = api.create_key(a["token"], scopes=["read:comment"])
+    wait_clear_of_window_end(600, 15)
+    for host in ("2001:db8:9:9::1", "2001:db8:9:9::2"):
+        assert_error(api.get("/api/auth/me", token=forge(), headers=ip(host)), 401, "invalid_api_key")
+    assert_error(api.get("/api/auth/me", token=forge(), headers=ip("2001:db8:9:9::3")), 429, "rate_limited")
+    # The whole /64 is then answered before any Gate, even with a real key; the next /64 is not.
+    assert_error(api.get("/api/auth/me", token=k["key"], headers=ip("2001:db8:9:9:abcd::1")), 429, "rate_limited")
+    assert api.get("/api/auth/me", token=k["key"], headers=ip("2001:db8:9:a::1")).status_code == 200

@@ -67,10 +67,11 @@ pub async fn bench_increment(env: &Env) -> Result<u64, ApiError> {
 }
 
 /// Counts one try of `what` by the address `ip` (the throttle
-/// `{what}:ip:{ip}`): `Some(retry_after)` once the address is over `limit`
-/// per `window_secs`.
+/// `{what}:ip:{bucket}`, IPv6 by its /64: `domain::address`):
+/// `Some(retry_after)` once the address is over `limit` per `window_secs`.
 pub async fn address_over(env: &Env, what: &str, ip: &str, limit: u32, window_secs: i64) -> Result<Option<u64>, ApiError> {
-    let t = throttle(env, &format!("{what}:ip:{ip}"), ThrottleAction::Attempt, limit, window_secs).await?;
+    let bucket = crate::domain::address::bound_key(ip);
+    let t = throttle(env, &format!("{what}:ip:{bucket}"), ThrottleAction::Attempt, limit, window_secs).await?;
     Ok((!t.allowed).then_some(t.retry_after))
 }
 

@@ -1,4 +1,5 @@
 //! Domain rules: pure, no bindings, tested natively.
+pub mod address;
 pub mod audit;
 pub mod blocklist;
 pub mod clock;

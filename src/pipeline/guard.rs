@@ -15,6 +15,7 @@ use crate::auth::presented::presented;
 use crate::auth::principal::{Access, Delegated, Principal};
 use crate::auth::scope::ScopeSet;
 use crate::auth::token;
+use crate::domain::address::bound_key;
 use crate::domain::blocklist::Blocklist;
 use crate::domain::limits::{header_fields, Standings};
 use crate::error::ApiError;
@@ -54,8 +55,8 @@ thread_local! {
 /// `Some(429)` when this isolate already knows `ip` is refused: answered
 /// before any Durable Object or D1 read, whatever the credential.
 fn refused_address(ip: Option<&str>) -> Option<Response> {
-    let ip = ip?;
-    let retry_after = BLOCKED.with(|b| b.borrow().retry_after(ip, now_ms()))?;
+    let bucket = bound_key(ip?);
+    let retry_after = BLOCKED.with(|b| b.borrow().retry_after(&bucket, now_ms()))?;
     Some(ApiError::RateLimited { retry_after }.into_response())
 }
 
@@ -69,7 +70,7 @@ async fn count_miss(app: &AppState, ip: Option<&str>, refusal: Response) -> Resp
     let (limit, window) = (config.credential_miss_max, config.credential_miss_window_seconds);
     match gate::address_over(&app.env, "miss", ip, limit, window).await {
         Ok(Some(retry_after)) => {
-            BLOCKED.with(|b| b.borrow_mut().block(ip, retry_after, now_ms()));
+            BLOCKED.with(|b| b.borrow_mut().block(&bound_key(ip), retry_after, now_ms()));
             ApiError::RateLimited { retry_after }.into_response()
         }
         _ => refusal,

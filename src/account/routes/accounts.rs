@@ -143,7 +143,7 @@ pub(crate) fn login_limits(app: &AppState) -> (u32, i64) {
 /// address, so they never lock the owner out from another; an address gets
 /// five accounts' worth, so one office behind a NAT is not locked out.
 fn throttle_subjects(login: &str, ip: Option<&str>, max: u32) -> Vec<(String, u32)> {
-    match ip {
+    match ip.map(crate::domain::address::bound_key) {
         Some(ip) => vec![(format!("login:acct:{login}:ip:{ip}"), max), (format!("login:ip:{ip}"), max.saturating_mul(5))],
         None => vec![(format!("login:acct:{login}"), max)],
     }
@@ -289,5 +289,9 @@ mod tests {
         let elsewhere = throttle_subjects("ada", Some("198.51.100.7"), 10);
         assert!(elsewhere.iter().all(|t| !s.contains(t)), "another address counts apart");
         assert_eq!(throttle_subjects("ada", None, 10), vec![("login:acct:ada".to_string(), 10)]);
+        // An IPv6 address counts by its /64 (domain::address).
+        let v6 = throttle_subjects("ada", Some("2001:db8:7:8::42"), 10);
+        assert_eq!(v6[1].0, "login:ip:2001:db8:7:8::/64");
+        assert_eq!(v6, throttle_subjects("ada", Some("2001:db8:7:8:ffff::1"), 10));
     }
 }
