@@ -280,3 +280,18 @@ def test_unfinished_uploads_expire_and_the_cron_aborts_them(make_server):
     assert multipart_uploads(s)[upload_id] == 2, "its R2 multipart upload is aborted"
     assert r2_keys(s) == keys, "its tail object is gone"
     assert trash(s) == set() and media_rows(s, a["user"]["id"]) == 0
+
+
+def test_an_upload_id_that_is_not_one_is_404_and_reaches_nothing_else(server, api: Api):
+    """The id becomes part of the API's hand-off URL to the engine: a crafted one
+    (`..%2Fcron` resolves to the engine's cron entry) is an upload nobody has."""
+    a = api.signup()
+    key = api.create_key(a["token"], scopes=["write:jesclip"])["key"]
+    h = {**TUS, "Authorization": f"Bearer {key}"}
+    for crafted in ("..%2Fcron", "%2E%2E%2Fcron", "..%2F..%2Fcron", "..%2Fingest", "01arz3ndektsv4rrffq69g5fav"):
+        url = f"{api.url}/api/uploads/{crafted}"
+        for method, extra in (("GET", {}), ("DELETE", {}),
+                              ("PATCH", {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})):
+            r = requests.request(method, url, headers={**h, **extra}, data=b"" if method == "PATCH" else None, timeout=30)
+            assert_error(r, 404, "not_found")
+        assert requests.head(url, headers=h, timeout=30).status_code == 404

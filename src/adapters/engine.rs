@@ -78,7 +78,9 @@ pub async fn ingest(env: &Env, spec: &Spec, body: Option<&web_sys::ReadableStrea
     hand_over(env, INGEST_URL, &headers, body).await
 }
 
-/// A tus request (`id` empty for creation).
+/// A tus request (`id` empty for creation). Any other id that is not a ULID
+/// is an upload nobody has, answered here: the id becomes part of the
+/// hand-off URL, where `../cron` would resolve to the engine's cron entry.
 pub async fn tus(
     env: &Env,
     method: &str,
@@ -88,6 +90,9 @@ pub async fn tus(
     request_id: &str,
     body: Option<&web_sys::ReadableStream>,
 ) -> Result<Reply, ApiError> {
+    if !id.is_empty() && !crate::domain::ids::is_ulid(id) {
+        return Ok(Reply::error(404, "not found"));
+    }
     let headers = web_sys::Headers::new().map_err(|e| ApiError::internal(format!("{e:?}")))?;
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| ApiError::internal(format!("{e:?}")));
     for name in TUS_HEADERS {

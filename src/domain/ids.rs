@@ -16,9 +16,35 @@ pub fn ulid_floor(now_ms: i64) -> String {
     ulid(now_ms, [0; 10])
 }
 
+/// Whether `s` is a ULID as [`ulid`] writes them: 26 upper-case Crockford
+/// base32 characters, the first at most `7`. Ids that go into a URL (the tus
+/// hand-off to the engine) must be this, never text a client chose.
+pub fn is_ulid(s: &str) -> bool {
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    s.len() == 26 && s.as_bytes()[0] <= b'7' && s.bytes().all(|b| CROCKFORD.contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ulids_as_made_here_are_ulids() {
+        assert!(is_ulid(&ulid(1_700_000_000_000, [0xab; 10])));
+        assert!(is_ulid(&ulid_floor(0)));
+        for bad in [
+            "",
+            "../cron",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+            "01arz3ndektsv4rrffq69g5fav",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA/",
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "01ARZ3NDEKTSV4RRFFQ69G5FIL",
+        ] {
+            assert!(!is_ulid(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ids_sort_by_time_and_are_26_characters() {

@@ -33,7 +33,9 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     use crate::adapters::engine::{self as hand_off, INGEST_URL, TUS_URL};
     let url = req.url();
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let reply = if hand_off::is_cron(&req.method(), &url) {
+    // The cron hand-off carries no caller: a request that does (a tus or
+    // ingest hand-off whose URL resolved elsewhere) is never the cron.
+    let reply = if hand_off::is_cron(&req.method(), &url) && header(hand_off::SPEC_HEADER).is_none() {
         cron(env).await;
         None
     } else if req.method() != "POST" {
@@ -44,7 +46,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
             Some(spec) => Some(ingest::run(&env, spec, req.body()).await),
             None => return respond(400, None),
         }
-    } else if let Some(id) = url.strip_prefix(TUS_URL) {
+    } else if let Some(id) = url.strip_prefix(TUS_URL).filter(|id| id.is_empty() || crate::domain::ids::is_ulid(id)) {
         let (Some(caller), Some(method)) =
             (header(hand_off::SPEC_HEADER).and_then(|h| hand_off::decode_header(&h)), header(hand_off::METHOD_HEADER))
         else {
