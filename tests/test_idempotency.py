@@ -209,6 +209,28 @@ def test_a_request_while_the_first_is_running_is_409_and_an_abandoned_claim_is_t
     assert api.post("/api/posts", token=a["token"], json=BODY, headers=h).headers["idempotent-replayed"] == "true"
 
 
+def test_a_streamed_upload_still_running_after_a_minute_is_not_taken_over(server, api: Api):
+    """A slow upload's claim is taken before its body is read (no fingerprint yet):
+    a retry a minute later must wait for it, not upload a second copy; only
+    after the upload grace (6 h) is such a claim abandoned."""
+    a = api.signup()
+    h = key()
+    now = int(time.time() * 1000)
+    with d1(server) as db:
+        db.execute("INSERT INTO idempotency_requests (credential, key, account_id, fingerprint, state, created_at) "
+                   "VALUES (?, ?, ?, '', 'running', ?)",
+                   (session_scope(server, a["user"]["id"]), h["Idempotency-Key"], a["user"]["id"], now - 61_000))
+    r = api.post("/api/media", token=a["token"], data=form("AaB03x", "slow"), headers={**multipart("AaB03x"), **h})
+    assert_error(r, 409, "idempotency_in_flight")
+    assert media_count(server, a["user"]["id"]) == 0
+    with d1(server) as db:
+        db.execute("UPDATE idempotency_requests SET created_at = ? WHERE account_id = ?",
+                   (now - 6 * 3_600_000 - 1_000, a["user"]["id"]))
+    r = api.post("/api/media", token=a["token"], data=form("AaB03x", "slow"), headers={**multipart("AaB03x"), **h})
+    assert r.status_code == 201 and "idempotent-replayed" not in r.headers, r.text
+    assert media_count(server, a["user"]["id"]) == 1
+
+
 def test_keys_expire_after_24_hours(server, api: Api):
     a = api.signup()
     h = key()

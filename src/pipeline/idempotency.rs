@@ -16,7 +16,9 @@
 //! - the same key while the first is still running is 409
 //!   `idempotency_in_flight`;
 //! - a 5xx answer releases the claim so a retry can run; a claim older than
-//!   `ABANDONED_MS` that never finished (the isolate died) is taken over.
+//!   `ABANDONED_MS` that never finished (the isolate died) is taken over;
+//!   a streamed upload's claim only after `STREAM_ABANDONED_MS`, as its body
+//!   may take that long to arrive.
 //!
 //! The decisions are pure functions, tested natively; the layer is plumbing.
 //! Routes that answer with a secret shown once (new API keys, webhook
@@ -46,6 +48,20 @@ pub const REPLAYED: &str = "idempotent-replayed";
 pub const TTL_MS: i64 = DAY_MS;
 /// A claim this old that never finished is treated as abandoned.
 pub const ABANDONED_MS: i64 = 60_000;
+/// A streamed upload's claim (taken before its body is read, so its stored
+/// fingerprint is still empty) may run as long as its body takes to arrive:
+/// it is abandoned only after the upload grace an unfinished R2 object gets.
+/// Taking it over sooner would run the upload twice under one key.
+pub const STREAM_ABANDONED_MS: i64 = crate::adapters::stream::GRACE_MS;
+
+/// How long a running claim with this stored fingerprint may run.
+pub fn abandoned_after(fingerprint: &str) -> i64 {
+    if fingerprint.is_empty() {
+        STREAM_ABANDONED_MS
+    } else {
+        ABANDONED_MS
+    }
+}
 pub const MAX_KEY_LEN: usize = 255;
 /// Largest response body stored for replay (content responses are small).
 const MAX_STORED_BODY: usize = 256 * 1024;
@@ -110,7 +126,7 @@ pub enum Decision {
 
 /// What to answer when the claim was lost to an existing row.
 pub fn decide(stored: &Stored, fingerprint: &str, now: i64) -> Decision {
-    if stored.created_at <= now - TTL_MS || (stored.running && stored.created_at <= now - ABANDONED_MS) {
+    if stored.created_at <= now - TTL_MS || (stored.running && stored.created_at <= now - abandoned_after(&stored.fingerprint)) {
         return Decision::Retry;
     }
     if stored.running {
@@ -203,7 +219,8 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
              ON CONFLICT (credential, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', \
              status = NULL, body = NULL, created_at = excluded.created_at \
              WHERE idempotency_requests.created_at <= ?5 \
-             OR (idempotency_requests.state = 'running' AND idempotency_requests.created_at <= ?6)",
+             OR (idempotency_requests.state = 'running' AND idempotency_requests.created_at <= \
+                 CASE idempotency_requests.fingerprint WHEN '' THEN ?8 ELSE ?6 END)",
             &[
                 credential.into(),
                 V::T(&key),
@@ -212,6 +229,7 @@ async fn run(req: Request, next: Next) -> ApiResult<Response> {
                 (now - TTL_MS).into(),
                 (now - ABANDONED_MS).into(),
                 account.into(),
+                (now - STREAM_ABANDONED_MS).into(),
             ],
         )?
         .run()
@@ -365,6 +383,15 @@ mod tests {
         assert_eq!(decide(&stored(true, "fp1", 1000), "other", NOW), Decision::InFlight);
         assert_eq!(decide(&stored(true, "fp1", ABANDONED_MS - 1), "fp1", NOW), Decision::InFlight);
         assert_eq!(decide(&stored(true, "fp1", ABANDONED_MS), "fp1", NOW), Decision::Retry);
+    }
+
+    #[test]
+    fn a_streamed_uploads_claim_runs_as_long_as_its_body_may_take() {
+        // Claimed before the body is read: no fingerprint stored yet.
+        assert_eq!(decide(&stored(true, "", ABANDONED_MS * 10), "", NOW), Decision::InFlight);
+        assert_eq!(decide(&stored(true, "", STREAM_ABANDONED_MS - 1), "", NOW), Decision::InFlight);
+        assert_eq!(decide(&stored(true, "", STREAM_ABANDONED_MS), "", NOW), Decision::Retry);
+        assert!(STREAM_ABANDONED_MS < TTL_MS && STREAM_ABANDONED_MS >= 3_600_000);
     }
 
     #[test]
