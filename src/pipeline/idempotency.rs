@@ -53,6 +53,8 @@ pub const ABANDONED_MS: i64 = 60_000;
 /// it is abandoned only after the upload grace an unfinished R2 object gets.
 /// Taking it over sooner would run the upload twice under one key.
 pub const STREAM_ABANDONED_MS: i64 = crate::adapters::stream::GRACE_MS;
+// At least an hour, and within a key's life: checked when compiling.
+const _: () = assert!(STREAM_ABANDONED_MS >= 3_600_000 && STREAM_ABANDONED_MS < TTL_MS);
 
 /// How long a running claim with this stored fingerprint may run.
 pub fn abandoned_after(fingerprint: &str) -> i64 {
@@ -391,7 +393,6 @@ mod tests {
         assert_eq!(decide(&stored(true, "", ABANDONED_MS * 10), "", NOW), Decision::InFlight);
         assert_eq!(decide(&stored(true, "", STREAM_ABANDONED_MS - 1), "", NOW), Decision::InFlight);
         assert_eq!(decide(&stored(true, "", STREAM_ABANDONED_MS), "", NOW), Decision::Retry);
-        assert!(STREAM_ABANDONED_MS < TTL_MS && STREAM_ABANDONED_MS >= 3_600_000);
     }
 
     #[test]
