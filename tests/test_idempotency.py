@@ -191,14 +191,21 @@ def test_bad_keys_are_400s(api: Api):
     assert api.post("/api/posts", token=a["token"], json=BODY, headers={"Idempotency-Key": "x" * 255}).status_code == 201
 
 
+def plant_claim(server, who: dict, key: str, fingerprint: str, age_ms: int) -> None:
+    """A claim still 'running' for the session of `who`, made `age_ms` ago
+    (a request in flight, or one whose Worker died)."""
+    with d1(server) as db:
+        db.execute("INSERT INTO idempotency_requests (credential, key, account_id, fingerprint, state, created_at) "
+                   "VALUES (?, ?, ?, ?, 'running', ?)",
+                   (session_scope(server, who["user"]["id"]), key, who["user"]["id"], fingerprint,
+                    int(time.time() * 1000) - age_ms))
+
+
 def test_a_request_while_the_first_is_running_is_409_and_an_abandoned_claim_is_taken_over(server, api: Api):
     a = api.signup()
     h = key()
     now = int(time.time() * 1000)
-    with d1(server) as db:
-        db.execute("INSERT INTO idempotency_requests (credential, key, account_id, fingerprint, state, created_at) "
-                   "VALUES (?, ?, ?, 'f', 'running', ?)",
-                   (session_scope(server, a["user"]["id"]), h["Idempotency-Key"], a["user"]["id"], now))
+    plant_claim(server, a, h["Idempotency-Key"], "f", 0)
     r = api.post("/api/posts", token=a["token"], json=BODY, headers=h)
     assert_error(r, 409, "idempotency_in_flight")
     assert jes_count(server, a["user"]["id"]) == 0
@@ -216,10 +223,7 @@ def test_a_streamed_upload_still_running_after_a_minute_is_not_taken_over(server
     a = api.signup()
     h = key()
     now = int(time.time() * 1000)
-    with d1(server) as db:
-        db.execute("INSERT INTO idempotency_requests (credential, key, account_id, fingerprint, state, created_at) "
-                   "VALUES (?, ?, ?, '', 'running', ?)",
-                   (session_scope(server, a["user"]["id"]), h["Idempotency-Key"], a["user"]["id"], now - 61_000))
+    plant_claim(server, a, h["Idempotency-Key"], "", 61_000)
     r = api.post("/api/media", token=a["token"], data=form("AaB03x", "slow"), headers={**multipart("AaB03x"), **h})
     assert_error(r, 409, "idempotency_in_flight")
     assert media_count(server, a["user"]["id"]) == 0
